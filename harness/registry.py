@@ -1,0 +1,332 @@
+"""The registry: tracks, datasets and methods reach the engine only through here.
+
+Why a registry: the engine never imports a track or method by name, so a new method is one
+decorated function in ``methods/`` (or in another installed package that declares the
+entry-point group ``kexue_bench.plugins``) and ``harness list`` shows it at once.
+
+Parameters of datasets and methods are the function's keyword parameters that have defaults;
+their annotations (int, float, str, bool) give the type, and ``bounds`` the allowed range.
+Parameters without a default are the track's protocol inputs (e.g. ``logits, targets``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError, unknown_name
+
+PLUGIN_GROUP = "kexue_bench.plugins"
+BUILTIN_PACKAGES = ("harness.tracks", "harness.data", "methods", "baselines")
+_SCALAR_TYPES = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed, defaulted parameter of a method or dataset."""
+
+    name: str
+    type: type
+    default: Any
+    bounds: tuple[float | None, float | None] | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def coerce(self, value: Any, where: str) -> Any:
+        """Convert ``value`` to this parameter's type, or raise a one-line HarnessError."""
+        try:
+            if self.type is bool:
+                if isinstance(value, bool):
+                    out = value
+                elif str(value).lower() in ("true", "1", "yes"):
+                    out = True
+                elif str(value).lower() in ("false", "0", "no"):
+                    out = False
+                else:
+                    raise ValueError
+            elif self.type is int:
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError
+                out = int(value)
+            elif self.type is float:
+                if isinstance(value, bool):
+                    raise ValueError
+                out = float(value)
+            else:
+                out = self.type(value)
+        except (TypeError, ValueError):
+            raise HarnessError(
+                f"{where}: parameter {self.name!r} must be {_SCALAR_TYPES.get(self.type, self.type)}, "
+                f"got {value!r}"
+            ) from None
+        if isinstance(out, float) and not math.isfinite(out):
+            raise HarnessError(f"{where}: parameter {self.name!r} must be finite, got {value!r}")
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            if (lo is not None and out < lo) or (hi is not None and out > hi):
+                rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+                raise HarnessError(f"{where}: parameter {self.name!r}={out!r} is outside {rng}")
+        if self.choices is not None and out not in self.choices:
+            raise HarnessError(
+                f"{where}: parameter {self.name!r}={out!r} is not one of {list(self.choices)}"
+            )
+        return out
+
+
+@dataclass
+class Entry:
+    """A registered track, dataset or method."""
+
+    kind: str  # "track" | "dataset" | "method"
+    name: str
+    target: Any  # the decorated object, or a lazy "module:attr" string
+    version: int = 1
+    track: str | None = None  # methods: the track they belong to
+    tracks: tuple[str, ...] = ()  # datasets: the tracks that can use them
+    params: dict[str, Param] = field(default_factory=dict)
+    doc: str = ""
+    baseline: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        """Resolve a lazy ``module:attr`` target on first use."""
+        if isinstance(self.target, str):
+            module, _, attr = self.target.partition(":")
+            self.target = getattr(importlib.import_module(module), attr)
+        return self.target
+
+    def resolve_params(self, given: dict[str, Any], where: str = "") -> dict[str, Any]:
+        """Full parameter dict: defaults overlaid with ``given``, type-checked and bounded."""
+        where = where or f"{self.kind} {self.name!r}"
+        unknown = [k for k in given if k not in self.params]
+        if unknown:
+            raise unknown_name(f"parameter of {self.kind} {self.name!r}", unknown[0], self.params, where)
+        out = {}
+        for name, p in self.params.items():
+            out[name] = p.coerce(given[name], where) if name in given else p.default
+        return out
+
+
+class Registry:
+    """All entries by kind and name. Datasets are global; method names are unique per track."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], Entry] = {}
+        self._loaded = False
+
+    def add(self, entry: Entry) -> Entry:
+        scope = (entry.track or "") if entry.kind == "method" else ""
+        key = (entry.kind, scope, entry.name)
+        old = self._entries.get(key)
+        if old is not None and old.target is not entry.target and _qualname(old.target) != _qualname(
+            entry.target
+        ):
+            raise HarnessError(f"{entry.kind} {entry.name!r} is registered twice")
+        self._entries[key] = entry
+        return entry
+
+    def entries(self, kind: str, track: str | None = None) -> list[Entry]:
+        load_builtins()
+        out = [e for (k, _, _), e in self._entries.items() if k == kind]
+        if track is not None:
+            if kind == "method":
+                out = [e for e in out if e.track == track]
+            elif kind == "dataset":
+                out = [e for e in out if track in e.tracks]
+        return sorted(out, key=lambda e: e.name)
+
+    def get(self, kind: str, name: str, track: str | None = None, where: str = "") -> Entry:
+        load_builtins()
+        scope = (track or "") if kind == "method" else ""
+        entry = self._entries.get((kind, scope, name))
+        if entry is None or (kind == "dataset" and track is not None and track not in entry.tracks):
+            raise unknown_name(
+                kind if track is None else f"{kind} of track {track!r}",
+                name,
+                [e.name for e in self.entries(kind, track)],
+                where,
+            )
+        return entry
+
+    def baseline(self, track: str) -> Entry:
+        for e in self.entries("method", track):
+            if e.baseline:
+                return e
+        raise HarnessError(f"track {track!r} has no baseline method registered")
+
+
+REGISTRY = Registry()
+
+
+def _qualname(obj: Any) -> str:
+    return obj if isinstance(obj, str) else f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+
+
+def params_of(fn: Callable, bounds: dict | None = None, choices: dict | None = None) -> dict[str, Param]:
+    """Read typed, defaulted parameters off a function's signature."""
+    bounds = bounds or {}
+    choices = choices or {}
+    hints = _annotations(fn)
+    out: dict[str, Param] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.default is inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        typ = hints.get(p.name, type(p.default))
+        if typ not in _SCALAR_TYPES:
+            raise TypeError(f"{fn.__qualname__}: parameter {p.name!r} needs an int/float/str/bool annotation")
+        out[p.name] = Param(
+            p.name,
+            typ,
+            typ(p.default),
+            tuple(bounds[p.name]) if p.name in bounds else None,
+            tuple(choices[p.name]) if p.name in choices else None,
+        )
+    for name in list(bounds) + list(choices):
+        if name not in out:
+            raise TypeError(f"{fn.__qualname__}: bounds/choices name unknown parameter {name!r}")
+    return out
+
+
+def _annotations(fn: Callable) -> dict[str, type]:
+    ann = dict(getattr(fn, "__annotations__", {}))
+    names = {"int": int, "float": float, "str": str, "bool": bool}
+    return {k: names.get(v, v) if isinstance(v, str) else v for k, v in ann.items()}
+
+
+def _doc(obj: Any) -> str:
+    return inspect.getdoc(obj) or ""
+
+
+def method(
+    name: str,
+    *,
+    track: str,
+    version: int = 1,
+    bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    choices: dict[str, tuple] | None = None,
+    baseline: bool = False,
+    **meta: Any,
+) -> Callable:
+    """Register a method of ``track``. The decorated function is returned unchanged."""
+
+    def deco(fn: Callable) -> Callable:
+        REGISTRY.add(
+            Entry(
+                "method",
+                name,
+                fn,
+                version,
+                track=track,
+                params=params_of(fn, bounds, choices),
+                doc=_doc(fn),
+                baseline=baseline,
+                meta=meta,
+            )
+        )
+        return fn
+
+    return deco
+
+
+def dataset(
+    name: str,
+    *,
+    tracks: tuple[str, ...] | list[str] | str,
+    version: int = 1,
+    bounds: dict[str, tuple[float | None, float | None]] | None = None,
+    choices: dict[str, tuple] | None = None,
+    **meta: Any,
+) -> Callable:
+    """Register a dataset loader usable by ``tracks``; its keyword defaults are its parameters."""
+    tracks = (tracks,) if isinstance(tracks, str) else tuple(tracks)
+
+    def deco(fn: Callable) -> Callable:
+        REGISTRY.add(
+            Entry(
+                "dataset",
+                name,
+                fn,
+                version,
+                tracks=tracks,
+                params=params_of(fn, bounds, choices),
+                doc=_doc(fn),
+                meta=meta,
+            )
+        )
+        return fn
+
+    return deco
+
+
+def track(name: str, *, version: int = 1) -> Callable:
+    """Register a Track subclass under ``name``."""
+
+    def deco(cls: type) -> type:
+        cls.name = name
+        REGISTRY.add(Entry("track", name, cls, version, doc=_doc(cls)))
+        return cls
+
+    return deco
+
+
+_SELECTOR = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*$")
+
+
+def parse_selector(text: str, where: str = "") -> tuple[str, dict[str, str]]:
+    """Parse ``name[k=v,k2=v2]`` into (name, {k: raw value}). Values are coerced later."""
+    m = _SELECTOR.match(text)
+    if not m:
+        raise HarnessError(f"{where + ': ' if where else ''}malformed selector {text!r} (expected name[key=value,...])")
+    name, body = m.group(1), m.group(2)
+    params: dict[str, str] = {}
+    if body:
+        for part in body.split(","):
+            if not part.strip():
+                continue
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip():
+                raise HarnessError(
+                    f"{where + ': ' if where else ''}malformed parameter {part.strip()!r} in {text!r} "
+                    "(expected key=value)"
+                )
+            params[key.strip()] = value.strip()
+    return name, params
+
+
+def format_selector(name: str, params: dict[str, Any], defaults: dict[str, Any] | None = None) -> str:
+    """Inverse of parse_selector, leaving out parameters equal to their defaults."""
+    defaults = defaults or {}
+    shown = {k: v for k, v in sorted(params.items()) if defaults.get(k, object()) != v}
+    if not shown:
+        return name
+    return f"{name}[{','.join(f'{k}={_fmt(v)}' for k, v in shown.items())}]"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return repr(v) if not v.is_integer() else f"{v:g}" if abs(v) < 1e16 else repr(v)
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def load_builtins() -> None:
+    """Import every built-in track/dataset/method module and the installed plugins, once."""
+    if REGISTRY._loaded:
+        return
+    REGISTRY._loaded = True
+    for pkg_name in BUILTIN_PACKAGES:
+        pkg = importlib.import_module(pkg_name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{pkg_name}.{info.name}")
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must not take the harness down
+            raise HarnessError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
