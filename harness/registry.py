@@ -61,8 +61,7 @@ class Param:
                 out = self.type(value)
         except (TypeError, ValueError):
             raise HarnessError(
-                f"{where}: parameter {self.name!r} must be {_SCALAR_TYPES.get(self.type, self.type)}, "
-                f"got {value!r}"
+                f"{where}: parameter {self.name!r} must be {_SCALAR_TYPES.get(self.type, self.type)}, got {value!r}"
             ) from None
         if isinstance(out, float) and not math.isfinite(out):
             raise HarnessError(f"{where}: parameter {self.name!r} must be finite, got {value!r}")
@@ -72,9 +71,7 @@ class Param:
                 rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
                 raise HarnessError(f"{where}: parameter {self.name!r}={out!r} is outside {rng}")
         if self.choices is not None and out not in self.choices:
-            raise HarnessError(
-                f"{where}: parameter {self.name!r}={out!r} is not one of {list(self.choices)}"
-            )
+            raise HarnessError(f"{where}: parameter {self.name!r}={out!r} is not one of {list(self.choices)}")
         return out
 
 
@@ -123,9 +120,7 @@ class Registry:
         scope = (entry.track or "") if entry.kind == "method" else ""
         key = (entry.kind, scope, entry.name)
         old = self._entries.get(key)
-        if old is not None and old.target is not entry.target and _qualname(old.target) != _qualname(
-            entry.target
-        ):
+        if old is not None and old.target is not entry.target and _qualname(old.target) != _qualname(entry.target):
             raise HarnessError(f"{entry.kind} {entry.name!r} is registered twice")
         self._entries[key] = entry
         return entry

@@ -55,6 +55,9 @@ class Track:
         """Optional report plots: (caption, matplotlib Figure) from the collected results."""
         return []
 
+    def check_method(self, method: Any, params: dict[str, Any]) -> None:
+        """Validate a method's parameter combination at suite-load time (raise HarnessError)."""
+
     def cost(self, cell: Any) -> float:
         """Rough relative cost of a cell in seconds on one CPU core, for --dry-run estimates."""
         return 10.0

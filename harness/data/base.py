@@ -38,7 +38,6 @@ class TensorSplits:
     def to(self, device: str) -> TensorSplits:
         """Move every split to ``device`` once, so batches stay on the device during training."""
         moved = {
-            k: getattr(self, k).to(device)
-            for k in ("x_train", "y_train", "x_valid", "y_valid", "x_test", "y_test")
+            k: getattr(self, k).to(device) for k in ("x_train", "y_train", "x_valid", "y_valid", "x_test", "y_test")
         }
         return TensorSplits(self.name, **moved, num_classes=self.num_classes, meta=self.meta)

@@ -1,0 +1,247 @@
+"""Executors run cells and make sure each ends as a stored record, whatever happens to it.
+
+- ``inline``: in this process, one after another (tests, debugging; a timeout cannot be enforced).
+- ``local``: ``jobs`` long-lived worker subprocesses, each running cells one after another.
+  A worker that dies (OOM kill, segfault, SIGKILL) is replaced and only its current cell is
+  recorded as ``error`` with the cause; a cell past ``timeout`` has its worker killed and is
+  recorded as ``timeout``. Workers live in their own session, so Ctrl-C reaches only the driver.
+- ``ray``: see harness/ray_executor.py (optional extra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.cell import Cell
+from harness.errors import HarnessError
+from harness.runner import base_record, run_cell
+from harness.store import Store
+
+Callback = Callable[[Cell, dict[str, Any]], None]
+StartCallback = Callable[[Cell], None]
+WORKER_START_TIMEOUT = 180.0
+
+
+class Executor:
+    """Runs cells; calls ``on_start(cell)`` and ``on_done(cell, summary)`` as they go."""
+
+    def __init__(
+        self, store: Store, device: str = "cpu", jobs: int = 1, timeout: float | None = None, threads: int | None = None
+    ):
+        self.store = store
+        self.device = device
+        self.jobs = max(1, jobs)
+        self.timeout = timeout
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
+
+    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+        raise NotImplementedError
+
+
+class InlineExecutor(Executor):
+    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+        for cell in cells:
+            on_start(cell)
+            rec = run_cell(cell, device=self.device, threads=self.threads, timeout=self.timeout)
+            self.store.write(rec)
+            on_done(cell, rec)
+
+
+class _Worker:
+    """One worker subprocess and a reader thread that turns its protocol lines into a queue."""
+
+    def __init__(self, slot: int, device: str, threads: int, results: Path, log_dir: Path):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"worker-{slot}.log"
+        self.log = open(self.log_path, "ab")
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.worker",
+                "--device",
+                device,
+                "--threads",
+                str(threads),
+                "--results",
+                str(results),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
+        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.replies.put(json.loads(line))
+            except ValueError:
+                continue
+        self.replies.put(None)  # EOF: the worker is gone
+
+    def wait_reply(self, timeout: float | None) -> dict[str, Any] | None | str:
+        """The next reply, None if the worker died, or "timeout"."""
+        try:
+            return self.replies.get(timeout=timeout)
+        except queue.Empty:
+            return "timeout"
+
+    def send(self, msg: dict[str, Any]) -> bool:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(msg) + "\n")
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.log.close()
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        self.log.close()
+
+    def death_cause(self) -> str:
+        code = self.proc.wait(timeout=10)
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            cause = f"worker process was killed by {name}"
+            if -code == signal.SIGKILL:
+                cause += " (out of memory, or killed externally)"
+        else:
+            cause = f"worker process exited with code {code}"
+        tail = _tail(self.log_path)
+        return f"{cause}{': ' + tail if tail else ''}"
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(t.strip() for t in text[-lines:])
+
+
+class LocalExecutor(Executor):
+    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+        todo: queue.Queue[Cell] = queue.Queue()
+        for c in cells:
+            todo.put(c)
+        log_dir = self.store.root / ".logs"
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        live: dict[int, _Worker] = {}
+
+        def slot_loop(slot: int) -> None:
+            worker: _Worker | None = None
+            try:
+                while not stop.is_set():
+                    try:
+                        cell = todo.get_nowait()
+                    except queue.Empty:
+                        break
+                    if worker is None:
+                        worker = self._start_worker(slot, log_dir)
+                        live[slot] = worker
+                    on_start(cell)
+                    ok = worker.send({"cell": cell.to_dict(), "timeout": self.timeout})
+                    reply = worker.wait_reply(self.timeout) if ok else None
+                    if reply == "timeout":
+                        worker.kill()
+                        worker = None
+                        rec = base_record(
+                            cell, "timeout", error=f"cell exceeded --timeout {self.timeout:g}s and was stopped"
+                        )
+                        self.store.write(rec)
+                        on_done(cell, rec)
+                    elif reply is None:
+                        cause = worker.death_cause()
+                        worker.kill()
+                        worker = None
+                        rec = base_record(cell, "error", error=cause)
+                        self.store.write(rec)
+                        on_done(cell, rec)
+                    else:
+                        on_done(cell, reply)
+            except BaseException as exc:  # surfaced by the driver after the other slots stop
+                errors.append(exc)
+                stop.set()
+            finally:
+                if worker is not None:
+                    if stop.is_set():
+                        worker.kill()
+                    else:
+                        worker.close()
+
+        threads = [
+            threading.Thread(target=slot_loop, args=(i,), daemon=True) for i in range(min(self.jobs, len(cells)))
+        ]
+        for t in threads:
+            t.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            for w in list(live.values()):
+                w.kill()
+            raise
+        if errors:
+            raise errors[0]
+
+    def _start_worker(self, slot: int, log_dir: Path) -> _Worker:
+        worker = _Worker(slot, self.device, self.threads, self.store.root, log_dir)
+        reply = worker.wait_reply(WORKER_START_TIMEOUT)
+        if not isinstance(reply, dict) or not reply.get("ready"):
+            cause = worker.death_cause() if reply is None else "worker did not start in time"
+            worker.kill()
+            raise HarnessError(f"could not start a worker process: {cause}")
+        return worker
+
+
+EXECUTORS: dict[str, type[Executor]] = {"inline": InlineExecutor, "local": LocalExecutor}
+
+
+def make_executor(kind: str, store: Store, **kw: Any) -> Executor:
+    if kind == "ray":
+        from harness.ray_executor import RayExecutor
+
+        return RayExecutor(store, **kw)
+    if kind not in EXECUTORS:
+        raise HarnessError(f"--executor must be one of inline, local, ray; got {kind!r}")
+    return EXECUTORS[kind](store, **kw)

@@ -1,0 +1,129 @@
+"""One JSON file per cell under ``<results>/<track>/<run key>.json``, written atomically.
+
+Why one file per cell: every writer writes a distinct file, so concurrent runs and a killed driver
+can never corrupt or half-write a finished result (temp file + fsync + rename), resume is a
+directory listing, and the same layout works on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.artifacts import atomic_write_bytes
+
+FINISHED = ("ok", "diverged")  # honest outcomes: cached and skipped on rerun
+FAILED = ("timeout", "oom", "error")  # rerun only with --retry-failed
+STATUSES = FINISHED + FAILED + ("skipped",)
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    def path(self, track: str, key: str) -> Path:
+        return self.root / track / f"{key}.json"
+
+    def write(self, record: dict[str, Any]) -> Path:
+        """Atomically write one cell's record (it must carry ``cell.track`` and ``key``)."""
+        path = self.path(record["cell"]["track"], record["key"])
+        data = json.dumps(record, indent=1, sort_keys=True, default=_jsonable).encode()
+        atomic_write_bytes(path, data)
+        return path
+
+    def read(self, track: str, key: str) -> dict[str, Any] | None:
+        """The record for ``key``, or None when missing or unreadable (a torn file is not a result)."""
+        path = self.path(track, key)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                rec = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return rec if isinstance(rec, dict) and rec.get("key") == key else None
+
+    def status(self, track: str, key: str) -> str | None:
+        rec = self.read(track, key)
+        return None if rec is None else rec.get("status")
+
+    def find(self, key_prefix: str) -> list[Path]:
+        """Result files whose run key starts with ``key_prefix`` (for ``harness show``)."""
+        if not self.root.exists():
+            return []
+        return sorted(self.root.glob(f"*/{key_prefix}*.json"))
+
+    def records(self, warn: bool = True) -> list[dict[str, Any]]:
+        """Every readable record. Corrupt or truncated files are reported on stderr and skipped."""
+        out = []
+        if not self.root.exists():
+            return out
+        for path in sorted(self.root.glob("*/*.json")):
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    rec = json.load(fh)
+                if not isinstance(rec, dict) or "cell" not in rec or "status" not in rec:
+                    raise ValueError("not a result record")
+            except (OSError, ValueError) as exc:
+                if warn:
+                    print(f"warning: skipping unreadable result {path}: {exc}", file=sys.stderr)
+                continue
+            out.append(rec)
+        return out
+
+
+def _jsonable(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(obj)
+
+
+def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
+    """All results as a pandas DataFrame: one row per cell, metrics as ``m.<name>`` columns."""
+    import pandas as pd
+
+    rows = []
+    for rec in Store(root).records(warn=warn):
+        cell = rec["cell"]
+        row = {
+            "key": rec["key"],
+            "track": cell["track"],
+            "dataset": cell.get("dataset_label") or cell["dataset"],
+            "dataset_name": cell["dataset"],
+            "method": cell.get("method_label") or cell["method"],
+            "method_name": cell["method"],
+            "seed": cell["seed"],
+            "scale": cell["scale"],
+            "status": rec["status"],
+            "error": rec.get("error", ""),
+            "train_seconds": rec.get("train_seconds"),
+            "wall_seconds": rec.get("wall_seconds"),
+            "device": rec.get("provenance", {}).get("device"),
+            "finished_at": rec.get("finished_at"),
+        }
+        for k, v in cell.get("method_params", {}).items():
+            row[f"p.{k}"] = v
+        for k, v in cell.get("versions", {}).items():
+            row[f"v.{k}"] = v
+        for k, v in (rec.get("metrics") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                row[f"m.{k}"] = float(v)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_parquet(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write the collected table to parquet (for notebooks and other tools)."""
+    df = collect(root)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out, index=False)
+    return out

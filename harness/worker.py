@@ -1,0 +1,49 @@
+"""Long-lived worker process for the local executor: ``python -m harness.worker``.
+
+Why long-lived: a fresh interpreter that imports torch costs ~2 s (torch + transformers ~7 s),
+which would dominate a suite of small cells. The worker reads one cell per line on stdin, runs it,
+writes the result file itself (atomically, so a killed driver loses nothing the worker finished)
+and answers one JSON line on its protocol pipe. Training code printing to stdout cannot corrupt
+the protocol: stdout is redirected to stderr and the protocol uses a private duplicate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="harness.worker")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--results", required=True)
+    args = ap.parse_args(argv)
+
+    proto = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    from harness.cell import Cell
+    from harness.registry import load_builtins
+    from harness.runner import run_cell, set_threads
+    from harness.store import Store
+
+    set_threads(args.threads)
+    load_builtins()
+    store = Store(args.results)
+    proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        msg = json.loads(line)
+        cell = Cell.from_dict(msg["cell"])
+        rec = run_cell(cell, device=args.device, threads=args.threads, timeout=msg.get("timeout"))
+        store.write(rec)
+        proto.write(json.dumps({"key": rec["key"], "status": rec["status"], "error": rec.get("error", "")}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
