@@ -1,0 +1,319 @@
+"""The weightreg track: L2 and weight decay versus WEISSI (Liu, Cui & Chan 2020; Su 2020, post 7681).
+
+Question: does a regulariser that respects the weight-scale-shift symmetry of ReLU networks
+generalise and resist adversarial inputs better than L2 / weight decay?
+
+Protocol. A method is a factory returning a ``Regularizer``: an optional penalty on the weights,
+added to the mean cross-entropy (coupled), and an optional decoupled decay the loop applies to the
+weights before each optimiser step (AdamW-style: w <- w - lr * wd * w). Which parameters are
+regularised is fixed here for every method: ``weight_parameters`` (all Linear/Conv weights, no
+biases). Models are ReLU MLPs with or without biases and one small ReLU CNN, never with
+normalisation layers (they add their own scale invariance). Adam is the default optimiser because
+with plain SGD coupled L2 and decoupled decay coincide.
+
+Tuning. The suite lists each method's coefficient grid as separate selectors, every cell reports
+``valid_accuracy`` next to its test metrics, and the claims compare methods at the coefficient with
+the best mean validation accuracy (``best_valid_selector``): the test numbers of the other grid
+points are computed but never used to choose, so test is used once per decision.
+
+Robustness metrics are measured in units of the training inputs' overall standard deviation
+(``scale``), so the same eps means the same thing on MNIST (pixels in [0, 1]) and MNIST-1D
+(standardised signals); adversarial and noisy inputs are clamped to the training data's range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from harness.registry import track
+from harness.track import Metric, Track
+
+FGSM_EPS = (0.1, 0.25, 0.5)  # in units of the training inputs' standard deviation
+MODELS = ("mlp", "mlp-nobias", "cnn", "cnn-nobias")
+
+
+@dataclasses.dataclass(frozen=True)
+class Regularizer:
+    """What a weightreg method returns.
+
+    ``penalty(weights) -> scalar tensor`` is added to the loss (its gradient flows through the
+    optimiser, like coupled L2); ``decoupled_decay`` shrinks the weights directly each step,
+    outside the optimiser's preconditioning (AdamW). ``weights`` is always ``weight_parameters``.
+    """
+
+    penalty: Callable[[list], Any] | None = None
+    decoupled_decay: float = 0.0
+
+
+def fgsm_name(eps: float) -> str:
+    return f"fgsm_acc_{eps:g}"
+
+
+@track("weightreg")
+class WeightReg(Track):
+    """L2 / decoupled weight decay / WEISSI on ReLU nets without normalisation: accuracy and robustness."""
+
+    primary = "test_accuracy"
+    metrics = (
+        Metric("test_accuracy", True, "test accuracy"),
+        Metric("valid_accuracy", True, "validation accuracy (picks the coefficient)"),
+        *(Metric(fgsm_name(e), True, f"FGSM accuracy, eps={e:g} std") for e in FGSM_EPS),
+        Metric("input_grad_norm", False, "mean ||d loss / d x||_2 on test", ".4g"),
+        Metric("noise_acc", True, "accuracy under Gaussian input noise"),
+        Metric("norm_imbalance", False, "max/min layer weight norm", ".3g"),
+        Metric("log_norm_product", False, "sum_l log ||W_l||_F (intrinsic norm)", ".3f"),
+        Metric("train_loss", False, "final training cross-entropy", ".4f"),
+    )
+    secondary = (fgsm_name(0.25), "input_grad_norm", "noise_acc", "norm_imbalance")
+
+    @dataclasses.dataclass
+    class Settings:
+        model: str = "mlp"
+        width: int = 256
+        depth: int = 2
+        channels: int = 16
+        optimizer: str = "adam"
+        lr: float = 1e-3
+        momentum: float = 0.9
+        batch_size: int = 128
+        epochs: int = 5
+        max_steps: int = 0
+        noise_std: float = 0.5
+        eval_batch: int = 2000
+
+    settings_bounds = {"width": (1, None), "depth": (1, None), "channels": (1, None), "lr": (0, None),
+                       "momentum": (0, 1), "batch_size": (1, None), "epochs": (1, None),
+                       "max_steps": (0, None), "noise_std": (0, None), "eval_batch": (1, None)}
+    settings_choices = {"model": MODELS, "optimizer": ("adam", "sgd")}
+
+    # ------------------------------------------------------------------------------------------
+    def build_model(self, s: Any, input_shape: tuple[int, ...], num_classes: int):
+        from harness.models.cnn import make_cnn
+        from harness.models.mlp import make_mlp
+
+        bias = not s.model.endswith("-nobias")
+        if s.model.startswith("cnn"):
+            return make_cnn(input_shape, num_classes, (s.channels, 2 * s.channels), bias=bias)
+        return make_mlp(math.prod(input_shape), s.width, num_classes, depth=s.depth, bias=bias)
+
+    def run(self, cell: Any, ctx: Any) -> dict[str, float]:
+        import torch
+        import torch.nn.functional as F
+
+        from harness.errors import HarnessError
+        from harness.models.mlp import weight_parameters
+
+        s = self.settings(cell)
+        data = self.load_data(cell).to(ctx.device)
+        if len(data.y_train) == 0 or len(data.y_valid) == 0 or len(data.y_test) == 0:
+            raise HarnessError(f"weightreg needs non-empty train/valid/test splits ({cell.dataset_selector})")
+        reg = self.method_fn(cell)()
+        if not isinstance(reg, Regularizer):
+            raise HarnessError(f"weightreg method {cell.method!r} must return a Regularizer")
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed("init"))
+            model = self.build_model(s, data.input_shape, data.num_classes).to(ctx.device)
+        weights = weight_parameters(model)
+        if s.optimizer == "adam":
+            opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
+
+        n = len(data.y_train)
+        steps_per_epoch = math.ceil(n / s.batch_size)
+        total = s.epochs * steps_per_epoch
+        if s.max_steps:
+            total = min(total, s.max_steps)
+        gen = ctx.generator("data")
+        step, loss_value = 0, float("nan")
+        ctx.log("norm_imbalance", 0, _imbalance(weights))
+        while step < total:
+            order = torch.randperm(n, generator=gen).to(ctx.device)
+            for i in range(steps_per_epoch):
+                if step >= total:
+                    break
+                idx = order[i * s.batch_size:(i + 1) * s.batch_size]
+                with ctx.train_timer():
+                    ce = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+                    loss = ce + reg.penalty(weights) if reg.penalty is not None else ce
+                    loss_value = ctx.check_finite(loss.item(), step=step)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if reg.decoupled_decay:
+                        with torch.no_grad():
+                            for w in weights:
+                                w.mul_(1.0 - s.lr * reg.decoupled_decay)
+                    opt.step()
+                ctx.samples_seen += len(idx)
+                step += 1
+                if step % 50 == 0:
+                    ctx.log("train_loss", step, loss_value)
+            ctx.log("norm_imbalance", step, _imbalance(weights))
+            ctx.remember(train_loss=loss_value,
+                         valid_accuracy=_accuracy(model, data.x_valid, data.y_valid, s.eval_batch))
+        for w in weights:
+            ctx.check_finite(float(w.detach().abs().sum()), what="weight norm", step=step)
+        return self.evaluate(model, data, s, ctx, train_loss=loss_value)
+
+    def evaluate(self, model: Any, data: Any, s: Any, ctx: Any, train_loss: float) -> dict[str, float]:
+        """Test once: clean, FGSM and noisy accuracy, input-gradient norm, weight-norm diagnostics."""
+        import torch
+
+        from harness.models.mlp import weight_parameters
+
+        model.eval()
+        scale = float(data.x_train.std())
+        lo, hi = float(data.x_train.min()), float(data.x_train.max())
+        out: dict[str, float] = {
+            "train_loss": float(train_loss),
+            "valid_accuracy": _accuracy(model, data.x_valid, data.y_valid, s.eval_batch),
+            "test_accuracy": _accuracy(model, data.x_test, data.y_test, s.eval_batch),
+        }
+        adv = _fgsm_and_grad(model, data.x_test, data.y_test, [e * scale for e in FGSM_EPS], lo, hi,
+                             s.eval_batch)
+        for e, acc in zip(FGSM_EPS, adv["fgsm"]):
+            out[fgsm_name(e)] = acc
+        out["input_grad_norm"] = adv["grad_norm"]
+        g = ctx.generator("noise", device=None)
+        noise = torch.randn(data.x_test.shape, generator=g).to(data.x_test.device) * (s.noise_std * scale)
+        out["noise_acc"] = _accuracy(model, (data.x_test + noise).clamp(lo, hi), data.y_test, s.eval_batch)
+        norms = [float(w.detach().norm()) for w in weight_parameters(model)]
+        out["norm_imbalance"] = max(norms) / min(norms) if min(norms) > 0 else float("inf")
+        out["log_norm_product"] = sum(math.log(v) if v > 0 else -math.inf for v in norms)
+        for i, v in enumerate(norms):
+            out[f"norm_l{i}"] = v
+        return out
+
+    def claims(self) -> list[Any]:
+        from harness.claims import exact, trend
+        from harness.tracks import weightreg_exact as ex
+
+        none_published = "no published number retrieved (the paper's tables were not available)"
+        return [
+            exact("rescaling layers by factors with product 1 (biases x running product) leaves the "
+                  "ReLU network's output unchanged", ex.output_check, published="exact identity"),
+            exact("Su's per-layer bias scaling b_l *= gamma_l does NOT preserve the output when biases "
+                  "are non-zero", ex.su_bias_check, published="research-note pilot: max change 4.37"),
+            exact("WEISSI is unchanged by the rescaling; L2 changes", ex.weissi_l2_check,
+                  published="research-note pilot: WEISSI 61.684518 -> 61.684518, L2 1598.7 -> 4897.2"),
+            exact("the L2-minimal function-preserving rescaling equalises the layer norms", ex.balance_check,
+                  published="exact (AM-GM)"),
+            tuned_better("weissi", "weight-decay", "test_accuracy", published=none_published,
+                         text="WEISSI >= weight decay on test accuracy (each at its best-valid coefficient)"),
+            *(tuned_better("weissi", "weight-decay", fgsm_name(e), published=none_published,
+                           text=f"WEISSI >= weight decay on FGSM accuracy, eps={e:g} std "
+                           "(each at its best-valid coefficient)") for e in FGSM_EPS[:2]),
+            tuned_better("weissi", "l2", fgsm_name(FGSM_EPS[0]), published=none_published,
+                         text=f"WEISSI >= coupled L2 on FGSM accuracy, eps={FGSM_EPS[0]:g} std "
+                         "(best-valid coefficients)"),
+            tuned_better("weissi", "none", "input_grad_norm", published="paper: WEISSI upper-bounds the "
+                         "input gradient (no number)", text="WEISSI lowers the input-gradient norm "
+                         "versus no regularisation (best-valid coefficient)"),
+            trend(["l2"], "lam", "norm_imbalance", "decreasing", published="Su: L2 pushes layer norms to "
+                  "be equal (no number)", text="stronger L2 equalises the layer norms (max/min falls)"),
+        ]
+
+    def figures(self, table: Any) -> list[tuple[str, Any]]:
+        from harness.report.plots import sweep_figure
+
+        out = []
+        for name, param in (("l2", "lam"), ("weight-decay", "wd"), ("weissi", "lam1")):
+            fig = sweep_figure(table, [name], param, ["valid_accuracy", "test_accuracy", fgsm_name(0.1),
+                                                       "norm_imbalance"], log_x=True)
+            if fig:
+                out.append((f"{name}: metrics against {param} (mean and 95% CI over seeds"
+                            + (", lam2 grid pooled" if name == "weissi" else "") + ")", fig))
+        return out
+
+    def cost(self, cell: Any) -> float:
+        s = self.settings(cell)
+        per_epoch = {"mnist": 1.5, "mnist1d": 0.15, "digits": 0.05, "cifar10": 60.0}.get(cell.dataset, 1.0)
+        n = cell.dataset_params.get("n_train") or 0
+        if cell.dataset == "mnist" and n:
+            per_epoch *= n / 50000
+        return 3.0 + s.epochs * per_epoch * (4.0 if s.model.startswith("cnn") else 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+def best_valid_selector(table: Any, method_name: str, dataset: str, select: str = "valid_accuracy") -> str | None:
+    """The selector (grid point) of ``method_name`` with the highest mean ``select`` on ``dataset``.
+
+    Only grid points whose cells all finished ``ok`` compete (a coefficient that diverges on some
+    seed is not a usable choice). Test metrics play no part in the choice.
+    """
+    if not len(table) or f"m.{select}" not in table:
+        return None
+    t = table[(table["dataset"] == dataset) & (table["method_name"] == method_name)]
+    best, best_score = None, -math.inf
+    for label, rows in t.groupby("method"):
+        if (rows["status"] != "ok").any():
+            continue
+        score = float(rows[f"m.{select}"].mean())
+        if score > best_score:
+            best, best_score = str(label), score
+    return best
+
+
+def tuned_better(a: str, b: str, metric: str, published: str | None = None, text: str | None = None,
+                 select: str = "valid_accuracy") -> Any:
+    """Claim: method ``a`` beats ``b`` on ``metric``, each at its best-``select`` grid point per
+    dataset, paired over seeds (the engine's paired test on the two chosen selectors)."""
+    from harness.claims import NA, Claim, ClaimResult, paired_better
+
+    text = text or f"{a} beats {b} on {metric} (best-{select} coefficients)"
+
+    def check(table: Any, trk: Any) -> list[ClaimResult]:
+        out: list[ClaimResult] = []
+        for ds in sorted(set(table["dataset"])) if len(table) else []:
+            sa, sb = best_valid_selector(table, a, ds, select), best_valid_selector(table, b, ds, select)
+            if sa is None or sb is None:
+                continue
+            rows = paired_better(sa, sb, metric, dataset=ds, published=published, text=text).check(table, trk)
+            for r in rows:
+                r.ours = f"{sa} vs {sb}: {r.ours}"
+            out += rows
+        return out or [ClaimResult(text, published or "", "no results", NA)]
+
+    return Claim(text, check, published)
+
+
+def _imbalance(weights: list) -> float:
+    norms = [float(w.detach().norm()) for w in weights]
+    return max(norms) / min(norms) if min(norms) > 0 else float("inf")
+
+
+def _accuracy(model: Any, x: Any, y: Any, batch: int) -> float:
+    import torch
+
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return correct / max(len(y), 1)
+
+
+def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: float,
+                   batch: int) -> dict[str, Any]:
+    """One input gradient per test example gives both the FGSM attacks (x + eps * sign(g), clamped
+    to [lo, hi]) and the mean per-example input-gradient norm of the cross-entropy."""
+    import torch
+    import torch.nn.functional as F
+
+    correct = [0] * len(eps)
+    grad_norm_sum = 0.0
+    for i in range(0, len(y), batch):
+        xb = x[i:i + batch].clone().requires_grad_(True)
+        yb = y[i:i + batch]
+        loss = F.cross_entropy(model(xb), yb, reduction="sum")  # sum: row i's gradient is its own
+        (g,) = torch.autograd.grad(loss, xb)
+        grad_norm_sum += float(g.flatten(1).norm(dim=1).sum())
+        with torch.no_grad():
+            for k, e in enumerate(eps):
+                xa = (xb + e * g.sign()).clamp(lo, hi)
+                correct[k] += int((model(xa).argmax(1) == yb).sum())
+    n = max(len(y), 1)
+    return {"fgsm": [c / n for c in correct], "grad_norm": grad_norm_sum / n}
