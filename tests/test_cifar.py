@@ -61,3 +61,23 @@ def test_torchvision_layout_matches_when_installed(tmp_path, monkeypatch):
     ds = tv.datasets.CIFAR10(str(tmp_path), train=False, download=False)
     r = raw_cifar(str(tmp_path), "cifar10")
     assert np.array_equal(np.asarray(ds.data).transpose(0, 3, 1, 2), r["x_test"])
+
+
+def test_raw_cifar100_fine_labels(tmp_path):
+    base = tmp_path / "cifar-100-python"
+    base.mkdir()
+    rng = np.random.default_rng(1)
+    for name, n in (("train", 8), ("test", 4)):
+        d = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+             b"fine_labels": [int(v) for v in rng.integers(0, 100, n)], b"coarse_labels": [0] * n}
+        with open(base / name, "wb") as fh:
+            pickle.dump(d, fh)
+    r = raw_cifar(str(tmp_path), "cifar100")
+    assert r["x_train"].shape == (8, 3, 32, 32) and r["num_classes"] == 100
+
+
+def test_corrupt_batch_is_a_clear_error(tmp_path):
+    write_fake_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(HarnessError, match="unreadable or corrupt"):
+        raw_cifar(str(tmp_path), "cifar10")

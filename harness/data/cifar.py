@@ -90,10 +90,11 @@ _STD = np.array([0.2470, 0.2435, 0.2616], np.float32).reshape(1, 3, 1, 1)
                                                    "n_test": (0, 10000)})
 def cifar10(n_train: int = 0, n_valid: int = 5000, n_test: int = 0, normalize: bool = True,
             subset_seed: int = 0) -> TensorSplits:
-    """CIFAR-10 (paper scale) from the local copy under $KEXUE_BENCH_CIFAR (the folder is not a
-    parameter, so it stays out of the run key): ``n_valid`` rows
-    are split off train for tuning; n_train / n_test subset the rest (0 = all). Inputs are floats
-    (N, 3, 32, 32), scaled to [0, 1] and, with ``normalize``, standardised per channel."""
+    """CIFAR-10 (paper scale) from a local copy under $KEXUE_BENCH_CIFAR; n_valid rows tune.
+
+    The folder is not a parameter, so it stays out of the run key. ``n_valid`` rows are split off
+    train for tuning; n_train / n_test subset the rest (0 = all). Inputs are floats (N, 3, 32, 32)
+    scaled to [0, 1] and, with ``normalize``, standardised per channel."""
     r = raw_cifar("", "cifar10")
     if n_valid >= len(r["y_train"]):
         raise HarnessError(f"cifar10: n_valid={n_valid} leaves no training rows")
