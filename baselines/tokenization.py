@@ -1,0 +1,12 @@
+"""Baseline of the tokenization track: the character-level BERT, continued with the same compute."""
+
+from __future__ import annotations
+
+from harness.registry import method
+
+
+@method("char-bert", track="tokenization", baseline=True)
+def char_bert() -> dict:
+    """One token per character (Google's Chinese BERT convention); continued MLM on the char
+    vocabulary for as many steps as the WoBERT arms get, so pretraining compute is equal."""
+    return {"arm": "char"}

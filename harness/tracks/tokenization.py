@@ -1,0 +1,445 @@
+"""The tokenization track: WoBERT (word-level Chinese BERT) versus a character BERT (Su 2020).
+
+Question: does a word vocabulary (char vocab + frequent jieba words) shorten sequences and speed
+up a Chinese BERT without losing accuracy, and does starting each word's embedding at the mean of
+its characters' embeddings matter?
+
+Protocol (same for every method; only the vocabulary and word-row init differ):
+
+1. A char MLM is pretrained once on the corpus of ``harness.data.chinese`` (People's Daily 1998 +
+   Three Kingdoms + train-split reviews), a cached artifact shared by all cells and by the fewshot
+   track (``harness.models.pretrain``).
+2. Each method continues MLM from it for ``continue_steps`` steps on the same texts: ``char-bert``
+   with its char vocabulary (so pretraining compute is equal), ``wobert`` with the word vocabulary
+   and mean-of-chars word rows, ``wobert-random-init`` with random word rows. Encoders have equal
+   size; only the embedding table grows with the vocabulary. Pretraining is one deterministic run
+   per arm (seed 0); the cell seed varies what follows.
+3. Fine-tune a [CLS] classifier on the sentiment train split (``label_fraction`` of it, a
+   class-balanced draw per seed), ``finetune_steps`` steps, the checkpoint with the best
+   validation accuracy is tested.
+
+Metrics: test ``accuracy`` (primary); ``tokens_per_text`` on the test texts (no truncation);
+``train_tps_L`` / ``infer_tps_L``: texts per second of a training step (forward + backward +
+AdamW) and of a forward pass, on a batch of texts of exactly L = 128/256/512 characters;
+``mlm_bpc``: held-out MLM bits per character of the pretrained model (masked-token NLL divided by
+the characters those tokens spell, so vocabularies compare; seeds resample the held-out texts and
+masks), and ``mlm_bpc_early`` for the checkpoint after ``early_steps`` of continued pretraining.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.registry import track
+from harness.track import Metric, Track, method_call
+
+SPEED_LENGTHS = (128, 256, 512)
+# Su 2020 (kexue.fm 7758), CLUE accuracy and relative speed at 128/256/512 characters.
+PUBLISHED_ACCURACY = "IFLYTEK 60.31 -> 61.15, TNEWS 56.94 -> 57.05 (BERT -> WoBERT)"
+PUBLISHED_SPEED = {128: "1.16x", 256: "1.22x", 512: "1.28x"}
+PUBLISHED_TOKENS = "1.32x fewer tokens (pilot: Su's sentiment texts, top-20k jieba words)"
+
+
+@track("tokenization")
+class Tokenization(Track):
+    """WoBERT vs char BERT: sequence length, speed, accuracy, and the mean-of-chars init."""
+
+    primary = "accuracy"
+    metrics = (
+        Metric("accuracy", True, "test accuracy"),
+        Metric("valid_accuracy", True, "best validation accuracy"),
+        Metric("tokens_per_text", False, "mean tokens per test text", ".2f"),
+        Metric("chars_per_token", True, "characters per token", ".3f"),
+        *(Metric(f"train_tps_{n}", True, f"training throughput at {n} chars (texts/s)", ".1f")
+          for n in SPEED_LENGTHS),
+        *(Metric(f"infer_tps_{n}", True, f"inference throughput at {n} chars (texts/s)", ".1f")
+          for n in SPEED_LENGTHS),
+        Metric("mlm_bpc", False, "held-out MLM bits per character", ".3f"),
+        Metric("mlm_bpc_early", False, "MLM bits per character early in continued pretraining", ".3f"),
+        Metric("vocab_size", True, "vocabulary size", ".0f"),
+        Metric("encoder_params", True, "encoder parameters (no embeddings)", ".0f"),
+        Metric("labelled_texts", True, "labelled training texts", ".0f"),
+    )
+    secondary = ("tokens_per_text", "infer_tps_512", "mlm_bpc")
+
+    @dataclasses.dataclass
+    class Settings:
+        # Encoder (equal for every method) and pretraining; defaults = the "quick" preset.
+        layers: int = 2
+        hidden: int = 128
+        heads: int = 2
+        corpus_chars: int = 0
+        pretrain_steps: int = 1000
+        pretrain_batch: int = 32
+        pretrain_lr: float = 1e-3
+        continue_steps: int = 300
+        continue_lr: float = 5e-4
+        early_steps: int = 30
+        # Fine-tuning.
+        finetune_steps: int = 200
+        batch_size: int = 32
+        lr: float = 5e-4
+        max_len: int = 128
+        eval_every: int = 50
+        valid_texts: int = 1000
+        # Measurements.
+        speed_batch: int = 8
+        speed_reps: int = 3
+        heldout_texts: int = 300
+
+    settings_bounds = {
+        "layers": (1, 24), "hidden": (8, None), "heads": (1, None), "corpus_chars": (0, None),
+        "pretrain_steps": (1, None), "pretrain_batch": (1, None), "pretrain_lr": (0, None),
+        "continue_steps": (1, None), "continue_lr": (0, None), "early_steps": (1, None),
+        "finetune_steps": (1, None), "batch_size": (1, None), "lr": (0, None), "max_len": (4, 512),
+        "eval_every": (1, None), "valid_texts": (1, None), "speed_batch": (1, None), "speed_reps": (1, None),
+        "heldout_texts": (1, None),
+    }
+
+    # --- configuration ---------------------------------------------------------------------------
+    @staticmethod
+    def pretrain_config(s: Any) -> Any:
+        """The char-MLM recipe of these settings (the defaults give exactly the ``quick`` preset)."""
+        from harness.models.pretrain import PretrainConfig
+        from harness.models.tinybert import TinyBertConfig
+
+        if s.hidden % s.heads:
+            raise HarnessError(f"tokenization: hidden={s.hidden} must be divisible by heads={s.heads}")
+        return PretrainConfig(
+            TinyBertConfig(layers=s.layers, hidden=s.hidden, heads=s.heads, max_positions=max(SPEED_LENGTHS) + 8),
+            corpus_chars=s.corpus_chars, steps=s.pretrain_steps, batch_size=s.pretrain_batch, lr=s.pretrain_lr,
+            warmup=max(1, s.pretrain_steps // 10), ckpt_every=max(1, min(100, s.pretrain_steps // 5)),
+        )
+
+    @staticmethod
+    def continue_config(s: Any, recipe: dict[str, Any]) -> Any:
+        from harness.models.pretrain import ContinueConfig
+
+        if s.early_steps > s.continue_steps:
+            raise HarnessError(f"tokenization: early_steps={s.early_steps} exceeds continue_steps={s.continue_steps}")
+        return ContinueConfig(steps=s.continue_steps, lr=s.continue_lr, warmup=max(1, s.continue_steps // 10),
+                              early_steps=s.early_steps, **recipe)
+
+    # --- one cell --------------------------------------------------------------------------------
+    def run(self, cell: Any, ctx: Any) -> dict[str, float]:
+        import random
+
+        from harness.data.chinese import sample_labelled
+        from harness.models.pretrain import continued_mlm, mlm_bits_per_char
+        from harness.models.tinybert import BertClassifier, count_parameters
+        from harness.models.zh_tokenizers import encode_ids
+
+        s = self.settings(cell)
+        data = self.load_data(cell)
+        if not data.train_texts or not data.test_texts or not data.valid_texts:
+            raise HarnessError(f"tokenization needs non-empty train/valid/test splits ({cell.dataset_selector})")
+        recipe = method_call(self.name, cell.method, dict(cell.method_params))
+        art = continued_mlm(self.pretrain_config(s), self.continue_config(s, recipe))
+        vocab = art.vocab
+        out: dict[str, float] = {"vocab_size": float(len(vocab))}
+
+        # Held-out MLM bits per character (before fine-tuning touches the encoder).
+        rng = random.Random(ctx.seed("sample"))
+        held = rng.sample(data.test_texts, min(s.heldout_texts, len(data.test_texts)))
+        out["mlm_bpc"] = mlm_bits_per_char(art.model, vocab, held, seed=ctx.seed("sample"), max_len=s.max_len)
+        out["mlm_bpc_early"] = mlm_bits_per_char(art.early_model, vocab, held, seed=ctx.seed("sample"),
+                                                 max_len=s.max_len)
+
+        test_ids = encode_ids(vocab, data.test_texts)
+        n_tokens = sum(len(t) for t in test_ids)
+        n_chars = sum(len("".join(t.split())) for t in data.test_texts)
+        out["tokens_per_text"] = n_tokens / len(test_ids)
+        out["chars_per_token"] = n_chars / max(1, n_tokens)
+
+        frac = float((data.meta or {}).get("label_fraction", 1.0))
+        tr_texts, tr_labels = sample_labelled(data.train_texts, data.train_labels, frac, ctx.seed("sample"),
+                                              data.num_classes)
+        out["labelled_texts"] = float(len(tr_texts))
+        clf = BertClassifier(art.model.bert, data.num_classes, seed=ctx.seed("init")).to(ctx.device)
+        out["encoder_params"] = float(count_parameters(clf.encoder, exclude_embeddings=True))
+        valid = (encode_ids(vocab, data.valid_texts[:s.valid_texts]), data.valid_labels[:s.valid_texts])
+        best_valid = self._finetune(clf, encode_ids(vocab, tr_texts), tr_labels, valid, s, ctx)
+        out["valid_accuracy"] = best_valid
+        out["accuracy"] = accuracy(clf, test_ids, data.test_labels, s.max_len, ctx.device)
+        ctx.remember(**out)
+
+        speed_texts = data.test_texts
+        for n in SPEED_LENGTHS:
+            tr_tps, inf_tps = throughput(clf, vocab, speed_texts, n, s.speed_batch, s.speed_reps, ctx.device)
+            out[f"train_tps_{n}"] = tr_tps
+            out[f"infer_tps_{n}"] = inf_tps
+        return out
+
+    def _finetune(self, clf: Any, ids: list[list[int]], labels: list[int], valid: tuple, s: Any, ctx: Any) -> float:
+        """AdamW with linear warmup/decay; returns the best validation accuracy and leaves ``clf``
+        at that checkpoint (early stopping by selection, so few-label runs do not overfit)."""
+        import copy
+
+        import torch
+        from torch.nn import functional as F
+
+        from harness.models.pretrain import _lr_lambda, pad_batch
+
+        opt = torch.optim.AdamW(clf.parameters(), lr=s.lr, weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(max(1, s.finetune_steps // 10), s.finetune_steps))
+        y = torch.tensor(labels, dtype=torch.long)
+        gen = ctx.generator("data")
+        order: list[int] = []
+        best, best_state = -1.0, None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed("init"))  # dropout draws
+            for step in range(1, s.finetune_steps + 1):
+                if len(order) < min(s.batch_size, len(ids)):
+                    order += torch.randperm(len(ids), generator=gen).tolist()
+                idx, order = order[:s.batch_size], order[s.batch_size:]
+                inp, att, _ = pad_batch([ids[i] for i in idx], s.max_len)
+                inp, att, target = inp.to(ctx.device), att.to(ctx.device), y[idx].to(ctx.device)
+                clf.train()
+                with ctx.train_timer():
+                    loss = F.cross_entropy(clf(inp, att), target)
+                    value = ctx.check_finite(loss.item(), step=step)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(clf.parameters(), 1.0)
+                    opt.step()
+                    sched.step()
+                ctx.samples_seen += len(idx)
+                if step % 10 == 0 or step == s.finetune_steps:
+                    ctx.log("train_loss", step, value)
+                if step % s.eval_every == 0 or step == s.finetune_steps:
+                    acc = accuracy(clf, valid[0], valid[1], s.max_len, ctx.device)
+                    ctx.log("valid_accuracy", step, acc)
+                    ctx.remember(valid_accuracy=acc)
+                    if acc > best:
+                        best, best_state = acc, copy.deepcopy(clf.state_dict())
+        if best_state is not None:
+            clf.load_state_dict(best_state)
+        return best
+
+    def cost(self, cell: Any) -> float:
+        """Seconds on one loaded core (measured: ~0.35 s per pretraining step at the quick size,
+        ~0.1-0.15 s per fine-tuning step); the shared pretraining is charged once per method."""
+        s = self.settings(cell)
+        scale = (s.hidden / 128) ** 2 * s.layers / 2
+        return scale * (0.15 * s.finetune_steps + 20) + 0.35 * scale * s.continue_steps / 3
+
+    # --- claims and figures ----------------------------------------------------------------------
+    def claims(self) -> list[Any]:
+        from harness.claims import paired_better
+
+        out = [
+            ratio_claim("wobert", "char-bert", "tokens_per_text", lower_is_better=True,
+                        text="WoBERT shortens sequences (char tokens / word tokens per text)",
+                        published=PUBLISHED_TOKENS),
+        ]
+        for n in SPEED_LENGTHS:
+            out.append(ratio_claim("wobert", "char-bert", f"infer_tps_{n}",
+                                   text=f"WoBERT runs faster at {n} characters (inference, texts/s ratio)",
+                                   published=PUBLISHED_SPEED[n]))
+        for n in SPEED_LENGTHS:
+            out.append(ratio_claim("wobert", "char-bert", f"train_tps_{n}",
+                                   text=f"WoBERT trains faster at {n} characters (training step, texts/s ratio)",
+                                   published=PUBLISHED_SPEED[n]))
+        out.append(noninferior("wobert", "char-bert", "accuracy", margin=0.01,
+                               text="WoBERT accuracy is equal or better than char BERT (not worse by > 1 point)",
+                               published=PUBLISHED_ACCURACY))
+        out.append(paired_better(
+            "wobert", "wobert-random-init", "mlm_bpc_early",
+            text="mean-of-chars init beats random init early in continued pretraining (held-out bits/char; "
+                 "one pretraining run per arm, seeds resample held-out texts and masks)",
+            published="Su 2020: mean-of-chars init (no number)"))
+        out.append(paired_better("wobert", "wobert-random-init", "accuracy",
+                                 text="mean-of-chars init gives better fine-tuned accuracy than random init"))
+        return out
+
+    def figures(self, table: Any) -> list[tuple[str, Any]]:
+        if table is None or not len(table):
+            return []
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ok = table[(table["status"] == "ok") & (table["track"] == self.name)] if "track" in table else table
+        cols = [f"m.infer_tps_{n}" for n in SPEED_LENGTHS]
+        if not len(ok) or not all(c in ok for c in cols):
+            return []
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for name, rows in ok.groupby("method"):
+            ax.plot(SPEED_LENGTHS, [rows[c].mean() for c in cols], marker="o", label=name)
+        ax.set_xlabel("text length (characters)")
+        ax.set_ylabel("inference texts / s")
+        ax.set_xscale("log", base=2)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return [("Inference throughput by text length (mean over cells)", fig)]
+
+
+# --- measurement helpers ---------------------------------------------------------------------------
+def accuracy(clf: Any, ids: list[list[int]], labels: list[int], max_len: int, device: str, batch: int = 128) -> float:
+    """Accuracy of ``clf`` on pre-encoded texts (truncated to ``max_len`` tokens; empty -> [CLS][SEP])."""
+    import torch
+
+    from harness.models.pretrain import pad_batch
+
+    if not ids:
+        return float("nan")
+    clf.eval()
+    correct = 0
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding
+    with torch.no_grad():
+        for i in range(0, len(order), batch):
+            idx = order[i:i + batch]
+            inp, att, _ = pad_batch([ids[j] for j in idx], max_len)
+            pred = clf(inp.to(device), att.to(device)).argmax(1).cpu()
+            correct += int((pred == torch.tensor([labels[j] for j in idx])).sum())
+    return correct / len(ids)
+
+
+def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int, reps: int,
+               device: str) -> tuple[float, float]:
+    """(training, inference) texts per second on ``batch`` texts of exactly ``n_chars`` characters.
+
+    A copy of the classifier is timed (median of ``reps`` after one warm-up), so the measured
+    model is never changed. Sequences are not truncated: each tokenizer uses as many tokens as
+    it needs for the same characters, which is where a word vocabulary saves time.
+    """
+    import copy
+    import time
+
+    import torch
+    from torch.nn import functional as F
+
+    from harness.data.chinese import fixed_length_texts
+    from harness.models.pretrain import pad_batch
+    from harness.models.zh_tokenizers import encode_ids
+
+    seqs = encode_ids(vocab, fixed_length_texts(texts, n_chars, batch))
+    inp, att, _ = pad_batch(seqs, n_chars + 2)
+    inp, att = inp.to(device), att.to(device)
+    model = copy.deepcopy(clf).to(device)
+    target = torch.zeros(len(seqs), dtype=torch.long, device=device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+
+    def sync() -> None:
+        if str(device).startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def train_step() -> None:
+        model.train()
+        loss = F.cross_entropy(model(inp, att), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def infer_step() -> None:
+        model.eval()
+        with torch.no_grad():
+            model(inp, att)
+
+    rates = []
+    for fn in (train_step, infer_step):
+        times = []
+        for r in range(reps + 1):
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            if r:
+                times.append(time.perf_counter() - t0)
+        times.sort()
+        rates.append(len(seqs) / times[len(times) // 2])
+    return rates[0], rates[1]
+
+
+# --- claim checks ----------------------------------------------------------------------------------
+def _pairs(table: Any, a: str, b: str, metric: str, dataset: str) -> tuple[dict[int, float], dict[int, float], int]:
+    col = f"m.{metric}"
+    t = table[table["dataset"] == dataset]
+
+    def rows(sel: str) -> Any:
+        r = t[t["method"] == sel]
+        return r if len(r) else t[t["method_name"] == sel]
+
+    ra, rb = rows(a), rows(b)
+    failed = int((ra["status"] != "ok").sum() + (rb["status"] != "ok").sum())
+
+    def by_seed(r: Any) -> dict[int, float]:
+        r = r[r["status"] == "ok"]
+        if col not in r:
+            return {}
+        return {int(s): float(v) for s, v in zip(r["seed"], r[col]) if not math.isnan(float(v))}
+
+    return by_seed(ra), by_seed(rb), failed
+
+
+def ratio_claim(a: str, b: str, metric: str, text: str, published: str | None = None,
+                lower_is_better: bool = False) -> Any:
+    """``a`` improves ``metric`` over ``b``; ours = the mean per-seed ratio (b/a when lower is
+    better, else a/b) with a 95% CI; verdict from a paired t-test of the log ratios."""
+    from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult
+    from harness.stats import paired_test, summarize
+
+    def check(table: Any, track_obj: Any) -> list[ClaimResult]:
+        out = []
+        if not len(table):
+            return [ClaimResult(text, published or "", "no results", NA)]
+        for ds in sorted(set(table["dataset"])):
+            va, vb, failed = _pairs(table, a, b, metric, ds)
+            seeds = sorted(set(va) & set(vb))
+            seeds = [s for s in seeds if va[s] > 0 and vb[s] > 0]
+            if not seeds:
+                out.append(ClaimResult(text, published or "", "no paired results", NA, ds))
+                continue
+            num, den = (vb, va) if lower_is_better else (va, vb)
+            logs = {s: math.log(num[s] / den[s]) for s in seeds}
+            pr = paired_test(logs, {s: 0.0 for s in seeds})
+            sm = summarize([math.exp(v) for v in logs.values()])
+            ours = f"{sm.mean:.3f}x"
+            if sm.n > 1:
+                ours += f" [{sm.ci_lo:.3f}, {sm.ci_hi:.3f}] (p={pr.p:.3g}, n={sm.n})"
+            if failed:
+                ours += f"; {failed} cell(s) not ok excluded"
+            if pr.p is None or math.isnan(pr.p) or pr.p >= 0.05:
+                verdict = INCONCLUSIVE
+            else:
+                verdict = REPRODUCED if pr.delta > 0 else NOT_REPRODUCED
+            out.append(ClaimResult(text, published or "", ours, verdict, ds))
+        return out
+
+    return Claim(text, check, published)
+
+
+def noninferior(a: str, b: str, metric: str, margin: float, text: str, published: str | None = None) -> Any:
+    """``a`` is not worse than ``b`` by more than ``margin`` (higher is better): reproduced when the
+    95% CI of the paired difference lies above -margin, not reproduced when it lies below."""
+    from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult
+    from harness.stats import paired_test
+
+    def check(table: Any, track_obj: Any) -> list[ClaimResult]:
+        out = []
+        if not len(table):
+            return [ClaimResult(text, published or "", "no results", NA)]
+        for ds in sorted(set(table["dataset"])):
+            va, vb, failed = _pairs(table, a, b, metric, ds)
+            pr = paired_test(va, vb)
+            if pr.n < 2:
+                out.append(ClaimResult(text, published or "", f"too few paired results (n={pr.n})", NA, ds))
+                continue
+            ours = (f"{sum(vb.values()) / len(vb):.4f} -> {sum(va.values()) / len(va):.4f} "
+                    f"(delta {pr.delta:+.4f} [{pr.ci_lo:+.4f}, {pr.ci_hi:+.4f}], n={pr.n})")
+            if failed:
+                ours += f"; {failed} cell(s) not ok excluded"
+            if pr.ci_lo > -margin:
+                verdict = REPRODUCED
+            elif pr.ci_hi < -margin:
+                verdict = NOT_REPRODUCED
+            else:
+                verdict = INCONCLUSIVE
+            out.append(ClaimResult(text, published or "", ours, verdict, ds))
+        return out
+
+    return Claim(text, check, published)
