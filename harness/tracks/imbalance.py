@@ -196,17 +196,23 @@ class Imbalance(Track):
         return out
 
     def cost(self, cell: Any) -> float:
-        """Seconds on one core, from timing runs (MLP width 128, batch 128) on this project's CPU."""
+        """Seconds on one core: multiply-adds per row x rows x epochs, calibrated on timing runs here
+        (MNIST-LT rho=100, MLP 128, 20 epochs: 0.7 s of training uncontended)."""
         s = self.settings(cell)
-        rows = {"digits-lt": 300, "mnist1d-lt": 1000, "r52": 6532, "cifar10-lt": 12406,
-                "cifar100-lt": 10847}.get(cell.dataset, 3000)
-        if cell.dataset == "mnist-lt":
-            rho = float(cell.dataset_params.get("rho", 100.0))
-            n_max = int(cell.dataset_params.get("n_max", 1000)) or 4932
-            rows = int(sum(n_max * rho ** (-c / 9) for c in range(10)))
-        dim = {"digits-lt": 64, "mnist1d-lt": 40, "mnist-lt": 784, "r52": 5000}.get(cell.dataset, 3072)
-        per_row = dim * (s.width if s.model == "mlp" else 10) * 6e-9 + 2e-6
-        return 1.0 + s.epochs * rows * per_row
+        p = cell.dataset_params
+        # (classes, input dim, default head size) of the EXP-profile sets; R52 is fixed.
+        shapes = {"digits-lt": (10, 64, 120), "mnist-lt": (10, 784, 1000), "mnist1d-lt": (10, 40, 394),
+                  "cifar10-lt": (10, 3072, 5000), "cifar100-lt": (100, 3072, 500)}
+        if cell.dataset in shapes:
+            k, dim, head = shapes[cell.dataset]
+            n_max = int(p.get("n_max", head)) or head
+            rho = float(p.get("rho", 100.0))
+            rows = sum(n_max * rho ** (-c / (k - 1)) for c in range(k))
+        else:
+            k, dim, rows = 52, int(p.get("max_features", 1000)), 6532
+        w = s.width
+        macs = dim * k if s.model == "linear" else dim * w + (s.depth - 1) * w * w + w * k
+        return 1.0 + s.epochs * rows * (macs * 2.5e-10 + 5e-6)
 
     # ------------------------------------------------------------------------------------------
     def claims(self) -> list[Any]:
