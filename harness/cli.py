@@ -114,6 +114,10 @@ def run(
     from harness.store import Store
     from harness.suite import expand, load_suite
 
+    if executor != "ray":
+        from harness.runner import resolve_device
+
+        device = resolve_device(device)
     suite = load_suite(suite_name)
     cells = expand(suite, list(tracks) or None, list(methods) or None, list(datasets) or None, seeds)
     store = Store(results)
@@ -134,10 +138,6 @@ def run(
     if not p.todo:
         _exit_for_failures(store, cells)
         return
-    if executor != "ray":
-        from harness.runner import resolve_device
-
-        device = resolve_device(device)
     from harness.executors import make_executor
     from harness.progress import Progress
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import os
 import pkgutil
 import re
 from collections.abc import Callable
@@ -309,7 +310,12 @@ def _fmt(v: Any) -> str:
 
 
 def load_builtins() -> None:
-    """Import every built-in track/dataset/method module and the installed plugins, once."""
+    """Import every built-in track/dataset/method module and the plugins, once.
+
+    Plugins are installed packages declaring the entry-point group ``kexue_bench.plugins`` (each
+    entry point names a module to import) and, for quick experiments without packaging, the
+    comma-separated module names in the environment variable ``KEXUE_BENCH_PLUGINS``.
+    """
     if REGISTRY._loaded:
         return
     REGISTRY._loaded = True
@@ -318,6 +324,11 @@ def load_builtins() -> None:
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{pkg_name}.{info.name}")
+    for module in filter(None, (m.strip() for m in os.environ.get("KEXUE_BENCH_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise HarnessError(f"KEXUE_BENCH_PLUGINS module {module!r} failed to import: {exc}") from exc
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=PLUGIN_GROUP):

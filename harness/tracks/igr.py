@@ -45,7 +45,7 @@ class IGR(Track):
         Metric("test_accuracy", True, "test acc"),
         Metric("test_loss", False, "test loss"),
         Metric("train_loss", False, "train loss"),
-        Metric("grad_norm_sq", False, "||grad L||^2", ".2e"),
+        Metric("grad_norm_sq", False, "‖∇L‖²", ".2e"),
         Metric("sharpness_0.01", False, "loss rise, sigma=0.01", ".2e"),
         Metric("sharpness_0.05", False, "loss rise, sigma=0.05", ".2e"),
         Metric("steps_to_target", False, "steps to target loss", ".0f"),
@@ -176,8 +176,7 @@ class IGR(Track):
     def claims(self) -> list[Claim]:
         return [
             exact(
-                "GD is O(h)-close to the flow of E but O(h^2)-close to the flow of E + (h/4)||grad E||^2 "
-                "(2-parameter model)",
+                "GD is O(h)-close to the flow of E but O(h^2)-close to the flow of E + (h/4)‖∇E‖² (2-parameter model)",
                 _backward_error_check,
                 published="pilot: distance ratio 43.5 at h=0.01, 4.4 at h=0.1 (no paper number retrieved)",
             ),
@@ -191,7 +190,7 @@ class IGR(Track):
                 "lr",
                 "grad_norm_sq",
                 "decreasing",
-                text="final ||grad L||^2 falls as the learning rate grows (equal physical time)",
+                text="final ‖∇L‖² falls as the learning rate grows (equal physical time)",
             ),
             trend(
                 SWEEP,
@@ -208,7 +207,7 @@ class IGR(Track):
                 text="test accuracy rises with the learning rate (paper: flat minima generalise)",
             ),
             paired_better(
-                "egr", "small-lr", "grad_norm_sq", text="EGR at a small lr lowers ||grad L||^2 versus plain small-lr GD"
+                "egr", "small-lr", "grad_norm_sq", text="EGR at a small lr lowers ‖∇L‖² versus plain small-lr GD"
             ),
             paired_better(
                 "egr",

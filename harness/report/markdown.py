@@ -1,0 +1,109 @@
+"""Markdown and CSV renderings of leaderboards and claims (tabulate, GitHub format)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from harness.claims import ClaimResult
+from harness.report.leaderboard import Row
+
+
+def fmt(x: float, spec: str = ".4f") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, spec)
+
+
+def leaderboard_records(rows: Sequence[Row], track_cls: Any) -> list[dict[str, Any]]:
+    """Flat records (one per dataset x method) for the CSV leaderboard."""
+    out = []
+    for r in rows:
+        rec = {
+            "track": track_cls.name,
+            "dataset": r.dataset,
+            "method": r.method,
+            "baseline": r.is_baseline,
+            "rank": r.rank,
+            "metric": track_cls.primary,
+            "mean": r.mean,
+            "std": r.std,
+            "ci95_lo": r.ci_lo,
+            "ci95_hi": r.ci_hi,
+            "n_ok": r.n_ok,
+            "n_total": r.n_total,
+            "status": r.status_note,
+            "delta_vs_baseline": r.delta,
+            "delta_ci95_lo": r.delta_lo,
+            "delta_ci95_hi": r.delta_hi,
+            "p": r.p,
+            "p_holm": r.p_holm,
+            "significant": r.significant,
+        }
+        for k, v in r.secondary.items():
+            rec[f"mean_{k}"] = v
+        out.append(rec)
+    return out
+
+
+def leaderboard_markdown(rows: Sequence[Row], track_cls: Any, heading_level: int = 2) -> str:
+    from tabulate import tabulate
+
+    m = track_cls.metric(track_cls.primary)
+    spec = m.fmt
+    label = m.label or m.name
+    direction = "higher is better" if m.higher_is_better else "lower is better"
+    base = next((r.method for r in rows if r.is_baseline), "(baseline missing)")
+    h = "#" * heading_level
+    lines = [
+        f"Primary metric: **{label}** ({direction}); baseline: **{base}**. Mean ± std over seeds; "
+        "Δ is the paired difference against the baseline over shared seeds with its 95% CI; "
+        "`*` marks p < 0.05 after Holm correction across the methods of a dataset.",
+        "",
+    ]
+    for ds in sorted({r.dataset for r in rows}):
+        lines += [f"{h} {ds}", ""]
+        table = []
+        for r in (r for r in rows if r.dataset == ds):
+            delta = (
+                "baseline"
+                if r.is_baseline
+                else (
+                    f"{fmt(r.delta, '+' + spec)} [{fmt(r.delta_lo, spec)}, {fmt(r.delta_hi, spec)}]"
+                    + (" *" if r.significant else "")
+                )
+            )
+            row = [
+                r.rank or "-",
+                r.method,
+                f"{fmt(r.mean, spec)} ± {fmt(r.std, spec)}" if r.n_ok else "no ok run",
+                f"[{fmt(r.ci_lo, spec)}, {fmt(r.ci_hi, spec)}]",
+                delta,
+                fmt(r.p_holm, ".3g"),
+                r.status_note,
+            ]
+            for sec in track_cls.secondary:
+                row.append(fmt(r.secondary.get(sec, math.nan), track_cls.metric(sec).fmt))
+            table.append(row)
+        headers = ["rank", "method", label, "95% CI", f"Δ vs {base}", "p (Holm)", "runs"]
+        headers += [track_cls.metric(s).label or s for s in track_cls.secondary]
+        lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    return "\n".join(lines)
+
+
+def claims_markdown(results: Sequence[ClaimResult]) -> str:
+    from tabulate import tabulate
+
+    if not results:
+        return "_No claims registered for this track._\n"
+    table = [[c.claim, c.dataset, c.published or "-", c.ours, f"**{c.verdict}**"] for c in results]
+    return (
+        tabulate(
+            table,
+            headers=["claim", "dataset", "published", "ours", "verdict"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+        + "\n"
+    )

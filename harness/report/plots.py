@@ -1,0 +1,93 @@
+"""Report plots (matplotlib, Agg): generic per-method bars and parameter sweeps with 95% CIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from harness.stats import summarize
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_data_uri(fig: Any) -> str:
+    """PNG as a data: URI, so the HTML report is one self-contained file that opens offline."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def method_bars(rows: Sequence[Any], metric_label: str) -> Any | None:
+    """Horizontal bars of the primary metric per method, one panel per dataset, with 95% CIs."""
+    datasets = sorted({r.dataset for r in rows})
+    if not datasets:
+        return None
+    plt = _plt()
+    n_methods = max(sum(1 for r in rows if r.dataset == d) for d in datasets)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 0.35 * n_methods + 1.2), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        rs = sorted((r for r in rows if r.dataset == ds and r.n_ok), key=lambda r: r.mean)
+        ys = range(len(rs))
+        err = [
+            [r.mean - r.ci_lo if r.ci_lo == r.ci_lo else 0 for r in rs],
+            [r.ci_hi - r.mean if r.ci_hi == r.ci_hi else 0 for r in rs],
+        ]
+        ax.barh(list(ys), [r.mean for r in rs], xerr=err, color=["#c44" if r.is_baseline else "#48a" for r in rs])
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels([r.method for r in rs], fontsize=7)
+        lo = min((r.ci_lo if r.ci_lo == r.ci_lo else r.mean) for r in rs) if rs else 0
+        hi = max((r.ci_hi if r.ci_hi == r.ci_hi else r.mean) for r in rs) if rs else 1
+        pad = (hi - lo) * 0.15 or 0.01
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(ds, fontsize=8)
+        ax.set_xlabel(metric_label, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_figure(
+    table: Any, methods: Sequence[str], param: str, metrics: Sequence[str], log_x: bool = False
+) -> Any | None:
+    """Metric against a swept method parameter (e.g. lr), one line per dataset, mean and 95% CI."""
+    pcol = f"p.{param}"
+    if not len(table) or pcol not in table:
+        return None
+    t = table[(table["method_name"].isin(list(methods))) & (table["status"] == "ok")]
+    if not len(t):
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        col = f"m.{metric}"
+        if col not in t:
+            ax.set_visible(False)
+            continue
+        for ds in sorted(set(t["dataset"])):
+            d = t[t["dataset"] == ds]
+            xs, means, los, his = [], [], [], []
+            for x in sorted(set(d[pcol].astype(float))):
+                s = summarize(list(d[d[pcol].astype(float) == x][col]))
+                if s.n and not math.isnan(s.mean):
+                    xs.append(x)
+                    means.append(s.mean)
+                    los.append(s.mean - s.ci_lo if s.ci_lo == s.ci_lo else 0)
+                    his.append(s.ci_hi - s.mean if s.ci_hi == s.ci_hi else 0)
+            ax.errorbar(xs, means, yerr=[los, his], marker="o", capsize=3, label=ds)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(param)
+        ax.set_title(metric, fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig

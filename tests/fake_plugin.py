@@ -1,0 +1,80 @@
+"""A test-only track whose methods succeed, diverge, raise, crash their process or hang.
+
+Loaded through KEXUE_BENCH_PLUGINS so that worker subprocesses see it too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from harness.claims import paired_better
+from harness.registry import dataset, method, track
+from harness.track import Metric, Track
+
+
+@dataclass
+class FakeSettings:
+    sleep: float = 0.0
+
+
+@track("fake")
+class FakeTrack(Track):
+    """A track for engine tests."""
+
+    primary = "score"
+    metrics = (Metric("score", True, "score"),)
+    Settings = FakeSettings
+    settings_bounds = {"sleep": (0.0, None)}
+
+    def run(self, cell, ctx):
+        behaviour = self.method_fn(cell)()
+        with ctx.train_timer():
+            time.sleep(self.settings(cell).sleep)
+        base = self.load_data(cell)["offset"] + 0.01 * cell.seed
+        if behaviour == "nan":
+            ctx.remember(score=base)
+            ctx.check_finite(float("nan"), "loss", step=3)
+        if behaviour == "raise":
+            raise RuntimeError("boom")
+        if behaviour == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if behaviour == "hang":
+            time.sleep(600)
+        return {"score": base + (0.5 if behaviour == "good" else 0.0)}
+
+    def claims(self):
+        return [paired_better("good", "plain", "score", text="good beats plain")]
+
+
+@dataset("const", tracks=("fake",), bounds={"offset": (0.0, 10.0)})
+def const(offset: float = 1.0) -> dict:
+    """A constant 'dataset'."""
+    return {"offset": offset}
+
+
+@method("plain", track="fake", baseline=True)
+def plain() -> str:
+    """Baseline."""
+    return "plain"
+
+
+@method("good", track="fake")
+def good(strength: float = 0.5) -> str:
+    """Better than plain."""
+    return "good"
+
+
+def _behaviour(name: str):
+    def fn() -> str:
+        return name
+
+    fn.__qualname__ = f"behaviour_{name}"
+    fn.__doc__ = f"A method whose run does: {name}."
+    return fn
+
+
+for _name in ("nan", "raise", "crash", "hang"):
+    method(_name, track="fake")(_behaviour(_name))

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.registry import REGISTRY, Registry, format_selector, params_of, parse_selector
+
+
+def test_builtin_entries_are_registered():
+    assert "igr" in {e.name for e in REGISTRY.entries("track")}
+    names = {e.name for e in REGISTRY.entries("method", "igr")}
+    assert {"small-lr", "constant-lr", "egr", "flooding", "cosine"} <= names
+    assert REGISTRY.baseline("igr").name == "small-lr"
+
+
+def test_plugin_from_environment_is_loaded():
+    assert REGISTRY.get("track", "fake").load().primary == "score"
+    assert REGISTRY.baseline("fake").name == "plain"
+
+
+def test_params_from_signature_with_types_and_bounds():
+    def fn(x, tau: float = 1.0, k: int = 3, name: str = "a", flag: bool = False):
+        return x
+
+    ps = params_of(fn, bounds={"tau": (0, None)})
+    assert set(ps) == {"tau", "k", "name", "flag"}
+    assert ps["tau"].coerce("0.5", "w") == 0.5
+    assert ps["k"].coerce("4", "w") == 4
+    assert ps["flag"].coerce("true", "w") is True
+    with pytest.raises(HarnessError, match="outside"):
+        ps["tau"].coerce(-1, "w")
+    with pytest.raises(HarnessError, match="must be int"):
+        ps["k"].coerce("2.5", "w")
+    with pytest.raises(HarnessError, match="finite"):
+        ps["tau"].coerce("nan", "w")
+
+
+def test_unannotated_non_scalar_parameter_is_rejected():
+    def fn(x=[1]):  # noqa: B006
+        return x
+
+    with pytest.raises(TypeError):
+        params_of(fn)
+
+
+def test_selector_round_trip():
+    assert parse_selector("egr[mu=0.25, lr=0.02]") == ("egr", {"mu": "0.25", "lr": "0.02"})
+    assert parse_selector("cosine") == ("cosine", {})
+    assert format_selector("egr", {"mu": 0.25, "lr": 0.02}, {"lr": 0.02}) == "egr[mu=0.25]"
+    with pytest.raises(HarnessError, match="malformed"):
+        parse_selector("egr[mu]")
+    with pytest.raises(HarnessError, match="malformed"):
+        parse_selector("bad name!")
+
+
+def test_unknown_names_suggest_close_matches():
+    with pytest.raises(HarnessError, match="did you mean 'cosine'"):
+        REGISTRY.get("method", "cosin", "igr")
+    with pytest.raises(HarnessError, match="allowed:"):
+        REGISTRY.get("track", "nope")
+    entry = REGISTRY.get("method", "egr", "igr")
+    with pytest.raises(HarnessError, match="did you mean 'mu'"):
+        entry.resolve_params({"muu": 1})
+
+
+def test_duplicate_registration_is_an_error():
+    from harness.registry import Entry
+
+    reg = Registry()
+    reg._loaded = True
+    reg.add(Entry("method", "m", lambda: 1, track="t"))
+    with pytest.raises(HarnessError, match="registered twice"):
+        reg.add(Entry("method", "m", "other:thing", track="t"))
