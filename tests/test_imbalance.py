@@ -190,6 +190,12 @@ def test_every_method_runs_two_steps(method):
     assert 0.0 <= out["balanced_accuracy"] <= 1.0
 
 
+def test_cnn_and_linear_models_run():
+    for model in ("cnn", "linear"):
+        out = Imbalance().run(_cell("logit-adjusted", model=model, width=4), RunContext(0))
+        assert math.isfinite(out["balanced_accuracy"])
+
+
 def test_posthoc_at_tau_zero_is_erm_and_runs_are_paired():
     a = Imbalance().run(_cell("ce", epochs=3), RunContext(5))
     b = Imbalance().run(_cell("posthoc-la", {"tau": 0.0}, epochs=3), RunContext(5))

@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
 
-MODELS = ("linear", "mlp")
+MODELS = ("linear", "mlp", "cnn")
 # Published balanced test accuracy of the official logit-adjustment run (google-research/
 # logit_adjustment README; ResNet-32, EXP profile, rho=100): ERM, post-hoc LA, LA loss (tau=1).
 PUBLISHED = {
@@ -115,11 +115,16 @@ class Imbalance(Track):
     settings_choices = {"model": MODELS, "optimizer": ("sgd", "adam"), "schedule": ("constant", "cosine")}
 
     # ------------------------------------------------------------------------------------------
-    def build_model(self, s: Any, in_dim: int, num_classes: int):
+    def build_model(self, s: Any, input_shape: tuple[int, ...], num_classes: int):
+        """linear / ReLU MLP (``width`` units x ``depth``) / small CNN (``width``, 2x``width`` channels)."""
         from harness.models.mlp import make_mlp
 
+        if s.model == "cnn":
+            from harness.models.cnn import make_cnn
+
+            return make_cnn(input_shape, num_classes, (s.width, 2 * s.width))
         hidden = [] if s.model == "linear" else [s.width] * s.depth
-        return make_mlp(in_dim, hidden, num_classes)
+        return make_mlp(math.prod(input_shape), hidden, num_classes)
 
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         import torch
@@ -137,7 +142,7 @@ class Imbalance(Track):
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed("init"))
-            model = self.build_model(s, data.input_dim, k).to(ctx.device)
+            model = self.build_model(s, data.input_shape, k).to(ctx.device)
         if s.optimizer == "adam":
             opt = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
         else:
@@ -211,8 +216,23 @@ class Imbalance(Track):
         else:
             k, dim, rows = 52, int(p.get("max_features", 1000)), 6532
         w = s.width
-        macs = dim * k if s.model == "linear" else dim * w + (s.depth - 1) * w * w + w * k
+        if s.model == "cnn":  # two 3x3 conv stages with pooling; the second sees a quarter of the pixels
+            macs = 9 * w * dim + 1.5 * w * w * dim
+        else:
+            macs = dim * k if s.model == "linear" else dim * w + (s.depth - 1) * w * w + w * k
         return 1.0 + s.epochs * rows * (macs * 2.5e-10 + 5e-6)
+
+    def figures(self, table: Any) -> list[tuple[str, Any]]:
+        """Tau sweeps: balanced accuracy and head/tail recall against tau (tau = 0 would be ERM)."""
+        from harness.report.plots import sweep_figure
+
+        out = []
+        for name, what in (("logit-adjusted", "logit-adjusted loss"), ("posthoc-la", "post-hoc logit adjustment")):
+            fig = sweep_figure(table, [name], "tau", ["balanced_accuracy", "acc_many", "acc_few"])
+            if fig:
+                out.append((f"{what}: metrics against tau, one line per dataset (mean and 95% CI over seeds)",
+                            fig))
+        return out
 
     # ------------------------------------------------------------------------------------------
     def claims(self) -> list[Any]:
