@@ -93,10 +93,14 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
     rows = []
     for rec in Store(root).records(warn=warn):
         cell = rec["cell"]
+        dataset = cell.get("dataset_label") or cell["dataset"]
+        setting = settings_label(cell["track"], cell.get("settings", {}))
         row = {
             "key": rec["key"],
             "track": cell["track"],
-            "dataset": cell.get("dataset_label") or cell["dataset"],
+            # cells of one dataset under different protocol settings are different comparisons
+            "dataset": f"{dataset} · {setting}" if setting else dataset,
+            "setting": setting,
             "dataset_name": cell["dataset"],
             "method": cell.get("method_label") or cell["method"],
             "method_name": cell["method"],
@@ -118,6 +122,21 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
                 row[f"m.{k}"] = float(v)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def settings_label(track: str, settings: dict[str, Any]) -> str:
+    """The settings that differ from the track's defaults, as ``k=v`` text (empty when none)."""
+    from harness.registry import REGISTRY
+
+    try:
+        defaults = {n: p.default for n, p in REGISTRY.get("track", track).load().settings_params().items()}
+    except Exception:  # a track that is no longer registered: show every setting
+        defaults = {}
+    return " ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in sorted(settings.items())
+        if defaults.get(k, object()) != v
+    )
 
 
 def to_parquet(root: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

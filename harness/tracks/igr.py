@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.claims import Claim, exact, paired_better, trend
-from harness.registry import track
+from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
 from harness.tracks import igr_exact
 from harness.tracks.igr_recipe import Recipe
@@ -76,7 +76,8 @@ class IGR(Track):
         steps = min(recipe.steps_for(s.time), s.max_steps)
         n = cell.dataset_params.get("n_train") or 4000
         rows = n if s.protocol == "gd" else s.batch_size
-        flops = 6 * rows * (784 * s.hidden + (s.depth - 1) * s.hidden**2 + 10 * s.hidden)
+        in_dim = REGISTRY.get("dataset", cell.dataset).meta.get("input_dim", 784)
+        flops = 6 * rows * (in_dim * s.hidden + (s.depth - 1) * s.hidden**2 + 10 * s.hidden)
         per_step = flops / 5e10 * (3 if recipe.egr_mu else 1)
         return 1.0 + steps * per_step
 
