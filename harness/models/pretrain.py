@@ -162,7 +162,7 @@ def pad_batch(seqs: list[list[int]], max_len: int, cls_id: int = 2, sep_id: int 
     return ids, (ids != pad_id).long(), maskable
 
 
-def _batch_plan(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+def batch_plan(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
     """One epoch of batches: shuffled, length-bucketed inside groups of 20 batches (less padding)."""
     import random
 
@@ -224,7 +224,9 @@ def mlm_bits_per_char(model: Any, vocab: Vocab, texts: list[str], seed: int = 0,
 
 
 # --- training loop -------------------------------------------------------------------------------
-def _lr_lambda(warmup: int, total: int):
+def linear_warmup_decay(warmup: int, total: int):
+    """LambdaLR factor: linear warmup over ``warmup`` steps, then linear decay to 0 at ``total``."""
+
     def f(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
@@ -261,7 +263,7 @@ def train_mlm(model: Any, vocab: Vocab, seqs: list[list[int]], *, steps: int, ba
     decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(warmup, steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(warmup, steps))
     ckpt = workdir / "ckpt.pt"
     start, curve, seconds = 0, [], 0.0
     with torch.random.fork_rng(devices=[]):
@@ -282,9 +284,12 @@ def train_mlm(model: Any, vocab: Vocab, seqs: list[list[int]], *, steps: int, ba
         model.train()
         window: list[float] = []
         t0 = time.perf_counter()
+        plan_epoch, plan = -1, []
         for step in range(start, steps):
             epoch, pos = divmod(step, per_epoch)
-            batch = _batch_plan(lengths, batch_size, seed, epoch)[pos] if pos < per_epoch else []
+            if epoch != plan_epoch:
+                plan_epoch, plan = epoch, batch_plan(lengths, batch_size, seed, epoch)
+            batch = plan[pos]
             ids, att, maskable = pad_batch([seqs[i] for i in batch], max_len)
             inp, labels = mask_tokens(ids, maskable, mask_id, len(vocab), _step_generator(seed, step))
             loss = mlm_loss(model, inp, att, labels)
