@@ -399,3 +399,57 @@ def test_claims_on_a_synthetic_table():
     assert any(r.ours.startswith("1.321x") for r in results)
     assert any("equal or better" in k and v == "reproduced" for k, v in verdicts.items())
     assert any("early in continued" in k and v == "reproduced" for k, v in verdicts.items())
+
+
+# --- CLUE (paper scale) from a local copy ---------------------------------------------------------
+def _fake_clue(root, task="tnews", n_train=60):
+    import json
+
+    folder = root / task
+    folder.mkdir(parents=True)
+    labels = ["100", "101", "102"] if task == "tnews" else ["0", "1", "2", "10"]
+    with open(folder / "train.json", "w", encoding="utf-8") as fh:
+        for i in range(n_train):
+            fh.write(json.dumps({"label": labels[i % len(labels)], "sentence": f"新闻标题{i}号", "keywords": ""},
+                                ensure_ascii=False) + "\n")
+        fh.write("\n")
+    with open(folder / "dev.json", "w", encoding="utf-8") as fh:
+        for i in range(9):
+            row = {"label": labels[i % len(labels)], "sentence": f"开发集{i}"}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return folder
+
+
+def test_clue_loader_reads_a_local_copy(tmp_path, monkeypatch):
+    from harness.data import clue
+
+    _fake_clue(tmp_path, "tnews")
+    _fake_clue(tmp_path, "iflytek")
+    s = clue.tnews(root=str(tmp_path), n_valid=10)
+    assert s.num_classes == 3 and s.label_names == ("100", "101", "102")
+    assert len(s.valid_texts) == 10 and len(s.train_texts) == 50 and len(s.test_texts) == 9
+    assert not set(s.train_texts) & set(s.valid_texts)
+    assert s.test_labels[:3] == [0, 1, 2]
+    monkeypatch.setenv(clue.CLUE_ENV, str(tmp_path))
+    i = clue.iflytek(label_fraction=0.5)
+    assert i.label_names == ("0", "1", "2", "10") and i.meta["label_fraction"] == 0.5
+
+
+def test_clue_loader_errors_are_clear(tmp_path, monkeypatch):
+    from harness.data import clue
+
+    monkeypatch.delenv(clue.CLUE_ENV, raising=False)
+    with pytest.raises(HarnessError, match="local copy"):
+        clue.tnews()
+    with pytest.raises(HarnessError, match="no folder"):
+        clue.tnews(root=str(tmp_path))
+    folder = _fake_clue(tmp_path, "tnews")
+    (folder / "dev.json").write_text('{"sentence": "无标签"}\n', encoding="utf-8")
+    with pytest.raises(HarnessError, match="no label"):
+        clue.tnews(root=str(tmp_path))
+    (folder / "dev.json").write_text('{"label": "100", "sentence": \n', encoding="utf-8")
+    with pytest.raises(HarnessError, match="corrupt"):
+        clue.tnews(root=str(tmp_path))
+    (folder / "dev.json").write_text('{"label": "999", "sentence": "新"}\n', encoding="utf-8")
+    with pytest.raises(HarnessError, match="never occur"):
+        clue.tnews(root=str(tmp_path))

@@ -1,0 +1,111 @@
+"""CLUE TNEWS and IFLYTEK (paper scale) from a local copy: the tasks WoBERT's accuracy is quoted on.
+
+Neither ships on PyPI, so they are read from a folder the user points at with the dataset
+parameter ``root=DIR`` or ``$KEXUE_BENCH_CLUE``. The folder holds ``tnews/`` and/or ``iflytek/``
+(or ``tnews_public/``, ``iflytek_public/``, the names of CLUE's zip files), each with CLUE's JSON
+lines files ``train.json`` and ``dev.json`` (``{"label": "102", "sentence": ...}``). A network
+machine can produce that layout once with the ``datasets`` library, e.g.
+``load_dataset("clue", "tnews")`` and ``to_json`` per split, or from CLUE's own zips.
+
+Protocol: CLUE's public test files carry no labels, so our test split is CLUE's ``dev`` (which is
+where the published WoBERT numbers are measured), and a fixed ``n_valid`` texts of ``train`` are
+held out for model selection. Labels are mapped to 0..K-1 in sorted order of the label ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from harness.data.chinese import SPLIT_SEED, TEXT_TRACKS, TextSplits
+from harness.errors import HarnessError
+from harness.registry import dataset
+
+CLUE_ENV = "KEXUE_BENCH_CLUE"
+_FOLDERS = {"tnews": ("tnews", "tnews_public"), "iflytek": ("iflytek", "iflytek_public")}
+
+
+def clue_dir(task: str, root: str = "") -> str:
+    """The folder of ``task`` under ``root`` (or $KEXUE_BENCH_CLUE), with a clear error if absent."""
+    root = os.path.expanduser(root or os.environ.get(CLUE_ENV, ""))
+    if not root:
+        raise HarnessError(f"CLUE {task} needs a local copy: set {CLUE_ENV} or the dataset parameter root=DIR "
+                           f"to a folder holding {_FOLDERS[task][0]}/train.json and dev.json")
+    for name in _FOLDERS[task]:
+        path = os.path.join(root, name)
+        if os.path.isdir(path):
+            return path
+    raise HarnessError(f"CLUE {task}: no folder {' or '.join(_FOLDERS[task])} under {root}")
+
+
+def read_clue_jsonl(path: str) -> list[tuple[str, str]]:
+    """(sentence, label id) rows of a CLUE JSON-lines file; blank sentences are dropped."""
+    if not os.path.isfile(path):
+        raise HarnessError(f"CLUE file missing: {path}")
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                text = str(rec.get("sentence", "")).strip()
+                if "label" not in rec:
+                    raise HarnessError(f"CLUE file {path} line {n} has no label (CLUE's test files are unlabelled)")
+                if text:
+                    rows.append((text, str(rec["label"])))
+    except UnicodeDecodeError:
+        raise HarnessError(f"CLUE file {path} is corrupt (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"CLUE file {path} is corrupt (bad JSON at line {n}: {exc.msg})") from None
+    if not rows:
+        raise HarnessError(f"CLUE file {path} is empty")
+    return rows
+
+
+def _label_key(label: str) -> tuple[int, str]:
+    return (int(label), label) if label.lstrip("-").isdigit() else (1 << 30, label)
+
+
+def clue_splits(task: str, root: str = "", n_valid: int = 1000) -> TextSplits:
+    """Train (minus a fixed validation hold-out) / valid / test (= CLUE dev) for ``task``."""
+    folder = clue_dir(task, root)
+    train = read_clue_jsonl(os.path.join(folder, "train.json"))
+    dev = read_clue_jsonl(os.path.join(folder, "dev.json"))
+    labels = sorted({lab for _, lab in train}, key=_label_key)
+    index = {lab: i for i, lab in enumerate(labels)}
+    unknown = {lab for _, lab in dev} - set(index)
+    if unknown:
+        raise HarnessError(f"CLUE {task}: dev labels {sorted(unknown)[:5]} never occur in train")
+    rng = random.Random(SPLIT_SEED)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    n_valid = min(n_valid, len(train) // 5)
+    va, tr = order[:n_valid], order[n_valid:]
+    return TextSplits(
+        task,
+        [train[i][0] for i in tr], [index[train[i][1]] for i in tr],
+        [train[i][0] for i in va], [index[train[i][1]] for i in va],
+        [t for t, _ in dev], [index[lab] for _, lab in dev],
+        len(labels), label_names=tuple(labels), meta={"label_fraction": 1.0},
+    )
+
+
+_BOUNDS = {"n_valid": (1, None), "label_fraction": (1e-4, 1.0)}
+
+
+@dataset("tnews", tracks=TEXT_TRACKS, bounds=_BOUNDS)
+def tnews(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> TextSplits:
+    """CLUE TNEWS (15-class news titles; paper scale, local copy): test = CLUE dev."""
+    s = clue_splits("tnews", root, n_valid)
+    s.meta["label_fraction"] = label_fraction
+    return s
+
+
+@dataset("iflytek", tracks=TEXT_TRACKS, bounds=_BOUNDS)
+def iflytek(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> TextSplits:
+    """CLUE IFLYTEK (119-class app descriptions; paper scale, local copy): test = CLUE dev."""
+    s = clue_splits("iflytek", root, n_valid)
+    s.meta["label_fraction"] = label_fraction
+    return s
