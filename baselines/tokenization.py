@@ -7,6 +7,8 @@ from harness.registry import method
 
 @method("char-bert", track="tokenization", baseline=True)
 def char_bert() -> dict:
-    """One token per character (Google's Chinese BERT convention); continued MLM on the char
-    vocabulary for as many steps as the WoBERT arms get, so pretraining compute is equal."""
+    """Char BERT: one token per character (Google's Chinese BERT convention).
+
+    Continued MLM on the char vocabulary for as many steps as the WoBERT arms get, so
+    pretraining compute is equal."""
     return {"arm": "char"}

