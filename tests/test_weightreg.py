@@ -240,3 +240,15 @@ def test_claims_evaluate_on_a_tiny_table():
     by_text = {r.claim: r for r in results}
     acc = next(r for t, r in by_text.items() if t.startswith("WEISSI >= weight decay on test"))
     assert acc.verdict == "reproduced" and "weissi vs weight-decay[wd=1]" in acc.ours
+
+
+def test_figures_render_from_a_tiny_table():
+    rows = []
+    for label, name, lam, acc in [("none", "none", None, 0.5), ("l2[lam=0.1]", "l2", 0.1, 0.6),
+                                  ("l2[lam=1]", "l2", 1.0, 0.55)]:
+        for seed in range(2):
+            rows.append({"track": TRACK, "dataset": "digits", "method": label, "method_name": name,
+                         "seed": seed, "status": "ok", "p.lam": lam, "m.valid_accuracy": acc,
+                         "m.test_accuracy": acc, "m.fgsm_acc_0.1": acc / 2, "m.norm_imbalance": 2.0})
+    figs = WeightReg().figures(pd.DataFrame(rows))
+    assert figs and all(isinstance(caption, str) for caption, _ in figs)
