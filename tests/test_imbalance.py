@@ -253,3 +253,23 @@ def test_r52_is_naturally_long_tailed(tmp_path, monkeypatch):
     counts = np.bincount(s.y_train.numpy(), minlength=52)
     assert s.num_classes == 52 and counts[0] == 2840 and counts.min() == 1
     assert s.meta["class_names"][0] == "earn" and tuple(s.x_train.shape) == (6532, 300)
+
+
+def test_tau_near_one_claim_verdicts():
+    pd = pytest.importorskip("pandas")
+    C = pytest.importorskip("harness.claims")
+    from harness.tracks.imbalance import tau_near_one
+
+    def table(acc_by_tau):
+        rows = [dict(dataset="toy", method_name="logit-adjusted", status="ok", seed=s, **{"p.tau": tau},
+                     **{"m.balanced_accuracy": acc + 0.001 * s})
+                for tau, acc in acc_by_tau.items() for s in range(3)]
+        return pd.DataFrame(rows)
+
+    claim = tau_near_one(C, "logit-adjusted")
+    near = claim.evaluate(table({0.5: 0.80, 1.0: 0.85, 2.0: 0.855}), Imbalance)
+    assert [r.verdict for r in near] == [C.REPRODUCED]
+    far = claim.evaluate(table({0.5: 0.80, 1.0: 0.85, 2.0: 0.90}), Imbalance)
+    assert [r.verdict for r in far] == [C.NOT_REPRODUCED] and "best tau=2" in far[0].ours
+    none = claim.evaluate(table({1.0: 0.85}), Imbalance)
+    assert none[0].verdict == C.NA

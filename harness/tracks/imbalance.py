@@ -283,7 +283,7 @@ def tau_near_one(C: Any, method_name: str) -> Any:
         from harness.stats import paired_test
 
         out = []
-        col = "balanced_accuracy", "m.balanced_accuracy"
+        col = "m.balanced_accuracy"
         for ds in sorted(set(table["dataset"])) if len(table) else []:
             t = table[(table["dataset"] == ds) & (table["method_name"] == method_name) & (table["status"] == "ok")]
             if "p.tau" not in t or col not in t or t["p.tau"].nunique() < 2:
