@@ -1,0 +1,12 @@
+"""Baseline of the fewshot track: the conventional fine-tuned classifier on the same K texts."""
+
+from __future__ import annotations
+
+from harness.registry import method
+
+
+@method("head-finetune", track="fewshot", baseline=True)
+def head_finetune() -> dict:
+    """[CLS] state -> dropout -> a new linear layer, the whole encoder fine-tuned with cross-entropy
+    on the K labelled texts (Su's "about 88.93" conventional fine-tuning result)."""
+    return {"kind": "head", "all_labels": False}

@@ -1,0 +1,140 @@
+"""The fewshot (PET) track: patterns, verbalizers, K sampling, every method on a smoke config."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from harness.cell import Cell
+from harness.context import RunContext
+from harness.errors import HarnessError
+from harness.models.zh_tokenizers import SPECIAL_TOKENS, Vocab
+from harness.registry import REGISTRY, load_builtins
+from harness.tracks import fewshot as fs
+from harness.tracks.fewshot_pattern import PATTERNS, encode_pattern, parse_pattern, verbalizer_ids
+
+load_builtins()
+
+SMOKE_DATA = {"train_per_class": 40, "eval_per_class": 30}
+SMOKE_SETTINGS = {"k": 8, "steps": 4, "full_steps": 4, "eval_every": 2, "batch_size": 8, "valid_texts": 30}
+METHODS = ["pet-zero", "pet", "pet-semi", "head-finetune", "full"]
+
+
+def _vocab(chars: str) -> Vocab:
+    return Vocab(SPECIAL_TOKENS + tuple(chars), len(SPECIAL_TOKENS) + len(chars), False)
+
+
+def _cell(method: str, seed: int = 0, settings: dict | None = None, params: dict | None = None,
+          data: dict | None = None) -> Cell:
+    entry = REGISTRY.get("method", method, "fewshot")
+    return Cell("fewshot", "sentiment", dict(data or SMOKE_DATA), method, entry.resolve_params(params or {}),
+                {**SMOKE_SETTINGS, **(settings or {})}, seed, "smoke")
+
+
+# --- patterns and verbalizers ----------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["满意。{x}", "__满意__{x}", "__满意。", "{x}{x}__"])
+def test_pattern_without_one_mask_or_text_slot_is_a_clear_error(bad):
+    with pytest.raises(HarnessError, match="exactly one"):
+        parse_pattern(bad)
+
+
+def test_pattern_without_mask_fails_when_the_method_is_resolved():
+    entry = REGISTRY.get("method", "pet", "fewshot")
+    with pytest.raises(HarnessError, match="mask"):
+        entry.load()(**entry.resolve_params({"pattern": "很满意。{x}"}))
+
+
+def test_named_patterns_parse_and_p1_is_prefix_p2_suffix():
+    for name in PATTERNS:
+        parse_pattern(name)
+    assert parse_pattern("p1").is_prefix and not parse_pattern("p2").is_prefix
+
+
+def test_mask_position_prefix_suffix_and_truncation():
+    vocab = _vocab("满意。好很不的")
+    index = vocab.index()
+    rows, pos = encode_pattern(vocab, parse_pattern("p1"), ["好的"], max_len=16)
+    assert rows[0][pos[0]] == index["[MASK]"] and pos[0] == 1
+    assert rows[0][pos[0] + 1] == index["满"] and rows[0][-1] == index["[SEP]"]
+    long_text = "好" * 50
+    rows, pos = encode_pattern(vocab, parse_pattern("p2"), [long_text], max_len=12)
+    assert len(rows[0]) == 12  # text truncated, the suffix pattern and its mask kept
+    assert rows[0][pos[0]] == index["[MASK]"] and rows[0][pos[0] + 1:-1] == [index[c] for c in "满意。"]
+
+
+def test_verbalizer_token_missing_from_vocab_is_a_clear_error():
+    vocab = _vocab("满意。很")
+    assert verbalizer_ids(vocab, ("很",)) == [vocab.index()["很"]]
+    with pytest.raises(HarnessError, match="not a token of the model's vocabulary"):
+        verbalizer_ids(vocab, ("不", "很"))
+    with pytest.raises(HarnessError, match="not a token"):
+        verbalizer_ids(vocab, ("很好", "很"))
+
+
+def test_verbalizer_missing_from_vocab_fails_the_cell():
+    with pytest.raises(HarnessError, match="verbalizer token"):
+        fs.FewShot().run(_cell("pet-zero", params={"neg": "\u2603"}), RunContext(0))
+
+
+# --- K sampling --------------------------------------------------------------------------------------
+def test_k_larger_than_train_split_is_a_clear_error():
+    texts, labels = ["a", "b", "c", "d"], [0, 1, 0, 1]
+    with pytest.raises(HarnessError, match="K=5 .* only 4"):
+        fs.sample_k(texts, labels, 5, seed=0)
+    with pytest.raises(HarnessError, match="K=1000"):
+        fs.FewShot().run(_cell("head-finetune", settings={"k": 1000}), RunContext(0))
+
+
+def test_sample_is_balanced_seeded_and_method_independent(monkeypatch):
+    texts = [f"t{i}" for i in range(100)]
+    labels = [i % 2 for i in range(100)]
+    a = fs.sample_k(texts, labels, 9, seed=3)
+    assert a == fs.sample_k(texts, labels, 9, seed=3)
+    assert a != fs.sample_k(texts, labels, 9, seed=4)
+    assert sorted(a[1]).count(0) in (4, 5) and len(a[0]) == 9 == len(set(a[0]))
+
+    seen: dict[str, list[str]] = {}
+    real = fs.sample_k
+
+    def spy(*args, **kw):
+        out = real(*args, **kw)
+        seen[current] = out[0]
+        return out
+
+    monkeypatch.setattr(fs, "sample_k", spy)
+    for current in ("head-finetune", "pet"):
+        fs.FewShot().run(_cell(current, seed=5), RunContext(5))
+    assert seen["head-finetune"] == seen["pet"]
+
+
+# --- every method end to end ---------------------------------------------------------------------------
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_on_a_smoke_config(method):
+    ctx = RunContext(1)
+    out = fs.FewShot().run(_cell(method, seed=1), ctx)
+    assert 0.0 <= out["test_accuracy"] <= 1.0 and 0.0 <= out["valid_accuracy"] <= 1.0
+    assert out["test_texts"] == 60
+    expected_k = {"pet-zero": 0, "full": 80}.get(method, 8)
+    assert out["labelled_texts"] == expected_k
+    if method != "pet-zero":
+        assert ctx.train_seconds > 0 and ctx.curves.get("valid_accuracy")
+
+
+def test_figure_and_claims_on_a_synthetic_table():
+    rows = []
+    for k, base in ((16, 0.6), (64, 0.7)):
+        for seed in range(3):
+            for m, d in (("pet", 0.05 + 0.003 * seed * seed), ("head-finetune", 0.0)):
+                rows.append({"track": "fewshot", "dataset": f"sentiment · k={k}", "setting": f"k={k}",
+                             "method": m, "method_name": m, "seed": seed, "status": "ok",
+                             "m.labelled_texts": k, "m.test_accuracy": base + d + 0.01 * seed, "m.test_texts": 2000})
+        for seed in range(3):
+            rows.append({"track": "fewshot", "dataset": f"sentiment · k={k}", "setting": f"k={k}",
+                         "method": "pet-zero", "method_name": "pet-zero", "seed": seed, "status": "ok",
+                         "m.labelled_texts": 0, "m.test_accuracy": 0.58, "m.test_texts": 2000})
+    table = pd.DataFrame(rows)
+    track = fs.FewShot()
+    assert track.figures(table)
+    verdicts = {r.claim.split(" ")[0] + r.dataset: r.verdict for c in track.claims() for r in c.evaluate(table, track)}
+    assert verdicts["a" + "sentiment · k=16"] == "reproduced"  # zero-shot 0.58 > 0.5 over 2000 texts
+    assert verdicts["pattern" + "sentiment · k=64"] == "reproduced"
