@@ -273,3 +273,21 @@ def test_tau_near_one_claim_verdicts():
     assert [r.verdict for r in far] == [C.NOT_REPRODUCED] and "best tau=2" in far[0].ours
     none = claim.evaluate(table({1.0: 0.85}), Imbalance)
     assert none[0].verdict == C.NA
+
+
+def test_close_to_claim_verdicts():
+    pd = pytest.importorskip("pandas")
+    C = pytest.importorskip("harness.claims")
+    from harness.tracks.imbalance import close_to
+
+    def table(a, b):
+        noise = [0.001, -0.001, 0.0005, 0.0]  # on method a only, so paired differences vary
+        rows = [dict(dataset="toy", method=m, status="ok", seed=s,
+                     **{"m.balanced_accuracy": v + (noise[s] if m == "posthoc-la" else 0.0)})
+                for m, v in (("posthoc-la", a), ("logit-adjusted", b)) for s in range(4)]
+        return pd.DataFrame(rows)
+
+    claim = close_to(C, "posthoc-la", "logit-adjusted", text="t", published="p")
+    assert claim.evaluate(table(0.851, 0.850), Imbalance)[0].verdict == C.REPRODUCED
+    assert claim.evaluate(table(0.90, 0.85), Imbalance)[0].verdict == C.NOT_REPRODUCED
+    assert claim.evaluate(table(0.90, 0.85).iloc[:0], Imbalance)[0].verdict == C.NA

@@ -256,6 +256,12 @@ def build_claims(C: Any) -> list[Any]:
                  text="Logit adjustment beats inverse-frequency re-weighting"),
         C.better("logit-adjusted", "focal", "balanced_accuracy",
                  text="Logit adjustment beats focal loss (gamma=2)"),
+        close_to(C, "posthoc-la", "logit-adjusted",
+                 text="Post-hoc adjustment ~ the logit-adjusted loss (within 0.01 balanced accuracy)",
+                 published="C10-LT 0.7732 vs 0.7789, C100-LT 0.4407 vs 0.4406 (official run)"),
+        C.better("f1-weighted-ce", "ce", "macro_f1",
+                 text="Su's F1-weighted CE beats CE on macro-F1",
+                 published="derivation only (Su 7708, no experiments); research pilot: no gain"),
         tau_near_one(C, "logit-adjusted"),
         tau_near_one(C, "posthoc-la"),
         C.exact("Logit-adjusted loss = log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i-f_y})", check_la_identity,
@@ -267,6 +273,43 @@ def build_claims(C: Any) -> list[Any]:
 
 
 TAU_SLACK = 0.01  # "near-optimal": tau=1 within 1 point of balanced accuracy of the best swept tau
+
+
+def close_to(C: Any, a: str, b: str, text: str, published: str, slack: float = TAU_SLACK) -> Any:
+    """Claim: methods ``a`` and ``b`` are about equal on balanced accuracy.
+
+    Reproduced when the 95% CI of the paired difference lies inside [-slack, slack]; not
+    reproduced when the mean difference is outside it and significant (p < 0.05); inconclusive
+    otherwise (too few seeds to tell).
+    """
+
+    def check(table: Any, track: Any) -> list[Any]:
+        from harness.stats import paired_test
+
+        col, out = "m.balanced_accuracy", []
+        for ds in sorted(set(table["dataset"])) if len(table) else []:
+            t = table[(table["dataset"] == ds) & (table["status"] == "ok")]
+            if col not in t:
+                continue
+            seeds = []
+            for sel in (a, b):
+                rows = t[t["method"] == sel]
+                seeds.append(dict(zip(rows["seed"].astype(int), rows[col].astype(float))))
+            pr = paired_test(seeds[0], seeds[1])
+            if pr.n == 0:
+                continue
+            ours = f"{a} - {b} = {pr.delta:+.4f} [{pr.ci_lo:.4f}, {pr.ci_hi:.4f}] (p={pr.p:.3g}, n={pr.n})"
+            lo, hi = (pr.ci_lo, pr.ci_hi) if pr.ci_lo == pr.ci_lo else (pr.delta, pr.delta)
+            if -slack <= lo and hi <= slack:  # the whole 95% CI inside the equivalence band
+                verdict = C.REPRODUCED
+            elif pr.p == pr.p and pr.p < C.ALPHA:
+                verdict = C.NOT_REPRODUCED
+            else:
+                verdict = C.INCONCLUSIVE
+            out.append(C.ClaimResult(text, published, ours, verdict, ds))
+        return out or [C.ClaimResult(text, published, "no paired results", C.NA)]
+
+    return C.Claim(text, check, published)
 
 
 def tau_near_one(C: Any, method_name: str) -> Any:
