@@ -229,6 +229,15 @@ def expand(
                 raise HarnessError(
                     f"--track {t!r}: suite {suite.name!r} has no block for it (it has: {', '.join(sorted(known))})"
                 )
+    planned = sum(
+        len(b.datasets) * (len(b.methods) + 1) * (seeds or b.seeds)
+        for b in suite.blocks
+        if b.runnable and (not tracks or b.track in tracks)
+    )
+    if planned > MAX_CELLS:
+        raise HarnessError(
+            f"{suite.path}: grid expands to about {planned} cells (more than {MAX_CELLS}); split the suite"
+        )
     cells: list[Cell] = []
     seen: set[str] = set()
     matched_methods: set[str] = set()
