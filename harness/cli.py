@@ -1,4 +1,4 @@
-"""The ``harness`` command: list, run, report, publish, show, collect.
+"""The ``harness`` command: list, run, report, publish, compare, show, collect.
 
 Bad input (unknown names, malformed suites, impossible devices) ends with one line on stderr and
 exit code 2; a run whose cells failed ends with exit code 1 after saving every result.
@@ -205,6 +205,26 @@ def publish(results: str, out: str, tracks: tuple[str, ...]) -> None:
 
     for path in publish_leaderboards(results, out, list(tracks) or None):
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True)
+@click.option("--leaderboards", default="leaderboards", show_default=True, help="Directory of <track>.csv or a CSV.")
+@click.option("--track", "tracks", multiple=True, help="Only these tracks.")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance after Holm correction.")
+@click.option("--only-worse", is_flag=True, help="Exit 1 only when a row got worse (not when it improved).")
+@click.option("--all", "show_all", is_flag=True, help="List every compared row, not only the moved ones.")
+def compare(
+    results: str, leaderboards: str, tracks: tuple[str, ...], alpha: float, only_worse: bool, show_all: bool
+) -> None:
+    """Flag leaderboard rows whose mean moved beyond seed noise (exit code 1 when any did)."""
+    from harness.compare import compare as run_compare
+    from harness.compare import render
+
+    cmp = run_compare(results, leaderboards, list(tracks) or None, alpha=alpha)
+    click.echo(render(cmp, show_all=show_all))
+    if cmp.worse if only_worse else cmp.moved:
+        sys.exit(1)
 
 
 @main.command()

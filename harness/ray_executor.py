@@ -1,0 +1,193 @@
+"""The ``ray`` executor: every cell is a Ray task, on a local Ray or an existing cluster.
+
+Why Ray: per-task CPU/GPU requests, a crashed worker fails only its task, a running task can be
+force-cancelled (our per-cell timeout), and ``ray.init(address=...)`` attaches to a cluster.
+
+How a cell travels: the driver submits one task per cell with ``num_cpus`` = the executor's
+threads (and ``num_gpus=1`` on CUDA). The task is a streaming generator: it first warms up (imports,
+registry, torch threads) and yields a "started" marker, so ``--timeout`` counts from the moment the
+cell really starts, not from submission or worker start-up; then it yields the record. The driver
+is the only writer: it stores each record atomically through the Store as it arrives, so the
+results directory never needs to be visible from the cluster's nodes. Tasks are never retried
+(``max_retries=0``): a cell whose worker died is recorded ``error`` with the cause, not rerun
+silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from harness.cell import Cell
+from harness.errors import HarnessError
+from harness.executors import Callback, Executor, StartCallback
+from harness.runner import base_record
+from harness.store import Store
+
+INSTALL_HINT = "--executor ray needs Ray, which is not installed: pip install 'kexue-bench[ray]'"
+LOCAL_OBJECT_STORE = 128 * 1024**2  # records are a few kB; keep /dev/shm use small on a local Ray
+POLL_SECONDS = 0.25
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise HarnessError(INSTALL_HINT) from None
+    return ray
+
+
+def forwarded_env() -> dict[str, str]:
+    """The driver's settings a task needs: plugins, cache dir, extra import paths.
+
+    Passed with every task (not through the worker environment) because a Ray worker may have been
+    started before they were set, or on another machine.
+    """
+    env = {k: v for k, v in os.environ.items() if k.startswith("KEXUE_BENCH_")}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+def run_cell_task(
+    cell_dict: dict[str, Any], device: str, threads: int, timeout: float | None, env: dict[str, str]
+) -> Iterator[dict[str, Any]]:
+    """Body of the Ray task: yield a start marker once warm, then the cell's record."""
+    for k, v in env.items():
+        if k == "PYTHONPATH":
+            for p in reversed(v.split(os.pathsep)):
+                if p and p not in sys.path:
+                    sys.path.insert(0, p)
+        else:
+            os.environ[k] = v
+    from harness.registry import load_builtins
+    from harness.runner import resolve_device, run_cell, set_threads
+
+    set_threads(threads)
+    load_builtins()
+    device = resolve_device(device)
+    yield {"started": time.time(), "pid": os.getpid(), "host": os.uname().nodename}
+    yield run_cell(Cell.from_dict(cell_dict), device=device, threads=threads, timeout=timeout)
+
+
+class RayExecutor(Executor):
+    """Runs cells as Ray tasks; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        device: str = "cpu",
+        jobs: int = 1,
+        timeout: float | None = None,
+        threads: int | None = None,
+        address: str | None = None,
+    ):
+        self.ray = _import_ray()
+        super().__init__(store, device=device, jobs=jobs, timeout=timeout, threads=threads)
+        self.address = address
+        self._on_start: StartCallback = lambda cell: None
+
+    def _connect(self) -> bool:
+        """Start or attach to Ray; True when this executor started it (and must shut it down)."""
+        ray = self.ray
+        if ray.is_initialized():
+            return False
+        kw: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+        if self.address:
+            kw["address"] = self.address
+        else:
+            # a throwaway single-machine cluster bound to this run: token auth adds nothing here
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            kw.update(num_cpus=os.cpu_count() or 1, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE)
+        try:
+            ray.init(**kw)
+        except Exception as exc:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+            raise HarnessError(f"could not start or reach {where}: {type(exc).__name__}: {exc}") from None
+        return True
+
+    def _wants_gpu(self) -> bool:
+        if self.device.startswith("cuda"):
+            return True
+        return self.device == "auto" and self.ray.cluster_resources().get("GPU", 0) > 0
+
+    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+        ray = self.ray
+        self._on_start = on_start
+        owned = self._connect()
+        gpu = self._wants_gpu()
+        device = "cuda" if gpu else ("cpu" if self.device == "auto" else self.device)
+        task = ray.remote(max_retries=0)(run_cell_task).options(
+            num_cpus=self.threads, num_gpus=1 if gpu else 0, name="kexue-bench-cell"
+        )
+        env = forwarded_env()
+        pending: dict[Any, tuple[Cell, dict[str, Any]]] = {}  # generator -> (cell, start info)
+        try:
+            for cell in cells:
+                gen = task.remote(cell.to_dict(), device, self.threads, self.timeout, env)
+                pending[gen] = (cell, {})
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+                for gen in ready:
+                    self._advance(gen, pending, on_start, on_done)
+                self._enforce_timeouts(pending, on_done)
+        except BaseException:
+            for gen in pending:
+                ray.cancel(gen, force=True)
+            raise
+        finally:
+            if owned:
+                ray.shutdown()
+
+    def _advance(
+        self, gen: Any, pending: dict[Any, tuple[Cell, dict[str, Any]]], on_start: StartCallback, on_done: Callback
+    ) -> None:
+        """Take the next item of a ready task: its start marker, its record or its failure."""
+        ray = self.ray
+        cell, info = pending[gen]
+        try:
+            item = ray.get(next(gen))
+        except StopIteration:
+            item = None
+        except ray.exceptions.RayError as exc:  # WorkerCrashedError, NodeDiedError, RayTaskError, OOM...
+            status = "oom" if isinstance(exc, ray.exceptions.OutOfMemoryError) else "error"
+            self._finish(gen, pending, base_record(cell, status, error=_cause(exc, info)), on_done)
+            return
+        if item is None:
+            self._finish(
+                gen, pending, base_record(cell, "error", error="Ray task ended without returning a record"), on_done
+            )
+        elif "started" in item:
+            info.update(item, seen=time.time())
+            on_start(cell)
+        else:
+            self._finish(gen, pending, item, on_done)
+
+    def _finish(self, gen: Any, pending: dict[Any, Any], rec: dict[str, Any], on_done: Callback) -> None:
+        cell, info = pending.pop(gen)
+        if "seen" not in info:  # died before its start marker reached us: keep start/done paired
+            self._on_start(cell)
+        self.store.write(rec)
+        on_done(cell, rec)
+
+    def _enforce_timeouts(self, pending: dict[Any, tuple[Cell, dict[str, Any]]], on_done: Callback) -> None:
+        if not self.timeout:
+            return
+        now = time.time()
+        for gen, (cell, info) in list(pending.items()):
+            if "seen" in info and now - info["seen"] > self.timeout:
+                self.ray.cancel(gen, force=True)
+                rec = base_record(cell, "timeout", error=f"cell exceeded --timeout {self.timeout:g}s and was stopped")
+                self._finish(gen, pending, rec, on_done)
+
+
+def _cause(exc: BaseException, info: dict[str, Any]) -> str:
+    """One line: the Ray error's first line plus where the cell was running."""
+    text = str(exc).strip().splitlines()
+    first = next((t.strip() for t in text if t.strip()), "")
+    where = f" (worker pid {info['pid']} on {info['host']})" if "pid" in info else ""
+    return f"Ray task failed: {type(exc).__name__}: {first}{where}"
