@@ -60,7 +60,7 @@ def focal(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, gamm
     """Softmax focal loss (Lin et al. 2017): -(1 - p_y)^gamma log p_y; gamma=0 is plain CE."""
     logp_y = F.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
     p_y = logp_y.exp()
-    return (-(1.0 - p_y).clamp_min(0).pow(gamma) * logp_y).mean()
+    return (-(1.0 - p_y).clamp_min(1e-12).pow(gamma) * logp_y).mean()  # clamp: finite grads for gamma < 1
 
 
 @method("dice", track=TRACK, bounds={"alpha": NONNEG, "smooth": NONNEG})
