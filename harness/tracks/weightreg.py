@@ -67,7 +67,7 @@ class WeightReg(Track):
         Metric("log_norm_product", False, "sum_l log ||W_l||_F (intrinsic norm)", ".3f"),
         Metric("train_loss", False, "final training cross-entropy", ".4f"),
     )
-    secondary = (fgsm_name(0.25), "input_grad_norm", "noise_acc", "norm_imbalance")
+    secondary = (fgsm_name(0.1), fgsm_name(0.25), "input_grad_norm", "noise_acc", "norm_imbalance")
 
     @dataclasses.dataclass
     class Settings:
