@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.registry import REGISTRY
 from harness.report.leaderboard import Row, track_rows
-from harness.report.markdown import claims_markdown, fmt, leaderboard_markdown, leaderboard_records
+from harness.report.markdown import claims_markdown, leaderboard_cells, leaderboard_markdown, leaderboard_records
 from harness.store import collect
 
 
@@ -95,32 +94,12 @@ def build_report(results: str, out: str = "reports", tracks: list[str] | None = 
                 figures.append({"caption": caption, "uri": to_data_uri(fig)})
         except Exception as exc:  # a broken plot must not cost the whole report
             figures.append({"caption": f"figure failed: {exc}", "uri": ""})
-        headers = ["rank", "method", m.label or m.name, "95% CI", "Δ vs baseline", "p (Holm)", "runs"]
-        headers += [cls.metric(s).label or s for s in cls.secondary]
-        datasets = []
-        for ds in sorted({r.dataset for r in rows}):
-            drows = []
-            for r in (r for r in rows if r.dataset == ds):
-                delta = (
-                    "baseline"
-                    if r.is_baseline
-                    else (
-                        f"{fmt(r.delta, '+' + m.fmt)} [{fmt(r.delta_lo, m.fmt)}, {fmt(r.delta_hi, m.fmt)}]"
-                        + (" *" if r.significant else "")
-                    )
-                )
-                cells = [
-                    r.rank or "-",
-                    r.method,
-                    f"{fmt(r.mean, m.fmt)} ± {fmt(r.std, m.fmt)}",
-                    f"[{fmt(r.ci_lo, m.fmt)}, {fmt(r.ci_hi, m.fmt)}]",
-                    delta,
-                    fmt(r.p_holm, ".3g"),
-                    r.status_note,
-                ]
-                cells += [fmt(r.secondary.get(s, math.nan), cls.metric(s).fmt) for s in cls.secondary]
-                drows.append({"baseline": r.is_baseline, "cells": cells})
-            datasets.append({"name": ds, "rows": drows})
+        headers, tables = leaderboard_cells(rows, cls)
+        baselines = {(r.dataset, r.method) for r in rows if r.is_baseline}
+        datasets = [
+            {"name": ds, "rows": [{"baseline": (ds, row[1]) in baselines, "cells": row} for row in table]}
+            for ds, table in tables
+        ]
         bad = t[t["status"] != "ok"]
         failures = [
             {

@@ -47,11 +47,41 @@ def leaderboard_records(rows: Sequence[Row], track_cls: Any) -> list[dict[str, A
     return out
 
 
+def leaderboard_cells(rows: Sequence[Row], track_cls: Any) -> tuple[list[str], list[tuple[str, list[list[Any]]]]]:
+    """Headers and, per dataset, the formatted leaderboard cells (shared by Markdown and HTML)."""
+    m = track_cls.metric(track_cls.primary)
+    spec = m.fmt
+    base = next((r.method for r in rows if r.is_baseline), "baseline")
+    headers = ["rank", "method", m.label or m.name, "95% CI", f"Δ vs {base}", "p (Holm)", "runs"]
+    headers += [track_cls.metric(s).label or s for s in track_cls.secondary]
+    tables = []
+    for ds in sorted({r.dataset for r in rows}):
+        table = []
+        for r in (r for r in rows if r.dataset == ds):
+            if r.is_baseline:
+                delta = "baseline"
+            else:
+                delta = f"{fmt(r.delta, '+' + spec)} [{fmt(r.delta_lo, spec)}, {fmt(r.delta_hi, spec)}]"
+                delta += " *" if r.significant else ""
+            row = [
+                r.rank or "-",
+                r.method,
+                f"{fmt(r.mean, spec)} ± {fmt(r.std, spec)}" if r.n_ok else "no ok run",
+                f"[{fmt(r.ci_lo, spec)}, {fmt(r.ci_hi, spec)}]",
+                delta,
+                fmt(r.p_holm, ".3g"),
+                r.status_note,
+            ]
+            row += [fmt(r.secondary.get(sec, math.nan), track_cls.metric(sec).fmt) for sec in track_cls.secondary]
+            table.append(row)
+        tables.append((ds, table))
+    return headers, tables
+
+
 def leaderboard_markdown(rows: Sequence[Row], track_cls: Any, heading_level: int = 2) -> str:
     from tabulate import tabulate
 
     m = track_cls.metric(track_cls.primary)
-    spec = m.fmt
     label = m.label or m.name
     direction = "higher is better" if m.higher_is_better else "lower is better"
     base = next((r.method for r in rows if r.is_baseline), "(baseline missing)")
@@ -62,33 +92,9 @@ def leaderboard_markdown(rows: Sequence[Row], track_cls: Any, heading_level: int
         "`*` marks p < 0.05 after Holm correction across the methods of a dataset.",
         "",
     ]
-    for ds in sorted({r.dataset for r in rows}):
-        lines += [f"{h} {ds}", ""]
-        table = []
-        for r in (r for r in rows if r.dataset == ds):
-            delta = (
-                "baseline"
-                if r.is_baseline
-                else (
-                    f"{fmt(r.delta, '+' + spec)} [{fmt(r.delta_lo, spec)}, {fmt(r.delta_hi, spec)}]"
-                    + (" *" if r.significant else "")
-                )
-            )
-            row = [
-                r.rank or "-",
-                r.method,
-                f"{fmt(r.mean, spec)} ± {fmt(r.std, spec)}" if r.n_ok else "no ok run",
-                f"[{fmt(r.ci_lo, spec)}, {fmt(r.ci_hi, spec)}]",
-                delta,
-                fmt(r.p_holm, ".3g"),
-                r.status_note,
-            ]
-            for sec in track_cls.secondary:
-                row.append(fmt(r.secondary.get(sec, math.nan), track_cls.metric(sec).fmt))
-            table.append(row)
-        headers = ["rank", "method", label, "95% CI", f"Δ vs {base}", "p (Holm)", "runs"]
-        headers += [track_cls.metric(s).label or s for s in track_cls.secondary]
-        lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    headers, tables = leaderboard_cells(rows, track_cls)
+    for ds, table in tables:
+        lines += [f"{h} {ds}", "", tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return "\n".join(lines)
 
 
