@@ -75,6 +75,12 @@ def test_run_report_publish_show(runner, tmp_path, fake_results):
     key = next(fake_results.glob("fake/*.json")).stem
     out = runner.invoke(main, ["show", key[:8], "--results", str(fake_results)])
     assert out.exit_code == 0 and json.loads(out.output)["key"] == key
+    out = runner.invoke(main, ["collect", "--results", str(fake_results), "--out", str(tmp_path / "all.parquet")])
+    assert out.exit_code == 0
+    import pandas as pd
+
+    df = pd.read_parquet(tmp_path / "all.parquet")
+    assert len(df) == 6 and set(df["status"]) == {"ok"} and "m.score" in df
     # rerun: everything cached
     out = runner.invoke(main, ["run", "--suite", str(tmp_path / "s.toml"), "--results", str(fake_results), "-q"])
     assert out.exit_code == 0 and "6 cached" in out.output

@@ -71,3 +71,42 @@ def test_duplicate_registration_is_an_error():
     reg.add(Entry("method", "m", lambda: 1, track="t"))
     with pytest.raises(HarnessError, match="registered twice"):
         reg.add(Entry("method", "m", "other:thing", track="t"))
+
+
+def test_entry_point_plugins_are_imported(monkeypatch, tmp_path):
+    import importlib.metadata as md
+    import sys
+
+    import harness.registry as reg
+
+    (tmp_path / "ep_plugin_mod.py").write_text(
+        "from harness.registry import method\n\n"
+        "@method('from-entry-point', track='fake')\n"
+        "def from_entry_point(level: int = 2) -> str:\n"
+        "    '''Registered by an installed package.'''\n"
+        "    return 'plain'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class FakeEP:
+        name, value = "demo", "ep_plugin_mod"
+
+        def load(self):
+            import importlib
+
+            return importlib.import_module(self.value)
+
+    monkeypatch.setattr(md, "entry_points", lambda group: [FakeEP()] if group == reg.PLUGIN_GROUP else [])
+    monkeypatch.setattr(REGISTRY, "_loaded", False)
+    reg.load_builtins()
+    assert REGISTRY.get("method", "from-entry-point", "fake").params["level"].default == 2
+    sys.modules.pop("ep_plugin_mod", None)
+
+
+def test_broken_plugin_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("KEXUE_BENCH_PLUGINS", "no_such_plugin_module")
+    monkeypatch.setattr(REGISTRY, "_loaded", False)
+    from harness.registry import load_builtins
+
+    with pytest.raises(HarnessError, match="no_such_plugin_module"):
+        load_builtins()
