@@ -52,7 +52,7 @@ def _weissi(lam1: float = 1.0, lam2: float = 1.0):
 
 
 def _l2(model: torch.nn.Module) -> float:
-    return float(sum((w * w).sum() for w in weight_parameters(model)))
+    return float(sum((w.detach() ** 2).sum() for w in weight_parameters(model)))
 
 
 # --- exact checks -----------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_weissi_is_invariant_and_l2_is_not(kind):
     assert after == pytest.approx(before, rel=1e-12, abs=1e-12)
     assert abs(_l2(shifted) - _l2(model)) > 1e-3 * _l2(model)
     l2_pen = method_call(TRACK, "l2", {"lam": 1.0}).penalty
-    assert float(l2_pen(weight_parameters(model))) == pytest.approx(_l2(model), rel=1e-12)
+    assert float(l2_pen(weight_parameters(model)).detach()) == pytest.approx(_l2(model), rel=1e-12)
 
 
 def test_weissi_value_matches_its_formula():
