@@ -61,10 +61,10 @@ class WeightReg(Track):
         Metric("test_accuracy", True, "test accuracy"),
         Metric("valid_accuracy", True, "validation accuracy (picks the coefficient)"),
         *(Metric(fgsm_name(e), True, f"FGSM accuracy, eps={e:g} std") for e in FGSM_EPS),
-        Metric("input_grad_norm", False, "mean ||d loss / d x||_2 on test", ".4g"),
+        Metric("input_grad_norm", False, "input-gradient norm (test mean)", ".4g"),
         Metric("noise_acc", True, "accuracy under Gaussian input noise"),
         Metric("norm_imbalance", False, "max/min layer weight norm", ".3g"),
-        Metric("log_norm_product", False, "sum_l log ||W_l||_F (intrinsic norm)", ".3f"),
+        Metric("log_norm_product", False, "sum of log layer norms (intrinsic norm)", ".3f"),
         Metric("train_loss", False, "final training cross-entropy", ".4f"),
     )
     secondary = (fgsm_name(0.1), fgsm_name(0.25), "input_grad_norm", "noise_acc", "norm_imbalance")

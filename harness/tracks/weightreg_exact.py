@@ -79,7 +79,7 @@ def _rel(a: float, b: float) -> float:
 def output_check() -> tuple[str, bool]:
     r = invariance_report()
     ok = r.out_change <= 1e-10 * max(r.out_scale, 1.0)
-    return (f"max |output change| {r.out_change:.2g} (outputs ~{r.out_scale:.2g}; gammas "
+    return (f"max abs output change {r.out_change:.2g} (outputs ~{r.out_scale:.2g}; gammas "
             f"{', '.join(f'{g:.3g}' for g in GAMMAS)}, biases x running product)", ok)
 
 
