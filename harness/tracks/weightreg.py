@@ -213,6 +213,9 @@ class WeightReg(Track):
             tuned_better("weissi", "none", "input_grad_norm", published="paper: WEISSI upper-bounds the "
                          "input gradient (no number)", text="WEISSI lowers the input-gradient norm "
                          "versus no regularisation (best-valid coefficient)"),
+            tuned_better("l2", "weissi", "norm_imbalance", published="Su: L2 equalises layer norms, WEISSI "
+                         "is blind to their balance (no number)", text="L2 leaves the layer norms more balanced "
+                         "than WEISSI (max/min, best-valid coefficients)"),
             trend(["l2"], "lam", "norm_imbalance", "decreasing", published="Su: L2 pushes layer norms to "
                   "be equal (no number)", text="stronger L2 equalises the layer norms (max/min falls)"),
         ]
