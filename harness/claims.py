@@ -47,10 +47,31 @@ def _ok(table: Any) -> Any:
     return table[table["status"] == "ok"] if len(table) else table
 
 
-def _match(table: Any, selector: str) -> Any:
-    """Rows of a method selector: exact label match, else all rows of that method name."""
+def rows_for(table: Any, selector: str) -> Any:
+    """Rows of a method selector with its parameters resolved against the defaults.
+
+    ``logit-adjusted`` means ``logit-adjusted`` at its default tau, never a mix of a tau sweep;
+    ``pet[pattern=p2]`` means exactly that parameterisation.
+    """
+    from harness.registry import REGISTRY, parse_selector
+
     rows = table[table["method"] == selector]
-    return rows if len(rows) else table[table["method_name"] == selector]
+    if len(rows) or not len(table):
+        return rows
+    name, raw = parse_selector(selector)
+    rows = table[table["method_name"] == name]
+    try:
+        params = REGISTRY.get("method", name, str(table["track"].iloc[0])).resolve_params(raw)
+    except Exception:  # an unregistered method: fall back to the name
+        return rows
+    for key, value in params.items():
+        col = f"p.{key}"
+        if col in rows and len(rows):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows = rows[rows[col].astype(float).sub(float(value)).abs() <= 1e-12 * max(1.0, abs(float(value)))]
+            else:
+                rows = rows[rows[col] == value]
+    return rows
 
 
 def _by_seed(rows: Any, metric: str) -> dict[int, float]:
@@ -92,7 +113,9 @@ def paired_better(
         out = []
         for ds in _datasets(table, dataset):
             t = table[table["dataset"] == ds]
-            ra, rb = _match(t, a), _match(t, b)
+            ra, rb = rows_for(t, a), rows_for(t, b)
+            if not len(ra) or not len(rb):
+                continue  # this dataset does not run both methods
             failed = int((ra["status"] != "ok").sum() + (rb["status"] != "ok").sum())
             va, vb = _by_seed(_ok(ra), metric), _by_seed(_ok(rb), metric)
             pr = paired_test(va, vb)

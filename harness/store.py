@@ -121,7 +121,30 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 row[f"m.{k}"] = float(v)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _label_varying_params(pd.DataFrame(rows))
+
+
+def _label_varying_params(df: Any) -> Any:
+    """Show a parameter in every label of a method once the results vary it.
+
+    Labels leave out default-valued parameters, so in a sweep ``constant-lr`` (the default lr)
+    would sit beside ``constant-lr[lr=0.5]``; naming the swept parameter everywhere is clearer.
+    """
+    from harness.registry import format_selector, parse_selector
+
+    if not len(df):
+        return df
+    pcols = [c for c in df.columns if c.startswith("p.")]
+    labels = list(df["method"])
+    for (_, name), group in df.groupby(["track", "method_name"]):
+        varying = [c for c in pcols if group[c].notna().any() and group[c].nunique(dropna=True) > 1]
+        if not varying:
+            continue
+        for i, row in group.iterrows():
+            shown = set(parse_selector(row["method"])[1]) | {c[2:] for c in varying}
+            labels[df.index.get_loc(i)] = format_selector(name, {k: row[f"p.{k}"] for k in sorted(shown)})
+    df["method"] = labels
+    return df
 
 
 def settings_label(track: str, settings: dict[str, Any]) -> str:

@@ -293,7 +293,7 @@ def close_to(C: Any, a: str, b: str, text: str, published: str, slack: float = T
                 continue
             seeds = []
             for sel in (a, b):
-                rows = t[t["method"] == sel]
+                rows = C.rows_for(t, sel)
                 seeds.append(dict(zip(rows["seed"].astype(int), rows[col].astype(float))))
             pr = paired_test(seeds[0], seeds[1])
             if pr.n == 0:
