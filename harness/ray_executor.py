@@ -100,8 +100,7 @@ class RayExecutor(Executor):
         if self.address:
             kw["address"] = self.address
         else:
-            # a throwaway single-machine cluster bound to this run: token auth adds nothing here
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            # a private single-machine Ray for this run; Ray's own token-auth default is kept
             kw.update(num_cpus=os.cpu_count() or 1, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE)
         try:
             ray.init(**kw)
