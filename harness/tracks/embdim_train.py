@@ -1,0 +1,119 @@
+"""Training and scoring of softmax skip-gram embeddings on co-occurrence counts (embdim track).
+
+The model is Su's: q(j | i) = softmax_j <u_i, v_j> with no biases. Rather than sampling pairs, each
+step takes a batch of centre words i and uses their whole count rows as soft targets, so one epoch
+is exactly the corpus objective  -sum_ij C_ij log q(j|i) / sum_ij C_ij  (full softmax over N).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EmbConfig:
+    """What a method chooses: the dimension n and whether centre and context vectors are tied."""
+
+    dim: int
+    tied: bool = False
+
+
+class SkipGram:
+    """Centre vectors U (N, n) and context vectors V (N, n); V is U when tied."""
+
+    def __init__(self, n_words: int, cfg: EmbConfig, seed: int, init_std: float = 0.1) -> None:
+        import torch
+
+        g = torch.Generator().manual_seed(seed)
+        self.u = (torch.randn(n_words, cfg.dim, generator=g) * init_std).requires_grad_()
+        self.v = self.u if cfg.tied else (torch.randn(n_words, cfg.dim, generator=g) * init_std).requires_grad_()
+        self.tied = cfg.tied
+
+    def parameters(self) -> list[Any]:
+        return [self.u] if self.tied else [self.u, self.v]
+
+    def log_q(self, rows: Any) -> Any:
+        import torch
+
+        return torch.log_softmax(self.u[rows] @ self.v.T, dim=1)
+
+
+def _dense_rows(mat: Any, rows: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.asarray(mat[rows].toarray(), np.float32))
+
+
+def cross_entropy(model: SkipGram, counts: Any, batch: int = 512) -> float:
+    """-sum_ij C_ij log q(j|i) / sum_ij C_ij over a sparse count matrix (nats per pair)."""
+    import torch
+
+    nz = np.flatnonzero(np.asarray(counts.sum(axis=1)).ravel())
+    total, mass = 0.0, float(counts.sum())
+    if mass == 0:
+        return math.nan
+    with torch.no_grad():
+        for k in range(0, len(nz), batch):
+            rows = nz[k : k + batch]
+            total -= float((_dense_rows(counts, rows) * model.log_q(torch.from_numpy(rows))).sum())
+    return total / mass
+
+
+def unigram_cross_entropy(train: Any, heldout: Any) -> float:
+    """Held-out loss of the context-unigram model q(j|i) = p(j): the no-embedding reference."""
+    p = np.asarray(train.sum(axis=0)).ravel().astype(np.float64) + 0.5
+    p /= p.sum()
+    c = np.asarray(heldout.sum(axis=0)).ravel()
+    return float(-(c * np.log(p)).sum() / c.sum())
+
+
+def train_steps(model: SkipGram, counts: Any, steps: int, batch: int, lr: float, ctx: Any, curve_points: int) -> float:
+    """Adam with linear decay to 0 over ``steps`` steps; each step takes ``batch`` random centre rows
+    (all rows when N <= batch) and an unbiased estimate of the corpus objective. Returns the mean
+    batch loss over the last tenth of the steps."""
+    import torch
+
+    nz = np.flatnonzero(np.asarray(counts.sum(axis=1)).ravel())
+    mass = float(counts.sum())
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / steps)
+    gen = ctx.generator("data")
+    log_every = max(1, steps // max(1, curve_points))
+    tail: list[float] = []
+    for step in range(steps):
+        rows = nz if len(nz) <= batch else np.sort(nz[torch.randperm(len(nz), generator=gen)[:batch].numpy()])
+        target = _dense_rows(counts, rows)
+        with ctx.train_timer():
+            loss = -(target * model.log_q(torch.from_numpy(rows))).sum() / mass * (len(nz) / len(rows))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        value = ctx.check_finite(loss.item(), "train loss", step)
+        ctx.samples_seen += len(rows)
+        if step >= steps - max(1, steps // 10):
+            tail.append(value)
+        if step % log_every == 0 or step == steps - 1:
+            ctx.log("train_loss", step, value)
+            ctx.remember(train_loss=value, steps=step + 1)
+    return sum(tail) / len(tail)
+
+
+def probe_accuracy(model: SkipGram, data: Any, seed: int) -> float:
+    """Sentiment probe: logistic regression on the mean centre vector of a review's in-vocabulary words."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    u = model.u.detach().numpy()
+
+    def feats(docs: list[np.ndarray]) -> np.ndarray:
+        return np.stack([u[d].mean(0) if len(d) else np.zeros(u.shape[1], np.float32) for d in docs])
+
+    (xtr, ytr), (xte, yte) = data.probe_train, data.probe_test
+    scaler = StandardScaler().fit(feats(xtr))
+    clf = LogisticRegression(max_iter=1000, random_state=seed).fit(scaler.transform(feats(xtr)), ytr)
+    return float(clf.score(scaler.transform(feats(xte)), yte))
