@@ -138,3 +138,9 @@ def test_figure_and_claims_on_a_synthetic_table():
     verdicts = {r.claim.split(" ")[0] + r.dataset: r.verdict for c in track.claims() for r in c.evaluate(table, track)}
     assert verdicts["a" + "sentiment · k=16"] == "reproduced"  # zero-shot 0.58 > 0.5 over 2000 texts
     assert verdicts["pattern" + "sentiment · k=64"] == "reproduced"
+
+
+def test_default_k_is_one_percent_of_the_train_split():
+    out = fs.FewShot().run(_cell("head-finetune", settings={"k": 0}, data={"train_per_class": 200,
+                                                                             "eval_per_class": 20}), RunContext(0))
+    assert out["labelled_texts"] == 4  # round(0.01 * 400)
