@@ -223,11 +223,12 @@ class Tokenization(Track):
         return best
 
     def cost(self, cell: Any) -> float:
-        """Seconds on one loaded core (measured: ~0.35 s per pretraining step at the quick size,
-        ~0.1-0.15 s per fine-tuning step); the shared pretraining is charged once per method."""
+        """Seconds on one core at the quick size (~0.3 s per MLM step, ~0.1 s per fine-tuning step,
+        ~10 s of evaluation and timing); the shared char pretraining is spread over the ~27 cells of
+        a suite block and each continued arm over its ~9 cells."""
         s = self.settings(cell)
         scale = (s.hidden / 128) ** 2 * s.layers / 2
-        return scale * (0.15 * s.finetune_steps + 20) + 0.35 * scale * s.continue_steps / 3
+        return scale * (0.1 * s.finetune_steps + 10 + 0.3 * (s.pretrain_steps / 27 + s.continue_steps / 9))
 
     # --- claims and figures ----------------------------------------------------------------------
     def claims(self) -> list[Any]:
