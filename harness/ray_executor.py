@@ -123,6 +123,7 @@ class RayExecutor(Executor):
         task = ray.remote(max_retries=0)(run_cell_task).options(
             num_cpus=self.threads, num_gpus=1 if gpu else 0, name="kexue-bench-cell"
         )
+        self._warn_if_unschedulable(gpu)
         env = forwarded_env()
         pending: dict[Any, tuple[Cell, dict[str, Any]]] = {}  # generator -> (cell, start info)
         try:
@@ -141,6 +142,19 @@ class RayExecutor(Executor):
         finally:
             if owned:
                 ray.shutdown()
+
+    def _warn_if_unschedulable(self, gpu: bool) -> None:
+        """Say so when no live node can hold one cell (Ray would wait forever, or for an autoscaler)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        cpus = max((r.get("CPU", 0) for r in nodes), default=0)
+        gpus = max((r.get("GPU", 0) for r in nodes), default=0)
+        if cpus < self.threads or (gpu and gpus < 1):
+            need = f"{self.threads} CPU(s)" + (" and 1 GPU" if gpu else "")
+            print(
+                f"warning: each cell asks Ray for {need}, but the largest live node has {cpus:g} CPU(s) and "
+                f"{gpus:g} GPU(s); cells wait until such a node joins (raise --jobs to use fewer threads per cell)",
+                file=sys.stderr,
+            )
 
     def _advance(
         self, gen: Any, pending: dict[Any, tuple[Cell, dict[str, Any]]], on_start: StartCallback, on_done: Callback
