@@ -137,6 +137,10 @@ def test_claims_on_a_synthetic_table():
     assert "knee at n = 64" in results[knee_text][0].ours
     table2 = table.copy()
     table2["m.heldout_loss"] = table2["p.dim"].map({4: 9.0, 16: 5.0, 64: 5.0, 256: 5.0})  # flat from n = 16
-    assert [r.verdict for r in next(c for c in track.claims() if "flattens" in c.text).evaluate(table2, track)] == [
-        NOT_REPRODUCED
-    ]
+    knee_claim = next(c for c in track.claims() if "flattens" in c.text)
+    assert [r.verdict for r in knee_claim.evaluate(table2, track)] == [NOT_REPRODUCED]
+    table3 = table.copy()
+    table3["m.heldout_loss"] = table3["p.dim"].map({4: 9.0, 16: 8.0, 64: 7.0, 256: 6.0})  # never flattens
+    assert [r.verdict for r in knee_claim.evaluate(table3, track)] == [NOT_REPRODUCED]
+    table3["p.dim"] = table3["p.dim"].map({4: 4, 16: 8, 64: 16, 256: 64})
+    assert [r.verdict for r in knee_claim.evaluate(table3, track)] == ["inconclusive"]

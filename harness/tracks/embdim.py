@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.claims import NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult, exact, trend
+from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult, exact, trend
 from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks import embdim_exact as ex
@@ -192,10 +192,11 @@ def _knee_check(table: Any, track: Any) -> list[ClaimResult]:
         k, bound = knee(pts), ex.min_dim(int(vocab))
         dims = sorted(n for n, _ in pts)
         ours = f"knee at n = {k:g} vs 8.33 ln N = {bound:.1f} (N = {vocab:g}; dims {dims[0]:g}..{dims[-1]:g})"
-        if k >= dims[-1]:
-            ours += "; still falling at the largest n"
         # within a factor 2 of the bound counts as agreement (dims are swept in powers of 2)
         verdict = REPRODUCED if bound / 2 <= k <= bound * 2 else NOT_REPRODUCED
+        if k >= dims[-1]:
+            ours += "; still falling at the largest n (no knee inside the sweep)"
+            verdict = INCONCLUSIVE if k <= bound * 2 else NOT_REPRODUCED
         out.append(ClaimResult(text, pub, ours, verdict, ds))
     return out or [ClaimResult(text, pub, "no results", NA)]
 
