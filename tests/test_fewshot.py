@@ -144,3 +144,13 @@ def test_default_k_is_one_percent_of_the_train_split():
     out = fs.FewShot().run(_cell("head-finetune", settings={"k": 0}, data={"train_per_class": 200,
                                                                              "eval_per_class": 20}), RunContext(0))
     assert out["labelled_texts"] == 4  # round(0.01 * 400)
+
+
+def test_wobert_backbone_runs_pet_on_a_smoke_config():
+    out = fs.FewShot().run(_cell("pet", settings={"backbone": "wobert"}), RunContext(0))
+    assert 0.0 <= out["test_accuracy"] <= 1.0 and out["labelled_texts"] == 8
+
+
+def test_unknown_scale_is_a_clear_error():
+    with pytest.raises(HarnessError, match="no pretrained MLM for scale 'paper'"):
+        fs.FewShot.backbone("paper", "char")
