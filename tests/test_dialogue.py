@@ -140,3 +140,22 @@ def test_track_runs_on_chatterbot_with_a_tiny_budget(method):
         assert m["supervised_tokens"] > 0.9 * m["tokens"]
     else:
         assert m["supervised_tokens"] < 0.8 * m["tokens"]
+
+
+def test_claims_and_figure_on_a_synthetic_table():
+    import pandas as pd
+
+    from harness.claims import REPRODUCED
+    from harness.registry import REGISTRY
+
+    track = REGISTRY.get("track", "dialogue").load()()
+    rows = [{"dataset": "chatterbot-zh", "method": m, "method_name": m, "seed": seed, "status": "ok",
+             "m.response_ppl": ppl + seed, "m.tokens_to_target": 1000.0 * ppl, "m.distinct_2": 0.2,
+             "m.supervised_tokens": sup + seed}
+            for seed in range(3) for m, ppl, sup in (("su-lm", 180.0, 9000.0), ("cdial", 200.0, 6000.0))]
+    table = pd.DataFrame(rows)
+    verdicts = {c.text: c.evaluate(table, track)[0].verdict for c in track.claims()}
+    assert verdicts[next(t for t in verdicts if "lower held-out" in t)] == REPRODUCED
+    assert verdicts[next(t for t in verdicts if "supervises" in t)] == REPRODUCED
+    figs = track.figures(table)
+    assert len(figs) == 1

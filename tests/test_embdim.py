@@ -135,6 +135,9 @@ def test_claims_on_a_synthetic_table():
     knee_text = next(t for t in verdicts if "flattens" in t)
     assert verdicts[knee_text] == [REPRODUCED]  # knee 64 vs 8.33 ln 2000 = 63.3
     assert "knee at n = 64" in results[knee_text][0].ours
+    from harness.tracks.embdim import knee_figure
+
+    assert knee_figure(table) is not None and track.figures(table)
     table2 = table.copy()
     table2["m.heldout_loss"] = table2["p.dim"].map({4: 9.0, 16: 5.0, 64: 5.0, 256: 5.0})  # flat from n = 16
     knee_claim = next(c for c in track.claims() if "flattens" in c.text)
