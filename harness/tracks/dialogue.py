@@ -143,6 +143,8 @@ class DialogueTrack(Track):
                           text="Su's format reaches the target PPL with fewer processed tokens"),
             paired_better("su-lm", "cdial", "supervised_tokens",
                           text="Su's format supervises more tokens per processed token (every turn is a target)"),
+            paired_better("su-lm", "su-lm-noseg", "response_ppl",
+                          text="speaker segment ids help Su's format (lower response PPL than without them)"),
             paired_better("su-lm", "cdial", "distinct_2",
                           text="sampled replies are at least as diverse (distinct-2) with Su's format",
                           published="CDial-GPT LCCC-base Dist-2 12.68 on STC (not comparable in scale)"),
