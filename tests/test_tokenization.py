@@ -182,8 +182,9 @@ def test_empty_and_overlong_texts():
     ids, att, maskable = pad_batch([[], list(range(5, 200))], max_len=16)
     assert ids.shape == (2, 16) and ids[0, :2].tolist() == [2, 3] and ids[1, -1] == 3 and not maskable[0].any()
     model = make_mlm(TinyBertConfig(layers=1, hidden=16, heads=2, max_positions=32), len(cv))
-    logits = BertClassifier(model.bert, 2)(ids, att)
-    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+    for pooling in ("cls", "mean"):
+        logits = BertClassifier(model.bert, 2, pooling=pooling)(ids, att)
+        assert logits.shape == (2, 2) and torch.isfinite(logits).all()
 
 
 @needs_data

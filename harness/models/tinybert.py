@@ -104,10 +104,18 @@ def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, mask_id: int, v
 
 
 class BertClassifier(nn.Module):
-    """Sequence classifier on a (pretrained) BERT encoder: [CLS] state -> dropout -> linear."""
+    """Sequence classifier on a (pretrained) BERT encoder: pooled state -> dropout -> linear.
 
-    def __init__(self, encoder: Any, num_classes: int, dropout: float = 0.1, seed: int = 0):
+    ``pooling="cls"`` uses the [CLS] state (BERT's convention); ``"mean"`` averages the states of
+    the non-padding tokens, which a tiny MLM-only encoder (no next-sentence task ever trained
+    [CLS]) learns from faster.
+    """
+
+    def __init__(self, encoder: Any, num_classes: int, dropout: float = 0.1, seed: int = 0, pooling: str = "cls"):
         super().__init__()
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+        self.pooling = pooling
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         hidden = encoder.config.hidden_size
@@ -116,8 +124,13 @@ class BertClassifier(nn.Module):
             self.head = nn.Linear(hidden, num_classes)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
-        return self.head(self.dropout(h))
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            pooled = h[:, 0]
+        else:
+            w = attention_mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return self.head(self.dropout(pooled))
 
 
 def count_parameters(module: nn.Module, exclude_embeddings: bool = False) -> int:

@@ -82,6 +82,7 @@ class Tokenization(Track):
         finetune_steps: int = 150
         batch_size: int = 32
         lr: float = 5e-4
+        pooling: str = "cls"
         max_len: int = 128
         eval_every: int = 50
         valid_texts: int = 500
@@ -90,6 +91,7 @@ class Tokenization(Track):
         speed_reps: int = 3
         heldout_texts: int = 300
 
+    settings_choices = {"pooling": ("cls", "mean")}
     settings_bounds = {
         "layers": (1, 24), "hidden": (8, None), "heads": (1, None), "corpus_chars": (0, None),
         "pretrain_steps": (1, None), "pretrain_batch": (1, None), "pretrain_lr": (0, None),
@@ -158,7 +160,8 @@ class Tokenization(Track):
         tr_texts, tr_labels = sample_labelled(data.train_texts, data.train_labels, frac, ctx.seed("sample"),
                                               data.num_classes)
         out["labelled_texts"] = float(len(tr_texts))
-        clf = BertClassifier(art.model.bert, data.num_classes, seed=ctx.seed("init")).to(ctx.device)
+        clf = BertClassifier(art.model.bert, data.num_classes, seed=ctx.seed("init"),
+                             pooling=s.pooling).to(ctx.device)
         out["encoder_params"] = float(count_parameters(clf.encoder, exclude_embeddings=True))
         valid = (encode_ids(vocab, data.valid_texts[:s.valid_texts]), data.valid_labels[:s.valid_texts])
         best_valid = self._finetune(clf, encode_ids(vocab, tr_texts), tr_labels, valid, s, ctx)
