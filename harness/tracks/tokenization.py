@@ -258,6 +258,9 @@ class Tokenization(Track):
             text="mean-of-chars init beats random init early in continued pretraining (held-out bits/char; "
                  "one pretraining run per arm, seeds resample held-out texts and masks)",
             published="Su 2020: mean-of-chars init (no number)"))
+        out.append(paired_better(
+            "wobert", "wobert-random-init", "mlm_bpc",
+            text="mean-of-chars init gives lower held-out bits/char after continued pretraining"))
         out.append(paired_better("wobert", "wobert-random-init", "accuracy",
                                  text="mean-of-chars init gives better fine-tuned accuracy than random init"))
         return out
