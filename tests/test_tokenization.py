@@ -454,3 +454,17 @@ def test_clue_loader_errors_are_clear(tmp_path, monkeypatch):
     (folder / "dev.json").write_text('{"label": "999", "sentence": "新"}\n', encoding="utf-8")
     with pytest.raises(HarnessError, match="never occur"):
         clue.tnews(root=str(tmp_path))
+
+
+@needs_data
+def test_corrupt_artifact_is_rebuilt(cache):
+    from harness.models import pretrain
+
+    cfg = tiny_config(steps=2)
+    first, _ = pretrain.pretrained_char_mlm(cfg)
+    folder = next((cache / "mlm").glob("char-*/"))
+    (folder / "model.pt").write_bytes(b"not a checkpoint")
+    pretrain._LOADED.clear()
+    again, _ = pretrain.pretrained_char_mlm(cfg)
+    for p, q in zip(first.parameters(), again.parameters()):
+        assert torch.equal(p, q)  # deterministic rebuild
