@@ -67,11 +67,13 @@ def mark_stale(table: Any) -> Any:
 
 def baseline_label(table: Any, track: str) -> str | None:
     """The label of the baseline's rows (its default parameterisation when several exist)."""
+    from harness.claims import rows_for
+
     base = REGISTRY.baseline(track).name
-    labels = table[table["method_name"] == base]["method"]
+    labels = rows_for(table, base)["method"]  # the baseline at its default parameters
     if not len(labels):
-        return None
-    return base if base in set(labels) else labels.value_counts().index[0]
+        labels = table[table["method_name"] == base]["method"]
+    return labels.value_counts().index[0] if len(labels) else None
 
 
 def track_rows(table: Any, track_cls: Any) -> list[Row]:
