@@ -113,7 +113,7 @@ def test_every_method_runs_on_a_smoke_config(method):
     ctx = RunContext(1)
     out = fs.FewShot().run(_cell(method, seed=1), ctx)
     assert 0.0 <= out["test_accuracy"] <= 1.0 and 0.0 <= out["valid_accuracy"] <= 1.0
-    assert out["test_texts"] == 60
+    assert out["test_texts"] == 60 and 0.0 <= out["positive_rate"] <= 1.0
     expected_k = {"pet-zero": 0, "full": 80}.get(method, 8)
     assert out["labelled_texts"] == expected_k
     if method != "pet-zero":

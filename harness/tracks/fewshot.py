@@ -61,6 +61,8 @@ class FewShot(Track):
         Metric("labelled_texts", True, "labelled training texts (K)", ".0f"),
         Metric("best_step", True, "step of the best validation accuracy", ".0f"),
         Metric("test_texts", True, "test texts", ".0f"),
+        # Diagnostic: 0 or 1 means the model answers one label for every text (a biased verbalizer).
+        Metric("positive_rate", True, "share of test texts predicted positive", ".3f"),
     )
     secondary = ("valid_accuracy",)
 
@@ -153,7 +155,9 @@ class FewShot(Track):
 
         out["valid_accuracy"] = accuracy(pet_predict(model, v_rows, v_pos, verbalizer), valid_y)
         t_rows, t_pos = encode(data.test_texts)
-        out["test_accuracy"] = accuracy(pet_predict(model, t_rows, t_pos, verbalizer), data.test_labels)
+        pred = pet_predict(model, t_rows, t_pos, verbalizer)
+        out["test_accuracy"] = accuracy(pred, data.test_labels)
+        out["positive_rate"] = sum(pred) / len(pred)
         ctx.remember(**out)
         return out
 
@@ -207,8 +211,9 @@ class FewShot(Track):
 
         best, best_step = train_loop(clf, len(rows), steps, s.batch_size, s.lr, s.eval_every, step_loss,
                                      lambda: accuracy(head_predict(clf, v_rows), valid[1]), ctx)
-        test = accuracy(head_predict(clf, rows_of(data.test_texts)), data.test_labels)
-        out = {"valid_accuracy": best, "best_step": float(best_step), "test_accuracy": test}
+        pred = head_predict(clf, rows_of(data.test_texts))
+        out = {"valid_accuracy": best, "best_step": float(best_step), "test_accuracy": accuracy(pred, data.test_labels),
+               "positive_rate": sum(pred) / len(pred)}
         ctx.remember(**out)
         return out
 
