@@ -49,7 +49,21 @@ def one_round(tmp: Path, i: int) -> dict[str, float]:
     suite.write_text(SUITE)
     res = tmp / f"res{i}"
     wall_h, _ = timed(
-        HARNESS + ["run", "--suite", str(suite), "--results", str(res), "--executor", "inline", "--device", "cpu", "-q"]
+        HARNESS
+        + [
+            "run",
+            "--suite",
+            str(suite),
+            "--results",
+            str(res),
+            "--executor",
+            "inline",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "-q",
+        ]
     )
     rec = json.loads(next(res.glob("igr/*.json")).read_text())
     wall_m, out = timed(

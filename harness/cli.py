@@ -86,6 +86,9 @@ def _sig(entry: Any) -> str:
 @click.option("--executor", type=click.Choice(["local", "inline", "ray"]), default="local", show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, help="Results directory.")
+@click.option(
+    "--threads", type=click.IntRange(1, 1024), default=None, help="Torch threads per cell (default: cores // jobs)."
+)
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None, help="Per-cell timeout in seconds.")
 @click.option("--force", is_flag=True, help="Rerun cells that already have a result.")
 @click.option("--retry-failed", is_flag=True, help="Rerun cells whose earlier run failed (error/timeout/oom).")
@@ -102,6 +105,7 @@ def run(
     executor: str,
     device: str,
     results: str,
+    threads: int | None,
     timeout: float | None,
     force: bool,
     retry_failed: bool,
@@ -132,8 +136,9 @@ def run(
         f"{len(p.failed_kept)} failed earlier (rerun with --retry-failed), {len(p.todo)} to run",
         err=True,
     )
+    todo = _longest_first(p.todo)
     if dry_run:
-        _dry_run(p.todo, jobs)
+        _dry_run(todo, jobs)
         return
     if not p.todo:
         _exit_for_failures(store, cells)
@@ -142,15 +147,33 @@ def run(
     from harness.progress import Progress
 
     extra = {"address": ray_address} if executor == "ray" else {}
-    ex = make_executor(executor, store, device=device, jobs=jobs, timeout=timeout, **extra)
+    ex = make_executor(executor, store, device=device, jobs=jobs, timeout=timeout, threads=threads, **extra)
     t0 = time.time()
     with Progress(len(p.todo), jobs, enabled=not quiet) as prog:
-        ex.run(p.todo, prog.start, prog.finish)
+        ex.run(todo, prog.start, prog.finish)
     click.echo(
         f"ran {len(p.todo)} cells in {time.time() - t0:.1f}s with {jobs} job(s) on {device}; results in {results}/",
         err=True,
     )
     _exit_for_failures(store, cells)
+
+
+def _longest_first(cells: list[Any]) -> list[Any]:
+    """Start the most expensive cells first (by each track's cost estimate), so that with --jobs N
+    the last few long cells do not run alone while the other workers sit idle."""
+    from harness.registry import REGISTRY
+
+    tracks: dict[str, Any] = {}
+
+    def cost(cell: Any) -> float:
+        if cell.track not in tracks:
+            tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
+        try:
+            return float(tracks[cell.track].cost(cell))
+        except Exception:  # an estimate must never stop a run
+            return 0.0
+
+    return sorted(cells, key=cost, reverse=True)
 
 
 def _dry_run(cells: list[Any], jobs: int) -> None:

@@ -204,7 +204,7 @@ def sentiment_splits() -> TextSplits:
     return splits
 
 
-def _take_balanced(texts: list[str], labels: list[int], per_class: int) -> tuple[list[str], list[int]]:
+def take_balanced(texts: list[str], labels: list[int], per_class: int) -> tuple[list[str], list[int]]:
     """The first ``per_class`` texts of each class, in the split's fixed order (0 = all)."""
     if per_class <= 0:
         return list(texts), list(labels)
@@ -228,9 +228,9 @@ def sentiment(train_per_class: int = 0, eval_per_class: int = 0, label_fraction:
     share of train labels a track may use; the track draws that subset per cell seed
     (``sample_labelled``), so it is recorded in ``meta`` rather than applied here."""
     full = sentiment_splits()
-    tr, trl = _take_balanced(full.train_texts, full.train_labels, train_per_class)
-    va, val = _take_balanced(full.valid_texts, full.valid_labels, eval_per_class)
-    te, tel = _take_balanced(full.test_texts, full.test_labels, eval_per_class)
+    tr, trl = take_balanced(full.train_texts, full.train_labels, train_per_class)
+    va, val = take_balanced(full.valid_texts, full.valid_labels, eval_per_class)
+    te, tel = take_balanced(full.test_texts, full.test_labels, eval_per_class)
     meta = {**full.meta, "label_fraction": label_fraction}
     return TextSplits("sentiment", tr, trl, va, val, te, tel, 2, unlabelled=[], meta=meta)
 

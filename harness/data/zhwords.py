@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness.artifacts import cached_pickle
+from harness.data.chinese import take_balanced
 from harness.errors import HarnessError
 from harness.registry import dataset
 
@@ -54,8 +55,8 @@ def tokenized_corpus(max_chars: int) -> dict[str, Any]:
 
     def build() -> dict[str, Any]:
         sp = sentiment_splits()
-        tr = _take(sp.train_texts, sp.train_labels, PROBE_PER_CLASS)
-        te = _take(sp.test_texts, sp.test_labels, PROBE_PER_CLASS)
+        tr = take_balanced(sp.train_texts, sp.train_labels, PROBE_PER_CLASS)
+        te = take_balanced(sp.test_texts, sp.test_labels, PROBE_PER_CLASS)
         return {
             "pieces": _cut(pieces),
             "probe_train": (_cut(tr[0]), tr[1]),
@@ -63,17 +64,6 @@ def tokenized_corpus(max_chars: int) -> dict[str, Any]:
         }
 
     return cached_pickle("zhwords", key, build)
-
-
-def _take(texts: list[str], labels: list[int], per_class: int) -> tuple[list[str], list[int]]:
-    seen = [0, 0]
-    out_t, out_l = [], []
-    for t, lab in zip(texts, labels):
-        if seen[lab] < per_class:
-            seen[lab] += 1
-            out_t.append(t)
-            out_l.append(lab)
-    return out_t, out_l
 
 
 @dataclass

@@ -149,16 +149,22 @@ def pad_batch(seqs: list[list[int]], max_len: int, cls_id: int = 2, sep_id: int 
     Returns (input_ids, attention_mask, maskable) where ``maskable`` is False at specials and pads.
     An empty sequence becomes ``[CLS] [SEP]``.
     """
-    import torch
 
     body = max(0, max_len - 2)
-    rows = [[cls_id] + list(s[:body]) + [sep_id] for s in seqs]
+    return pad_rows([[cls_id] + list(s[:body]) + [sep_id] for s in seqs], pad_id)
+
+
+def pad_rows(rows: list[list[int]], pad_id: int = 0):
+    """Right-pad full rows (already with [CLS]/[SEP]); returns (ids, attention mask, maskable) where
+    maskable is False at [CLS], [SEP] and padding."""
+    import torch
+
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     maskable = torch.zeros((len(rows), width), dtype=torch.bool)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        maskable[i, 1:len(r) - 1] = True
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        maskable[i, 1 : len(r) - 1] = True
     return ids, (ids != pad_id).long(), maskable
 
 

@@ -191,9 +191,9 @@ class FewShot(Track):
         import torch
         from torch.nn import functional as F
 
+        from harness.models.pretrain import pad_rows
         from harness.models.tinybert import BertClassifier
         from harness.models.zh_tokenizers import encode_ids
-        from harness.tracks.fewshot_pattern import pad_rows
         from harness.tracks.fewshot_train import accuracy, head_predict, train_loop
 
         body = s.max_len - 2

@@ -12,14 +12,13 @@ import math
 import re
 from typing import Any
 
-from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult
+from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult, rows_for
 
 ALPHA = 0.05
 
 
 def _rows(table: Any, selector: str) -> Any:
-    rows = table[table["method"] == selector]
-    return rows if len(rows) else table[table["method_name"] == selector]
+    return rows_for(table, selector)
 
 
 def _mean_and_n(rows: Any, metric: str) -> tuple[float, int, int]:

@@ -124,15 +124,3 @@ def encode_pattern(vocab: Any, pattern: Pattern, texts: list[str], max_len: int,
     return rows, positions
 
 
-def pad_rows(rows: list[list[int]], pad_id: int = 0) -> tuple[Any, Any, Any]:
-    """Right-pad full rows (already with [CLS]/[SEP]); returns (ids, attention mask, maskable) where
-    maskable is False at [CLS], [SEP] and padding."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    maskable = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        maskable[i, 1:len(r) - 1] = True
-    return ids, (ids != pad_id).long(), maskable

@@ -45,8 +45,8 @@ def pet_loss(model: Any, src: PetBatchSource, idx: list[int], mask_id: int, voca
     plus, for unlabelled rows, random masking alone. Returns (mean loss, masked positions)."""
     import torch
 
+    from harness.models.pretrain import pad_rows
     from harness.models.tinybert import mask_tokens, mlm_loss
-    from harness.tracks.fewshot_pattern import pad_rows
 
     ids, att, maskable = pad_rows([src.rows[i] for i in idx])
     rows = torch.arange(len(idx))
@@ -119,8 +119,8 @@ def pet_predict(model: Any, rows: list[list[int]], positions: list[int], verbali
     """Labels by the argmax of the MLM logits of the verbalizer tokens at the mask (Su's eval)."""
     import torch
 
+    from harness.models.pretrain import pad_rows
     from harness.models.tinybert import masked_logits
-    from harness.tracks.fewshot_pattern import pad_rows
 
     was = model.training
     model.eval()
@@ -144,7 +144,7 @@ def head_predict(clf: Any, rows: list[list[int]], batch: int = 128) -> list[int]
     """Labels from a [CLS]-head classifier on full rows."""
     import torch
 
-    from harness.tracks.fewshot_pattern import pad_rows
+    from harness.models.pretrain import pad_rows
 
     was = clf.training
     clf.eval()

@@ -370,11 +370,9 @@ def _pairs(table: Any, a: str, b: str, metric: str, dataset: str) -> tuple[dict[
     col = f"m.{metric}"
     t = table[table["dataset"] == dataset]
 
-    def rows(sel: str) -> Any:
-        r = t[t["method"] == sel]
-        return r if len(r) else t[t["method_name"] == sel]
+    from harness.claims import rows_for
 
-    ra, rb = rows(a), rows(b)
+    ra, rb = rows_for(t, a), rows_for(t, b)
     failed = int((ra["status"] != "ok").sum() + (rb["status"] != "ok").sum())
 
     def by_seed(r: Any) -> dict[int, float]:
