@@ -89,6 +89,14 @@ def _verdict(right_direction: bool, p: float) -> str:
     return INCONCLUSIVE
 
 
+def equivalence_verdict(within: bool, p: float) -> str:
+    """Verdict for an 'about equal' claim: inside the equivalence band is ``reproduced``; outside it
+    with p < 0.05 is ``not reproduced``; outside but within seed noise is ``inconclusive``."""
+    if within:
+        return REPRODUCED
+    return NOT_REPRODUCED if (p == p and p < ALPHA) else INCONCLUSIVE
+
+
 def _fmt(x: float) -> str:
     if x is None or math.isnan(x):
         return "nan"

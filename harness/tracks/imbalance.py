@@ -300,12 +300,8 @@ def close_to(C: Any, a: str, b: str, text: str, published: str, slack: float = T
                 continue
             ours = f"{a} - {b} = {pr.delta:+.4f} [{pr.ci_lo:.4f}, {pr.ci_hi:.4f}] (p={pr.p:.3g}, n={pr.n})"
             lo, hi = (pr.ci_lo, pr.ci_hi) if pr.ci_lo == pr.ci_lo else (pr.delta, pr.delta)
-            if -slack <= lo and hi <= slack:  # the whole 95% CI inside the equivalence band
-                verdict = C.REPRODUCED
-            elif pr.p == pr.p and pr.p < C.ALPHA:
-                verdict = C.NOT_REPRODUCED
-            else:
-                verdict = C.INCONCLUSIVE
+            # reproduced when the whole 95% CI lies inside the equivalence band
+            verdict = C.equivalence_verdict(-slack <= lo and hi <= slack, pr.p)
             out.append(C.ClaimResult(text, published, ours, verdict, ds))
         return out or [C.ClaimResult(text, published, "no paired results", C.NA)]
 
@@ -340,12 +336,7 @@ def tau_near_one(C: Any, method_name: str) -> Any:
             gap = float(means[best] - means[1.0])
             sweep = ", ".join(f"{k:g}: {v:.4f}" for k, v in means.items())
             ours = f"best tau={best:g}, gap to tau=1 {gap:.4f} (p={pr.p:.3g}, n={pr.n}); means {sweep}"
-            if gap <= TAU_SLACK:
-                verdict = C.REPRODUCED
-            elif pr.p == pr.p and pr.p < C.ALPHA:
-                verdict = C.NOT_REPRODUCED
-            else:
-                verdict = C.INCONCLUSIVE
+            verdict = C.equivalence_verdict(gap <= TAU_SLACK, pr.p)
             out.append(C.ClaimResult(text, published, ours, verdict, ds))
         return out or [C.ClaimResult(text, published, "no tau sweep in the results", C.NA)]
 
