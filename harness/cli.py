@@ -136,9 +136,10 @@ def run(
         f"{len(p.failed_kept)} failed earlier (rerun with --retry-failed), {len(p.todo)} to run",
         err=True,
     )
-    todo = _longest_first(p.todo)
+    costs = _cell_costs(p.todo)
+    todo = _longest_first(p.todo, costs)
     if dry_run:
-        _dry_run(todo, jobs)
+        _dry_run(todo, costs, jobs)
         return
     if not p.todo:
         _exit_for_failures(store, cells)
@@ -158,31 +159,33 @@ def run(
     _exit_for_failures(store, cells)
 
 
-def _longest_first(cells: list[Any]) -> list[Any]:
-    """Start the most expensive cells first (by each track's cost estimate), so that with --jobs N
-    the last few long cells do not run alone while the other workers sit idle."""
+def _cell_costs(cells: list[Any]) -> dict[str, float]:
+    """Each cell's estimated cost (its track's ``cost``), computed once for ordering and --dry-run."""
     from harness.registry import REGISTRY
 
     tracks: dict[str, Any] = {}
-
-    def cost(cell: Any) -> float:
+    out: dict[str, float] = {}
+    for cell in cells:
         if cell.track not in tracks:
             tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
         try:
-            return float(tracks[cell.track].cost(cell))
+            out[cell.key] = float(tracks[cell.track].cost(cell))
         except Exception:  # an estimate must never stop a run
-            return 0.0
+            out[cell.key] = 0.0
+    return out
 
-    return sorted(cells, key=cost, reverse=True)
+
+def _longest_first(cells: list[Any], costs: dict[str, float]) -> list[Any]:
+    """Start the most expensive cells first, so that with --jobs N the last few long cells do not
+    run alone while the other workers sit idle."""
+    return sorted(cells, key=lambda c: costs[c.key], reverse=True)
 
 
-def _dry_run(cells: list[Any], jobs: int) -> None:
-    from harness.registry import REGISTRY
-
+def _dry_run(cells: list[Any], costs: dict[str, float], jobs: int) -> None:
     total = 0.0
     per_track: dict[str, tuple[int, float]] = {}
     for c in cells:
-        cost = REGISTRY.get("track", c.track).load()().cost(c)
+        cost = costs[c.key]
         total += cost
         n, s = per_track.get(c.track, (0, 0.0))
         per_track[c.track] = (n + 1, s + cost)
