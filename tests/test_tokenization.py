@@ -391,6 +391,7 @@ def test_claims_on_a_synthetic_table():
                    "seed": seed, "status": "ok", "m.tokens_per_text": tokens, "m.accuracy": acc,
                    "m.mlm_bpc_early": bpc + seed * 0.01}
             row.update({f"m.{k}_tps_{n}": tps for k in ("train", "infer") for n in (128, 256, 512)})
+            row.update({f"m.speedup_{k}_{n}": tps / 100.0 for k in ("train", "infer") for n in (128, 256, 512)})
             rows.append(row)
     table = pd.DataFrame(rows)
     results = [r for c in Tokenization().claims() for r in c.evaluate(table, Tokenization)]
@@ -400,6 +401,54 @@ def test_claims_on_a_synthetic_table():
     assert any(r.ours.startswith("1.321x") for r in results)
     assert any("equal or better" in k and v == "reproduced" for k, v in verdicts.items())
     assert any("early in continued" in k and v == "reproduced" for k, v in verdicts.items())
+    speed = [r for r in results if r.claim.startswith("WoBERT runs faster at 512")]
+    assert len(speed) == 1 and speed[0].verdict == "reproduced" and speed[0].ours.startswith("1.260x")
+
+
+def test_speed_claims_without_wobert_cells_say_so():
+    pd = pytest.importorskip("pandas")
+    from harness.tracks.tokenization import Tokenization
+
+    table = pd.DataFrame([{"track": "tokenization", "dataset": "sentiment", "method": "char-bert",
+                           "method_name": "char-bert", "seed": s, "status": "ok", "m.speedup_infer_128": 1.0}
+                          for s in range(2)])
+    results = [r for c in Tokenization().claims() if "faster at 128" in c.text for r in c.evaluate(table, None)]
+    assert results and all(r.verdict == "n.a." and r.ours == "no paired results" for r in results)
+
+
+def test_char_twin_shares_the_char_ids():
+    from harness.tracks.tokenization import char_twin
+
+    cv, wv = small_vocabs()
+    twin = char_twin(wv)
+    assert twin.tokens == cv.tokens and not twin.word_level and twin.n_chars == wv.n_chars
+    assert char_twin(cv) is cv
+
+
+def test_throughput_times_the_model_against_its_char_twin():
+    from harness.models.tinybert import BertClassifier, TinyBertConfig, make_mlm
+    from harness.tracks.tokenization import throughput
+
+    cv, wv = small_vocabs()
+    texts = ["很安静,隔音设施不错.服务员态度很好,下次还会选这里"] * 3
+    for vocab in (cv, wv):
+        clf = BertClassifier(make_mlm(TinyBertConfig(layers=1, hidden=16, heads=2, max_positions=64),
+                                      len(vocab)).bert, 2)
+        before = {k: v.clone() for k, v in clf.state_dict().items()}
+        out = throughput(clf, vocab, texts, 24, batch=2, reps=1, device="cpu")
+        assert set(out) == {"train_tps_24", "infer_tps_24", "speedup_train_24", "speedup_infer_24"}
+        assert all(math.isfinite(v) and v > 0 for v in out.values()), out
+        assert all(torch.equal(before[k], v) for k, v in clf.state_dict().items())  # timed copies only
+        assert clf.encoder.config.vocab_size == len(vocab)
+
+
+def test_encoded_texts_are_remembered_but_never_shared():
+    from harness.tracks.tokenization import encode_ids
+
+    cv, _ = small_vocabs()
+    first = encode_ids(cv, ["服务员", "安静"])
+    first[0].append(-1)
+    assert encode_ids(cv, ["服务员", "安静"])[0][-1] != -1
 
 
 # --- CLUE (paper scale) from a local copy ---------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -119,9 +120,16 @@ def _key(obj: Any) -> str:
 
 
 def _corpus_key(cfg: PretrainConfig) -> dict[str, Any]:
-    from harness.data.chinese import texts_digest
+    return {"corpus": _corpus_digest(cfg.corpus_chars, cfg.chunk_chars), "chunk": cfg.chunk_chars}
 
-    return {"corpus": texts_digest(corpus(cfg)), "chunk": cfg.chunk_chars}
+
+@functools.lru_cache(maxsize=8)
+def _corpus_digest(corpus_chars: int, chunk_chars: int) -> str:
+    """Content hash of a corpus slice; cached per process because every cell asks for the keys of
+    its artifacts and hashing the ~3.4M-character corpus costs ~0.4 s each time."""
+    from harness.data.chinese import corpus_slice, texts_digest
+
+    return texts_digest(corpus_slice(corpus_chars, chunk_chars))
 
 
 def char_vocab(cfg: PretrainConfig) -> Vocab:
