@@ -97,7 +97,7 @@ class Tokenization(Track):
         eval_every: int = 50
         valid_texts: int = 300
         # Measurements.
-        speed_batch: int = 8
+        speed_batch: int = 4
         speed_reps: int = 2
         heldout_texts: int = 200
 
