@@ -505,6 +505,32 @@ def test_clue_loader_errors_are_clear(tmp_path, monkeypatch):
         clue.tnews(root=str(tmp_path))
 
 
+def test_clue_loader_reads_a_datasets_copy(tmp_path):
+    """The layout `load_dataset("clue", task).save_to_disk(...)` writes: ClassLabel labels map back
+    to CLUE's ids, the unlabelled test split is ignored, rows without a label are dropped."""
+    datasets = pytest.importorskip("datasets")
+    from harness.data import clue
+
+    names = ["100", "101", "102"]
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=names), "idx": datasets.Value("int32")})
+
+    def split(n, prefix, label=None):
+        return datasets.Dataset.from_dict({"sentence": [f"{prefix}{i}" for i in range(n)],
+                                           "label": [i % 3 if label is None else label for i in range(n)],
+                                           "idx": list(range(n))}, features=features)
+
+    copy = datasets.DatasetDict({"train": split(40, "新闻"), "validation": split(6, "开发"),
+                                 "test": split(5, "测试", label=-1)})
+    copy.save_to_disk(str(tmp_path / "tnews"))
+    s = clue.tnews(root=str(tmp_path), n_valid=5)
+    assert s.label_names == ("100", "101", "102") and len(s.train_texts) == 35 and len(s.test_texts) == 6
+    assert s.test_labels[:3] == [0, 1, 2] and not any(t.startswith("测试") for t in s.test_texts)
+    datasets.DatasetDict({"train": split(4, "新闻")}).save_to_disk(str(tmp_path / "iflytek"))
+    with pytest.raises(HarnessError, match="no 'validation' split"):
+        clue.iflytek(root=str(tmp_path))
+
+
 @needs_data
 def test_corrupt_artifact_is_rebuilt(cache):
     from harness.models import pretrain
@@ -517,3 +543,69 @@ def test_corrupt_artifact_is_rebuilt(cache):
     again, _ = pretrain.pretrained_char_mlm(cfg)
     for p, q in zip(first.parameters(), again.parameters()):
         assert torch.equal(p, q)  # deterministic rebuild
+
+
+# --- hub BERT (paper scale) from a local copy ----------------------------------------------------
+HUB_TOKENS = ["[PAD]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "，", "很", "好", "服", "务", "员", "态",
+              "度", "不", "错", "a", "##a", "##好", "hello", "Ａ", "好"]
+
+
+def _fake_hub(root):
+    """A tiny BERT MLM and its vocab.txt in save_pretrained layout (what a hub download holds)."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "vocab.txt").write_text("\n".join(HUB_TOKENS[:-1]) + "\n", encoding="utf-8")
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(HUB_TOKENS) - 1, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64)
+    BertForMaskedLM(cfg).save_pretrained(str(root))
+    return root
+
+
+def test_hub_bert_is_reindexed_into_our_char_vocab(tmp_path):
+    from transformers import BertForMaskedLM
+
+    from harness.models.hub_bert import hub_config, import_hub_mlm
+    from harness.models.zh_tokenizers import SPECIAL_TOKENS, encode_ids
+
+    path = str(_fake_hub(tmp_path / "hub"))
+    model, vocab = import_hub_mlm(path)
+    # Specials first, then single characters in hub order; word pieces, words and non-normalised
+    # characters (full-width comma and A) are dropped.
+    assert vocab.tokens == SPECIAL_TOKENS + ("很", "好", "服", "务", "员", "态", "度", "不", "错", "a")
+    assert hub_config(path).hidden == 16 and hub_config(path).max_positions == 64
+    hub = BertForMaskedLM.from_pretrained(path).eval()
+    hub_index = {t: i for i, t in enumerate(HUB_TOKENS[:-1])}
+    ours = encode_ids(vocab, ["服务员态度很好"])[0]
+    ids = torch.tensor([[vocab.index()["[CLS]"], *ours, vocab.index()["[SEP]"]]])
+    hub_ids = torch.tensor([[hub_index[vocab.tokens[i]] for i in ids[0].tolist()]])
+    with torch.no_grad():
+        a = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        b = hub(input_ids=hub_ids, attention_mask=torch.ones_like(hub_ids)).logits
+    cols = torch.tensor([hub_index[t] for t in vocab.tokens])
+    assert torch.allclose(a, b[:, :, cols], atol=1e-5)  # the same model, indexed by our vocabulary
+
+
+@needs_data
+def test_track_runs_on_a_local_hub_model(cache, tmp_path):
+    from harness.context import RunContext
+    from harness.registry import REGISTRY
+
+    path = str(_fake_hub(tmp_path / "hub"))
+    track_cls = REGISTRY.get("track", "tokenization").load()
+    for name in ("char-bert", "wobert"):
+        out = track_cls().run(make_cell(name, {**SMOKE_SETTINGS, "hub_model": path}), RunContext(1))
+        assert out["encoder_params"] > 0 and math.isfinite(out["accuracy"])
+        assert out["vocab_size"] >= 15 and all(math.isfinite(v) for v in out.values())
+
+
+def test_missing_hub_model_is_a_clear_error(tmp_path):
+    from harness.models.hub_bert import hub_config, import_hub_mlm
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for fn in (hub_config, import_hub_mlm):
+        with pytest.raises(HarnessError, match="cannot load the hub BERT") as info:
+            fn(str(empty))
+        assert "\n" not in str(info.value)

@@ -1,11 +1,11 @@
 """CLUE TNEWS and IFLYTEK (paper scale) from a local copy: the tasks WoBERT's accuracy is quoted on.
 
-Neither ships on PyPI, so they are read from a folder the user points at with the dataset
-parameter ``root=DIR`` or ``$KEXUE_BENCH_CLUE``. The folder holds ``tnews/`` and/or ``iflytek/``
-(or ``tnews_public/``, ``iflytek_public/``, the names of CLUE's zip files), each with CLUE's JSON
-lines files ``train.json`` and ``dev.json`` (``{"label": "102", "sentence": ...}``). A network
-machine can produce that layout once with the ``datasets`` library, e.g.
-``load_dataset("clue", "tnews")`` and ``to_json`` per split, or from CLUE's own zips.
+Neither ships on PyPI. ``root`` (the dataset parameter ``root=DIR`` or ``$KEXUE_BENCH_CLUE``) is
+either a folder holding ``tnews/`` and/or ``iflytek/`` (or ``tnews_public/``, ``iflytek_public/``,
+the names of CLUE's zip files), each with CLUE's JSON lines files ``train.json`` and ``dev.json``
+(``{"label": "102", "sentence": ...}``) or with a Hugging Face ``datasets`` copy saved by
+``load_dataset("clue", task).save_to_disk(...)``; or the word ``hub``, which loads
+``load_dataset("clue", task)`` through ``datasets`` (the network, or its local cache).
 
 Protocol: CLUE's public test files carry no labels, so our test split is CLUE's ``dev`` (which is
 where the published WoBERT numbers are measured), and a fixed ``n_valid`` texts of ``train`` are
@@ -31,7 +31,8 @@ def clue_dir(task: str, root: str = "") -> str:
     root = os.path.expanduser(root or os.environ.get(CLUE_ENV, ""))
     if not root:
         raise HarnessError(f"CLUE {task} needs a local copy: set {CLUE_ENV} or the dataset parameter root=DIR "
-                           f"to a folder holding {_FOLDERS[task][0]}/train.json and dev.json")
+                           f"to a folder holding {_FOLDERS[task][0]}/ (CLUE's train.json and dev.json, or a datasets "
+                           f"save_to_disk copy), or to 'hub' to load it through datasets")
     for name in _FOLDERS[task]:
         path = os.path.join(root, name)
         if os.path.isdir(path):
@@ -68,11 +69,58 @@ def _label_key(label: str) -> tuple[int, str]:
     return (int(label), label) if label.lstrip("-").isdigit() else (1 << 30, label)
 
 
+def rows_from_datasets(ds: dict, task: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(sentence, label id) rows of the ``train`` and ``validation`` splits of a ``datasets`` CLUE
+    copy; a ClassLabel is mapped back to CLUE's label ids ("100", ...), unlabelled rows dropped."""
+    out = []
+    for split in ("train", "validation"):
+        if split not in ds:
+            raise HarnessError(f"CLUE {task}: the datasets copy has no {split!r} split (has {', '.join(ds)})")
+        part = ds[split]
+        if "sentence" not in part.column_names or "label" not in part.column_names:
+            raise HarnessError(f"CLUE {task}: the {split} split lacks 'sentence'/'label' columns")
+        names = getattr(part.features["label"], "names", None)
+        rows = []
+        for text, label in zip(part["sentence"], part["label"]):
+            text = str(text).strip()
+            if not text or label is None or (isinstance(label, int) and label < 0):
+                continue
+            rows.append((text, names[label] if names else str(label)))
+        if not rows:
+            raise HarnessError(f"CLUE {task}: the {split} split of the datasets copy is empty")
+        out.append(rows)
+    return out[0], out[1]
+
+
+def _datasets():
+    try:
+        import datasets
+    except ImportError:
+        raise HarnessError("this CLUE copy needs the `datasets` library: pip install 'kexue-bench[paper]'") from None
+    return datasets
+
+
+def clue_rows(task: str, root: str = "") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """CLUE's labelled (train, dev) rows of ``task`` from JSON files, a ``datasets`` copy, or the hub."""
+    if (root or os.environ.get(CLUE_ENV, "")) == "hub":
+        load_dataset = _datasets().load_dataset
+        try:
+            return rows_from_datasets(load_dataset("clue", task), task)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise HarnessError(f"CLUE {task} from the hub failed (needs the network or the datasets cache): "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+                               ) from None
+    folder = clue_dir(task, root)
+    if os.path.isfile(os.path.join(folder, "dataset_dict.json")):
+        return rows_from_datasets(_datasets().load_from_disk(folder), task)
+    return read_clue_jsonl(os.path.join(folder, "train.json")), read_clue_jsonl(os.path.join(folder, "dev.json"))
+
+
 def clue_splits(task: str, root: str = "", n_valid: int = 1000) -> TextSplits:
     """Train (minus a fixed validation hold-out) / valid / test (= CLUE dev) for ``task``."""
-    folder = clue_dir(task, root)
-    train = read_clue_jsonl(os.path.join(folder, "train.json"))
-    dev = read_clue_jsonl(os.path.join(folder, "dev.json"))
+    train, dev = clue_rows(task, root)
     labels = sorted({lab for _, lab in train}, key=_label_key)
     index = {lab: i for i, lab in enumerate(labels)}
     unknown = {lab for _, lab in dev} - set(index)

@@ -65,9 +65,15 @@ class PretrainConfig:
     max_len: int = 128
     seed: int = 0
     ckpt_every: int = 100
+    # Paper scale: a hub Chinese BERT (id or local folder) imported as the char MLM instead of
+    # pretraining one (``model`` must then be ``hub_bert.hub_config`` of it; steps are unused).
+    hub_model: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.hub_model:  # keep the keys of every artifact built before the field existed
+            d.pop("hub_model")
+        return d
 
 
 @dataclass(frozen=True)
@@ -133,9 +139,14 @@ def _corpus_digest(corpus_chars: int, chunk_chars: int) -> str:
 
 
 def char_vocab(cfg: PretrainConfig) -> Vocab:
-    """The char vocabulary of ``cfg``'s corpus (cached artifact)."""
+    """The char vocabulary of ``cfg``'s corpus (cached artifact), or of its hub model."""
     from harness.models.zh_tokenizers import build_char_vocab
 
+    if cfg.hub_model:
+        from harness.models.hub_bert import char_vocab_from_hub, hub_tokens
+
+        return cached_pickle("zh-vocab", "hub-" + _key({"v": ARTIFACT_VERSION, "hub": cfg.hub_model}),
+                             lambda: char_vocab_from_hub(hub_tokens(cfg.hub_model))[0])
     key = _key({"v": ARTIFACT_VERSION, **_corpus_key(cfg), "min_count": cfg.char_min_count})
     return cached_pickle("zh-vocab", f"char-{key}", lambda: build_char_vocab(corpus(cfg), cfg.char_min_count))
 
@@ -432,6 +443,9 @@ def char_mlm_key(cfg: PretrainConfig) -> str:
 
 
 def _build_char(cfg: PretrainConfig):
+    if cfg.hub_model:
+        return _import_hub(cfg)
+
     def build(folder: Path) -> dict[str, Any]:
         from harness.models.tinybert import make_mlm
         from harness.models.zh_tokenizers import encode_ids
@@ -447,6 +461,21 @@ def _build_char(cfg: PretrainConfig):
         (folder / "ckpt.pt").unlink(missing_ok=True)
         return {"kind": "char", "config": cfg.to_dict(), "vocab_size": len(vocab), "corpus_texts": len(seqs),
                 **log}
+
+    return build
+
+
+def _import_hub(cfg: PretrainConfig):
+    def build(folder: Path) -> dict[str, Any]:
+        from harness.models.hub_bert import import_hub_mlm
+
+        model, vocab = import_hub_mlm(cfg.hub_model)
+        if vocab != char_vocab(cfg):
+            raise HarnessError(f"hub model {cfg.hub_model!r} changed while its vocabulary was cached; "
+                               "clear the zh-vocab cache")
+        _save(folder / "model.pt", model.state_dict())
+        atomic_write_bytes(folder / "vocab.json", _vocab_to_json(vocab))
+        return {"kind": "hub", "hub_model": cfg.hub_model, "config": cfg.to_dict(), "vocab_size": len(vocab)}
 
     return build
 

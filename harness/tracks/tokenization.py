@@ -88,6 +88,9 @@ class Tokenization(Track):
         continue_steps: int = 300
         continue_lr: float = 5e-4
         early_steps: int = 30
+        # Paper scale: a hub Chinese BERT (hub id or local folder) replaces the pretrained tiny char
+        # MLM; layers/hidden/heads and the pretraining settings are then ignored.
+        hub_model: str = ""
         # Fine-tuning.
         finetune_steps: int = 150
         batch_size: int = 16
@@ -118,6 +121,12 @@ class Tokenization(Track):
         from harness.models.pretrain import PretrainConfig
         from harness.models.tinybert import TinyBertConfig
 
+        if s.hub_model:
+            from harness.models.hub_bert import hub_config
+
+            model = hub_config(s.hub_model)
+            return PretrainConfig(model, corpus_chars=s.corpus_chars, batch_size=s.pretrain_batch,
+                                  max_len=min(128, model.max_positions), hub_model=s.hub_model)
         if s.hidden % s.heads:
             raise HarnessError(f"tokenization: hidden={s.hidden} must be divisible by heads={s.heads}")
         return PretrainConfig(
@@ -148,7 +157,9 @@ class Tokenization(Track):
         if not data.train_texts or not data.test_texts or not data.valid_texts:
             raise HarnessError(f"tokenization needs non-empty train/valid/test splits ({cell.dataset_selector})")
         recipe = method_call(self.name, cell.method, dict(cell.method_params))
-        art = continued_mlm(self.pretrain_config(s), self.continue_config(s, recipe))
+        cfg = self.pretrain_config(s)
+        art = continued_mlm(cfg, self.continue_config(s, recipe))
+        s = dataclasses.replace(s, max_len=min(s.max_len, cfg.model.max_positions))  # a hub model may be shorter
         vocab = art.vocab
         out: dict[str, float] = {"vocab_size": float(len(vocab))}
 
@@ -237,7 +248,8 @@ class Tokenization(Track):
         of 16 texts, ~8 s of evaluation and timing); the shared char pretraining is spread over the
         ~27 cells of a suite block and each continued arm over its ~9 cells."""
         s = self.settings(cell)
-        scale = (s.hidden / 128) ** 2 * s.layers / 2
+        # A hub model is assumed BERT-base sized (768 wide, 12 layers) without reading its config.
+        scale = (768 / 128) ** 2 * 12 / 2 if s.hub_model else (s.hidden / 128) ** 2 * s.layers / 2
         return scale * (0.06 * s.finetune_steps * s.batch_size / 16 + 8
                         + 0.4 * (s.pretrain_steps / 27 + s.continue_steps / 9))
 
@@ -354,7 +366,9 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
     different cells at different moments. For ``char-bert`` the twin is an identical copy, so its
     speedup (~1.00) shows the timing noise floor.
 
-    Copies are timed, so the measured classifier is never changed. Sequences are not truncated.
+    Copies are timed, so the measured classifier is never changed. Sequences are not truncated,
+    except at the model's maximum positions (512 tokens for a hub BERT: the char twin of a
+    512-character text loses its last two characters there).
     """
     import copy
     import time
@@ -368,9 +382,10 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
     raw = fixed_length_texts(texts, n_chars, batch)
     twin_vocab = char_twin(vocab)
     arms = []
+    max_tokens = min(n_chars + 2, clf.encoder.config.max_position_embeddings)  # a hub BERT stops at 512
     for v in (vocab, twin_vocab):
         seqs = encode_ids(v, raw)
-        inp, att, _ = pad_batch(seqs, n_chars + 2)
+        inp, att, _ = pad_batch(seqs, max_tokens)
         model = copy.deepcopy(clf)
         if len(v) != clf.encoder.config.vocab_size:
             model.encoder.resize_token_embeddings(len(v))
