@@ -609,3 +609,5 @@ def test_missing_hub_model_is_a_clear_error(tmp_path):
         with pytest.raises(HarnessError, match="cannot load the hub BERT") as info:
             fn(str(empty))
         assert "\n" not in str(info.value)
+    with pytest.raises(HarnessError, match="does not exist"):
+        hub_config(str(tmp_path / "nowhere"))

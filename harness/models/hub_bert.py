@@ -15,6 +15,7 @@ Hugging Face cache, and a missing model is a one-line error.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from harness.errors import HarnessError
@@ -28,12 +29,24 @@ def _explain(name_or_path: str, exc: Exception) -> HarnessError:
                         f"local Hugging Face cache; a path needs config.json, weights and vocab.txt): {first}")
 
 
+def _resolve(name_or_path: str) -> str:
+    """A hub id as given; a name that looks like a path (not ``owner/name``) expanded, and it must
+    be an existing folder."""
+    looks_local = name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
+    if not looks_local:
+        return name_or_path
+    path = os.path.expanduser(name_or_path)
+    if not os.path.isdir(path):
+        raise HarnessError(f"hub model folder {name_or_path!r} does not exist")
+    return path
+
+
 def hub_config(name_or_path: str) -> TinyBertConfig:
     """Our encoder config equal to the hub model's (so cached artifacts load into the right shape)."""
     from transformers import AutoConfig
 
     try:
-        c = AutoConfig.from_pretrained(name_or_path)
+        c = AutoConfig.from_pretrained(_resolve(name_or_path))
     except Exception as exc:
         raise _explain(name_or_path, exc) from None
     if getattr(c, "model_type", "bert") != "bert":
@@ -51,7 +64,7 @@ def hub_tokens(name_or_path: str) -> list[str]:
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
+        tok = AutoTokenizer.from_pretrained(_resolve(name_or_path))
     except Exception as exc:
         raise _explain(name_or_path, exc) from None
     by_id = {i: t for t, i in tok.get_vocab().items()}
@@ -90,7 +103,7 @@ def import_hub_mlm(name_or_path: str) -> tuple[Any, Vocab]:
     cfg = hub_config(name_or_path)
     vocab, rows = char_vocab_from_hub(hub_tokens(name_or_path))
     try:
-        hub = BertForMaskedLM.from_pretrained(name_or_path)
+        hub = BertForMaskedLM.from_pretrained(_resolve(name_or_path))
     except Exception as exc:
         raise _explain(name_or_path, exc) from None
     model = make_mlm(cfg, len(vocab))
