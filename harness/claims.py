@@ -74,14 +74,18 @@ def rows_for(table: Any, selector: str) -> Any:
     return rows
 
 
-def _by_seed(rows: Any, metric: str) -> dict[int, float]:
+def ok_by_seed(rows: Any, metric: str) -> dict[int, float]:
+    """``metric`` of the ``ok`` rows by seed (failed cells and NaN values left out)."""
+    rows = _ok(rows)
     col = f"m.{metric}"
     if col not in rows:
         return {}
     return {int(s): float(v) for s, v in zip(rows["seed"], rows[col]) if not math.isnan(float(v))}
 
 
-def _verdict(right_direction: bool, p: float) -> str:
+def direction_verdict(right_direction: bool, p: float) -> str:
+    """Verdict for a directional claim: significant (p < 0.05) in the claimed direction is
+    ``reproduced``, significant against it ``not reproduced``, anything else ``inconclusive``."""
     if p is None or math.isnan(p):
         return INCONCLUSIVE
     if p < ALPHA:
@@ -125,7 +129,7 @@ def paired_better(
             if not len(ra) or not len(rb):
                 continue  # this dataset does not run both methods
             failed = int((ra["status"] != "ok").sum() + (rb["status"] != "ok").sum())
-            va, vb = _by_seed(_ok(ra), metric), _by_seed(_ok(rb), metric)
+            va, vb = ok_by_seed(ra, metric), ok_by_seed(rb, metric)
             pr = paired_test(va, vb)
             if pr.n == 0:
                 out.append(ClaimResult(text, published or "", "no paired results", NA, ds))
@@ -138,7 +142,7 @@ def paired_better(
             )
             if failed:
                 ours += f"; {failed} cell(s) not ok excluded"
-            out.append(ClaimResult(text, published or "", ours, _verdict(right, pr.p), ds))
+            out.append(ClaimResult(text, published or "", ours, direction_verdict(right, pr.p), ds))
         return out or [ClaimResult(text, published or "", "no results", NA)]
 
     return Claim(text, check, published)
@@ -188,7 +192,7 @@ def trend(
                 bad = ", ".join(f"{param}={v:g}" for v in sorted(set(not_ok[pcol].astype(float))))
                 ours += f"; {len(not_ok)} cell(s) {'/'.join(sorted(set(not_ok['status'])))} excluded ({bad})"
             right = rho > 0 if direction == "increasing" else rho < 0
-            out.append(ClaimResult(text, published or "", ours, _verdict(right, p), ds))
+            out.append(ClaimResult(text, published or "", ours, direction_verdict(right, p), ds))
         return out or [ClaimResult(text, published or "", "no results", NA)]
 
     return Claim(text, check, published)

@@ -163,8 +163,9 @@ class FewShot(Track):
 
     def _pet(self, model: Any, vocab: Any, encode: Any, texts: list[str], labels: list[int], verbalizer: list[int],
              recipe: dict[str, Any], data: Any, s: Any, ctx: Any, valid: tuple) -> dict[str, float]:
+        from harness.models.finetune import train_loop
         from harness.models.zh_tokenizers import MASK, encode_ids
-        from harness.tracks.fewshot_train import PetBatchSource, accuracy, pet_loss, pet_predict, train_loop
+        from harness.tracks.fewshot_train import PetBatchSource, accuracy, pet_loss, pet_predict
 
         rows, positions = encode(texts)
         src = PetBatchSource(rows, positions, [verbalizer[y] for y in labels])
@@ -191,10 +192,11 @@ class FewShot(Track):
         import torch
         from torch.nn import functional as F
 
+        from harness.models.finetune import train_loop
         from harness.models.pretrain import pad_rows
         from harness.models.tinybert import BertClassifier
         from harness.models.zh_tokenizers import encode_ids
-        from harness.tracks.fewshot_train import accuracy, head_predict, train_loop
+        from harness.tracks.fewshot_train import accuracy, head_predict
 
         body = s.max_len - 2
 

@@ -12,9 +12,7 @@ import math
 import re
 from typing import Any
 
-from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult, rows_for
-
-ALPHA = 0.05
+from harness.claims import NA, Claim, ClaimResult, direction_verdict, rows_for
 
 
 def _rows(table: Any, selector: str) -> Any:
@@ -36,14 +34,6 @@ def _p_two_sided(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-def _verdict(right: bool, p: float) -> str:
-    if math.isnan(p):
-        return INCONCLUSIVE
-    if p < ALPHA:
-        return REPRODUCED if right else NOT_REPRODUCED
-    return INCONCLUSIVE
-
-
 def above_chance(selector: str, metric: str, chance: float, text: str, published: str = "") -> Claim:
     """``selector``'s accuracy is above ``chance``: normal approximation of the binomial test over
     the n test texts (accuracy = mean over seeds)."""
@@ -57,7 +47,7 @@ def above_chance(selector: str, metric: str, chance: float, text: str, published
             z = (acc - chance) / math.sqrt(chance * (1 - chance) / n)
             p = _p_two_sided(z)
             ours = f"{acc:.4f} vs chance {chance:g} (n={n} test texts, z={z:+.1f}, p={p:.3g})"
-            out.append(ClaimResult(text, published, ours, _verdict(acc > chance, p), ds))
+            out.append(ClaimResult(text, published, ours, direction_verdict(acc > chance, p), ds))
         return out or [ClaimResult(text, published, "no results", NA)]
 
     return Claim(text, check, published)
@@ -79,7 +69,7 @@ def proportions_better(a: str, b: str, metric: str, text: str, published: str = 
             z = (pa - pb) / se
             p = _p_two_sided(z)
             ours = f"{pb:.4f} -> {pa:.4f} (delta {pa - pb:+.4f}, z={z:+.1f}, p={p:.3g}, n={na} test texts)"
-            out.append(ClaimResult(text, published, ours, _verdict(pa > pb, p), ds))
+            out.append(ClaimResult(text, published, ours, direction_verdict(pa > pb, p), ds))
         return out or [ClaimResult(text, published, "no results", NA)]
 
     return Claim(text, check, published)

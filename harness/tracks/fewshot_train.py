@@ -1,15 +1,12 @@
 """Training and evaluation loops of the fewshot track: PET pattern-MLM fine-tuning and a [CLS] head.
 
-Both loops share the protocol: AdamW with linear warmup/decay, batches in the order of
-``batch_plan(seed "data")`` (identical across methods for one seed), dropout seeded from axis
-"init", evaluation on the validation texts every ``eval_every`` steps, and the checkpoint with the
-best validation accuracy is the one tested (Su evaluates every epoch and keeps the best valid).
+Both run in ``harness.models.finetune.train_loop`` (AdamW with linear warmup/decay, seeded batch
+order and dropout, the checkpoint with the best validation accuracy is the one tested: Su
+evaluates every epoch and keeps the best valid); this module holds the PET loss and the predictors.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,16 +23,6 @@ class PetBatchSource:
     targets: list[int]
     unlabelled: list[list[int]] | None = None
     unlabelled_per_step: int = 0
-
-
-def _optimizer(params: Any, lr: float, steps: int) -> tuple[Any, Any]:
-    import torch
-
-    from harness.models.pretrain import linear_warmup_decay
-
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(max(1, steps // 10), steps))
-    return opt, sched
 
 
 def pet_loss(model: Any, src: PetBatchSource, idx: list[int], mask_id: int, vocab_size: int, rate: float,
@@ -67,51 +54,6 @@ def pet_loss(model: Any, src: PetBatchSource, idx: list[int], mask_id: int, voca
         total = total + mlm_loss(model, uinp, uatt, ulabels, reduction="sum")
         count += int((ulabels != IGNORE).sum())
     return total / max(1, count), count
-
-
-def train_loop(module: Any, n_items: int, steps: int, batch_size: int, lr: float, eval_every: int,
-               step_loss: Callable[[list[int]], Any], evaluate: Callable[[], float], ctx: Any) -> tuple[float, int]:
-    """Generic fine-tuning: ``step_loss(batch indices) -> loss`` per step; keeps the checkpoint of
-    the best ``evaluate()`` (validation accuracy). Returns (best validation accuracy, best step)."""
-    import torch
-
-    from harness.models.pretrain import batch_plan
-
-    opt, sched = _optimizer(module.parameters(), lr, steps)
-    plan: list[list[int]] = []
-    epoch = 0
-    best, best_step, best_state = -1.0, 0, None
-    lengths = [0] * n_items  # no length bucketing: few-shot sets are small, keep batches random
-    bs = min(batch_size, n_items)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed("init"))  # dropout draws
-        for step in range(1, steps + 1):
-            if not plan:
-                plan = batch_plan(lengths, bs, ctx.seed("data"), epoch)
-                epoch += 1
-            idx = plan.pop()
-            module.train()
-            with ctx.train_timer():
-                loss = step_loss(idx)
-                value = ctx.check_finite(loss.item(), step=step)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-                opt.step()
-                sched.step()
-            ctx.samples_seen += len(idx)
-            if step % 10 == 0 or step == steps:
-                ctx.log("train_loss", step, value)
-            if step % eval_every == 0 or step == steps:
-                acc = evaluate()
-                ctx.log("valid_accuracy", step, acc)
-                ctx.remember(valid_accuracy=acc)
-                if acc > best:
-                    best, best_step, best_state = acc, step, copy.deepcopy(module.state_dict())
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    return best, best_step
 
 
 def pet_predict(model: Any, rows: list[list[int]], positions: list[int], verbalizer: list[int],

@@ -195,52 +195,23 @@ class Tokenization(Track):
         return out
 
     def _finetune(self, clf: Any, ids: list[list[int]], labels: list[int], valid: tuple, s: Any, ctx: Any) -> float:
-        """AdamW with linear warmup/decay; returns the best validation accuracy and leaves ``clf``
-        at that checkpoint (early stopping by selection, so few-label runs do not overfit)."""
-        import copy
-
+        """The shared fine-tuning loop with length-bucketed batches (less padding); returns the best
+        validation accuracy and leaves ``clf`` at that checkpoint."""
         import torch
         from torch.nn import functional as F
 
-        from harness.models.pretrain import batch_plan, linear_warmup_decay, pad_batch
+        from harness.models.finetune import train_loop
+        from harness.models.pretrain import pad_batch
 
-        opt = torch.optim.AdamW(clf.parameters(), lr=s.lr, weight_decay=0.01, foreach=True)
-        warmup = max(1, s.finetune_steps // 10)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(warmup, s.finetune_steps))
         y = torch.tensor(labels, dtype=torch.long)
-        lengths = [min(len(t), s.max_len) for t in ids]
-        plan: list[list[int]] = []
-        epoch = 0
-        best, best_state = -1.0, None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed("init"))  # dropout draws
-            for step in range(1, s.finetune_steps + 1):
-                if not plan:  # a new epoch: shuffled, length-bucketed batches (less padding)
-                    plan = batch_plan(lengths, s.batch_size, ctx.seed("data"), epoch)
-                    epoch += 1
-                idx = plan.pop()
-                inp, att, _ = pad_batch([ids[i] for i in idx], s.max_len)
-                inp, att, target = inp.to(ctx.device), att.to(ctx.device), y[idx].to(ctx.device)
-                clf.train()
-                with ctx.train_timer():
-                    loss = F.cross_entropy(clf(inp, att), target)
-                    value = ctx.check_finite(loss.item(), step=step)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(clf.parameters(), 1.0)
-                    opt.step()
-                    sched.step()
-                ctx.samples_seen += len(idx)
-                if step % 10 == 0 or step == s.finetune_steps:
-                    ctx.log("train_loss", step, value)
-                if step % s.eval_every == 0 or step == s.finetune_steps:
-                    acc = accuracy(clf, valid[0], valid[1], s.max_len, ctx.device)
-                    ctx.log("valid_accuracy", step, acc)
-                    ctx.remember(valid_accuracy=acc)
-                    if acc > best:
-                        best, best_state = acc, copy.deepcopy(clf.state_dict())
-        if best_state is not None:
-            clf.load_state_dict(best_state)
+
+        def step_loss(idx: list[int]) -> Any:
+            inp, att, _ = pad_batch([ids[i] for i in idx], s.max_len)
+            return F.cross_entropy(clf(inp.to(ctx.device), att.to(ctx.device)), y[idx].to(ctx.device))
+
+        best, _ = train_loop(clf, len(ids), s.finetune_steps, s.batch_size, s.lr, s.eval_every, step_loss,
+                             lambda: accuracy(clf, valid[0], valid[1], s.max_len, ctx.device), ctx,
+                             lengths=[min(len(t), s.max_len) for t in ids])
         return best
 
     def cost(self, cell: Any) -> float:
@@ -433,28 +404,24 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
 
 
 # --- claim checks ----------------------------------------------------------------------------------
+def _values(table: Any, method: str, metric: str, dataset: str) -> tuple[dict[int, float], int]:
+    """``metric`` by seed for ``method`` on ``dataset`` (ok cells), and how many cells were not ok."""
+    from harness.claims import ok_by_seed, rows_for
+
+    rows = rows_for(table[table["dataset"] == dataset], method)
+    return ok_by_seed(rows, metric), int((rows["status"] != "ok").sum())
+
+
 def _pairs(table: Any, a: str, b: str, metric: str, dataset: str) -> tuple[dict[int, float], dict[int, float], int]:
-    col = f"m.{metric}"
-    t = table[table["dataset"] == dataset]
-
-    from harness.claims import rows_for
-
-    ra, rb = rows_for(t, a), rows_for(t, b)
-    failed = int((ra["status"] != "ok").sum() + (rb["status"] != "ok").sum())
-
-    def by_seed(r: Any) -> dict[int, float]:
-        r = r[r["status"] == "ok"]
-        if col not in r:
-            return {}
-        return {int(s): float(v) for s, v in zip(r["seed"], r[col]) if not math.isnan(float(v))}
-
-    return by_seed(ra), by_seed(rb), failed
+    """``_values`` of methods ``a`` and ``b``, with their not-ok cells counted together."""
+    (va, fa), (vb, fb) = _values(table, a, metric, dataset), _values(table, b, metric, dataset)
+    return va, vb, fa + fb
 
 
 def _ratio_verdict(text: str, published: str | None, ds: str, logs: dict[int, float], failed: int) -> Any:
     """One claim row from per-seed log ratios: the geometric mean with a 95% CI, and a t-test of
     the logs against 0 (reproduced when the ratio is significantly above 1)."""
-    from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, ClaimResult
+    from harness.claims import NA, ClaimResult, direction_verdict
     from harness.stats import paired_test
 
     if not logs:
@@ -465,11 +432,7 @@ def _ratio_verdict(text: str, published: str | None, ds: str, logs: dict[int, fl
         ours += f" [{math.exp(pr.ci_lo):.3f}, {math.exp(pr.ci_hi):.3f}] (p={pr.p:.3g}, n={pr.n})"
     if failed:
         ours += f"; {failed} cell(s) not ok excluded"
-    if pr.p is None or math.isnan(pr.p) or pr.p >= 0.05:
-        verdict = INCONCLUSIVE
-    else:
-        verdict = REPRODUCED if pr.delta > 0 else NOT_REPRODUCED
-    return ClaimResult(text, published or "", ours, verdict, ds)
+    return ClaimResult(text, published or "", ours, direction_verdict(pr.delta > 0, pr.p), ds)
 
 
 def _per_dataset(text: str, published: str | None, row: Any) -> Any:
@@ -504,8 +467,8 @@ def speedup_claim(a: str, metric: str, text: str, published: str | None = None) 
     over the cell's own); the claim is that it exceeds 1, tested over seeds like ``ratio_claim``."""
 
     def row(table: Any, ds: str) -> Any:
-        va, _, failed = _pairs(table, a, a, metric, ds)
-        return _ratio_verdict(text, published, ds, {s: math.log(v) for s, v in va.items() if v > 0}, failed // 2)
+        va, failed = _values(table, a, metric, ds)
+        return _ratio_verdict(text, published, ds, {s: math.log(v) for s, v in va.items() if v > 0}, failed)
 
     return _per_dataset(text, published, row)
 
