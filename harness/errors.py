@@ -30,3 +30,10 @@ def unknown_name(kind: str, name: str, known: Iterable[str], where: str = "") ->
     allowed = ", ".join(known) if known else "(none registered)"
     prefix = f"{where}: " if where else ""
     return HarnessError(f"{prefix}unknown {kind} {name!r}{hint} (allowed: {allowed})")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message (its type name if it has none): library
+    errors often carry a multi-line explanation, and a HarnessError must stay one line."""
+    lines = [t.strip() for t in str(exc).splitlines() if t.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -19,7 +19,7 @@ import os
 import random
 
 from harness.data.chinese import SPLIT_SEED, TEXT_TRACKS, TextSplits
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.registry import dataset
 
 CLUE_ENV = "KEXUE_BENCH_CLUE"
@@ -110,8 +110,7 @@ def clue_rows(task: str, root: str = "") -> tuple[list[tuple[str, str]], list[tu
             raise
         except Exception as exc:
             raise HarnessError(f"CLUE {task} from the hub failed (needs the network or the datasets cache): "
-                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
-                               ) from None
+                               f"{first_line(exc)}") from None
     folder = clue_dir(task, root)
     if os.path.isfile(os.path.join(folder, "dataset_dict.json")):
         return rows_from_datasets(_datasets().load_from_disk(folder), task)

@@ -18,15 +18,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, first_line
 from harness.models.tinybert import TinyBertConfig
 from harness.models.zh_tokenizers import SPECIAL_TOKENS, Vocab
 
 
 def _explain(name_or_path: str, exc: Exception) -> HarnessError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return HarnessError(f"cannot load the hub BERT {name_or_path!r} (a hub id needs the network or the "
-                        f"local Hugging Face cache; a path needs config.json, weights and vocab.txt): {first}")
+                        f"local Hugging Face cache; a path needs config.json, weights and vocab.txt): "
+                        f"{first_line(exc)}")
 
 
 def _resolve(name_or_path: str) -> str:

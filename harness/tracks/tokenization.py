@@ -343,6 +343,7 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
     """
     import copy
     import time
+    from statistics import median
 
     import torch
     from torch.nn import functional as F
@@ -380,11 +381,6 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
         model.eval()
         with torch.no_grad():
             model(inp, att)
-
-    def median(xs: list[float]) -> float:
-        xs = sorted(xs)
-        mid = len(xs) // 2
-        return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
     out: dict[str, float] = {}
     for kind, fn in (("train", train_step), ("infer", infer_step)):
