@@ -13,13 +13,20 @@ from harness.registry import method
 _RATE = {"mlm_rate": (0.0, 0.5)}
 
 
-def _recipe(pattern: str, pos: str, neg: str, train: bool, mlm_rate: float = 0.0,
-            unlabelled_ratio: float = 0.0) -> dict:
+def _recipe(
+    pattern: str, pos: str, neg: str, train: bool, mlm_rate: float = 0.0, unlabelled_ratio: float = 0.0
+) -> dict:
     from harness.tracks.fewshot_pattern import parse_pattern
 
     parse_pattern(pattern)  # a pattern without a mask fails here, with a one-line error
-    return {"kind": "pet", "pattern": pattern, "verbalizer": (neg, pos), "train": train,
-            "mlm_rate": mlm_rate, "unlabelled_ratio": unlabelled_ratio}
+    return {
+        "kind": "pet",
+        "pattern": pattern,
+        "verbalizer": (neg, pos),
+        "train": train,
+        "mlm_rate": mlm_rate,
+        "unlabelled_ratio": unlabelled_ratio,
+    }
 
 
 @method("pet-zero", track="fewshot")
@@ -37,8 +44,9 @@ def pet(pattern: str = "p1", pos: str = "很", neg: str = "不", mlm_rate: float
 
 
 @method("pet-semi", track="fewshot", bounds={**_RATE, "unlabelled_ratio": (0.0, 16.0)})
-def pet_semi(pattern: str = "p1", pos: str = "很", neg: str = "不", mlm_rate: float = 0.15,
-             unlabelled_ratio: float = 1.0) -> dict:
+def pet_semi(
+    pattern: str = "p1", pos: str = "很", neg: str = "不", mlm_rate: float = 0.15, unlabelled_ratio: float = 1.0
+) -> dict:
     """Semi-supervised PET: ``pet`` plus random-masking MLM on unlabelled train texts (no pattern),
     ``unlabelled_ratio`` unlabelled texts per labelled text in every batch (Su: all MLM, 1:99 data)."""
     return _recipe(pattern, pos, neg, train=True, mlm_rate=mlm_rate, unlabelled_ratio=unlabelled_ratio)

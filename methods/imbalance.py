@@ -35,9 +35,9 @@ def log_prior(prior: torch.Tensor) -> torch.Tensor:
 
 # --- re-weighting and re-sampling ------------------------------------------------------------------
 
+
 @method("weighted-ce", track=TRACK, bounds={"power": NONNEG})
-def weighted_ce(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, power: float = 1.0
-                ) -> torch.Tensor:
+def weighted_ce(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, power: float = 1.0) -> torch.Tensor:
     """Cross-entropy with class weights w_c proportional to prior_c^-power (power=1: inverse
     frequency), normalised so the average weight over the training distribution is 1 (the loss
     scale, and so the effective learning rate, stays that of plain CE)."""
@@ -55,6 +55,7 @@ def resample(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor) -
 
 # --- loss re-shaping -------------------------------------------------------------------------------
 
+
 @method("focal", track=TRACK, bounds={"gamma": NONNEG})
 def focal(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """Softmax focal loss (Lin et al. 2017): -(1 - p_y)^gamma log p_y; gamma=0 is plain CE."""
@@ -64,8 +65,14 @@ def focal(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, gamm
 
 
 @method("dice", track=TRACK, bounds={"alpha": NONNEG, "smooth": NONNEG})
-def dice(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, alpha: float = 0.01,
-         smooth: float = 1.0, square: bool = True) -> torch.Tensor:
+def dice(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    prior: torch.Tensor,
+    alpha: float = 0.01,
+    smooth: float = 1.0,
+    square: bool = True,
+) -> torch.Tensor:
     """Self-adjusting dice loss (Li et al. 2020), per class over the batch, averaged over classes:
     p~ = (1 - p)^alpha * p, loss_c = 1 - (2 sum p~ y + s) / (sum p~^2 + sum y^2 + s) (``square``;
     without it the denominator is sum p~ + sum y + s). Defaults are the authors' TNEWS script
@@ -104,16 +111,15 @@ def f1_weighted_ce(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Ten
 
 # --- logit adjustment ------------------------------------------------------------------------------
 
+
 @method("logit-adjusted", track=TRACK, bounds={"tau": NONNEG})
-def logit_adjusted(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0
-                   ) -> torch.Tensor:
+def logit_adjusted(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """Logit-adjusted loss (Menon et al. 2020): CE on f + tau log prior. Predict with argmax f,
     which targets balanced accuracy; tau=0 is plain CE."""
     return F.cross_entropy(logits + tau * log_prior(prior).to(logits.dtype), targets)
 
 
-def la_closed_form(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0
-                   ) -> torch.Tensor:
+def la_closed_form(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """Per-row logit-adjusted loss in Su's pairwise form: log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i-f_y})."""
     f_y = logits.gather(1, targets[:, None])
     p_y = prior[targets][:, None]
@@ -128,8 +134,7 @@ def posthoc_adjust(logits: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) 
 
 
 @method("posthoc-la", track=TRACK, bounds={"tau": NONNEG}, adjust=posthoc_adjust)
-def posthoc_la(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0
-               ) -> torch.Tensor:
+def posthoc_la(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """Post-hoc logit adjustment (Menon et al. 2020): train with plain CE (ERM), then predict with
     argmax f - tau log prior (the track applies ``posthoc_adjust``). tau only acts at prediction."""
     return F.cross_entropy(logits, targets)

@@ -17,8 +17,10 @@ def write_fake_cifar10(root, n_per_batch: int = 6) -> None:
     base.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        d = {b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
-             b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)]}
+        d = {
+            b"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
+            b"labels": [int(v) for v in rng.integers(0, 10, n_per_batch)],
+        }
         with open(base / name, "wb") as fh:
             pickle.dump(d, fh)
     with open(base / "batches.meta", "wb") as fh:  # torchvision reads the class names from here
@@ -68,8 +70,11 @@ def test_raw_cifar100_fine_labels(tmp_path):
     base.mkdir()
     rng = np.random.default_rng(1)
     for name, n in (("train", 8), ("test", 4)):
-        d = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-             b"fine_labels": [int(v) for v in rng.integers(0, 100, n)], b"coarse_labels": [0] * n}
+        d = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"fine_labels": [int(v) for v in rng.integers(0, 100, n)],
+            b"coarse_labels": [0] * n,
+        }
         with open(base / name, "wb") as fh:
             pickle.dump(d, fh)
     r = raw_cifar(str(tmp_path), "cifar100")

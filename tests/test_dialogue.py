@@ -110,8 +110,9 @@ def test_lccc_local_copy_list_and_dict(tmp_path):
 
 
 def test_chatterbot_reader_on_fake_files(tmp_path):
-    (tmp_path / "a.yml").write_text("categories:\n- x\nconversations:\n- - 你好\n  - 你好呀\n- - 在吗\n  - 在\n",
-                                    encoding="utf-8")
+    (tmp_path / "a.yml").write_text(
+        "categories:\n- x\nconversations:\n- - 你好\n  - 你好呀\n- - 在吗\n  - 在\n", encoding="utf-8"
+    )
     assert read_chatterbot(str(tmp_path)) == [["你好", "你好呀"], ["在吗", "在"]]
     with pytest.raises(HarnessError, match="no .yml"):
         read_chatterbot(str(tmp_path / "missing"))
@@ -126,8 +127,9 @@ def test_track_runs_on_chatterbot_with_a_tiny_budget(method):
 
     track = REGISTRY.get("track", "dialogue").load()
     settings = {n: p.default for n, p in track.settings_params().items()}
-    settings.update(train_tokens=3000, hidden=16, layers=1, heads=2, eval_points=2, replies=5, reply_max_len=8,
-                    target_ppl=1e6)
+    settings.update(
+        train_tokens=3000, hidden=16, layers=1, heads=2, eval_points=2, replies=5, reply_max_len=8, target_ppl=1e6
+    )
     ds = REGISTRY.get("dataset", "chatterbot-zh").resolve_params({})
     params = REGISTRY.get("method", method, "dialogue").resolve_params({})
     rec = run_cell(Cell("dialogue", "chatterbot-zh", ds, method, params, settings, 0, "smoke"), threads=1)
@@ -149,10 +151,21 @@ def test_claims_and_figure_on_a_synthetic_table():
     from harness.registry import REGISTRY
 
     track = REGISTRY.get("track", "dialogue").load()()
-    rows = [{"dataset": "chatterbot-zh", "method": m, "method_name": m, "seed": seed, "status": "ok",
-             "m.response_ppl": ppl + seed, "m.tokens_to_target": 1000.0 * ppl, "m.distinct_2": 0.2,
-             "m.supervised_tokens": sup + seed}
-            for seed in range(3) for m, ppl, sup in (("su-lm", 180.0, 9000.0), ("cdial", 200.0, 6000.0))]
+    rows = [
+        {
+            "dataset": "chatterbot-zh",
+            "method": m,
+            "method_name": m,
+            "seed": seed,
+            "status": "ok",
+            "m.response_ppl": ppl + seed,
+            "m.tokens_to_target": 1000.0 * ppl,
+            "m.distinct_2": 0.2,
+            "m.supervised_tokens": sup + seed,
+        }
+        for seed in range(3)
+        for m, ppl, sup in (("su-lm", 180.0, 9000.0), ("cdial", 200.0, 6000.0))
+    ]
     table = pd.DataFrame(rows)
     verdicts = {c.text: c.evaluate(table, track)[0].verdict for c in track.claims()}
     assert verdicts[next(t for t in verdicts if "lower held-out" in t)] == REPRODUCED

@@ -124,9 +124,18 @@ def test_claims_on_a_synthetic_table():
     rows = []
     for seed in range(2):
         for dim, loss in [(4, 6.0), (16, 5.6), (64, 5.41), (256, 5.40)]:
-            rows.append({"dataset": "zh-words[vocab=2000]", "method": f"skipgram[dim={dim}]",
-                         "method_name": "skipgram", "seed": seed, "status": "ok", "p.dim": dim,
-                         "m.heldout_loss": loss + 0.001 * seed, "m.vocab_size": 2000.0})
+            rows.append(
+                {
+                    "dataset": "zh-words[vocab=2000]",
+                    "method": f"skipgram[dim={dim}]",
+                    "method_name": "skipgram",
+                    "seed": seed,
+                    "status": "ok",
+                    "p.dim": dim,
+                    "m.heldout_loss": loss + 0.001 * seed,
+                    "m.vocab_size": 2000.0,
+                }
+            )
     table = pd.DataFrame(rows)
     results = {c.text: c.evaluate(table, track) for c in track.claims()}
     verdicts = {t: [r.verdict for r in rs] for t, rs in results.items()}

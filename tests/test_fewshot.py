@@ -24,11 +24,20 @@ def _vocab(chars: str) -> Vocab:
     return Vocab(SPECIAL_TOKENS + tuple(chars), len(SPECIAL_TOKENS) + len(chars), False)
 
 
-def _cell(method: str, seed: int = 0, settings: dict | None = None, params: dict | None = None,
-          data: dict | None = None) -> Cell:
+def _cell(
+    method: str, seed: int = 0, settings: dict | None = None, params: dict | None = None, data: dict | None = None
+) -> Cell:
     entry = REGISTRY.get("method", method, "fewshot")
-    return Cell("fewshot", "sentiment", dict(data or SMOKE_DATA), method, entry.resolve_params(params or {}),
-                {**SMOKE_SETTINGS, **(settings or {})}, seed, "smoke")
+    return Cell(
+        "fewshot",
+        "sentiment",
+        dict(data or SMOKE_DATA),
+        method,
+        entry.resolve_params(params or {}),
+        {**SMOKE_SETTINGS, **(settings or {})},
+        seed,
+        "smoke",
+    )
 
 
 # --- patterns and verbalizers ----------------------------------------------------------------------
@@ -59,7 +68,7 @@ def test_mask_position_prefix_suffix_and_truncation():
     long_text = "好" * 50
     rows, pos = encode_pattern(vocab, parse_pattern("p2"), [long_text], max_len=12)
     assert len(rows[0]) == 12  # text truncated, the suffix pattern and its mask kept
-    assert rows[0][pos[0]] == index["[MASK]"] and rows[0][pos[0] + 1:-1] == [index[c] for c in "满意。"]
+    assert rows[0][pos[0]] == index["[MASK]"] and rows[0][pos[0] + 1 : -1] == [index[c] for c in "满意。"]
 
 
 def test_verbalizer_token_missing_from_vocab_is_a_clear_error():
@@ -125,13 +134,35 @@ def test_figure_and_claims_on_a_synthetic_table():
     for k, base in ((16, 0.6), (64, 0.7)):
         for seed in range(3):
             for m, d in (("pet", 0.05 + 0.003 * seed * seed), ("head-finetune", 0.0)):
-                rows.append({"track": "fewshot", "dataset": f"sentiment · k={k}", "setting": f"k={k}",
-                             "method": m, "method_name": m, "seed": seed, "status": "ok",
-                             "m.labelled_texts": k, "m.test_accuracy": base + d + 0.01 * seed, "m.test_texts": 2000})
+                rows.append(
+                    {
+                        "track": "fewshot",
+                        "dataset": f"sentiment · k={k}",
+                        "setting": f"k={k}",
+                        "method": m,
+                        "method_name": m,
+                        "seed": seed,
+                        "status": "ok",
+                        "m.labelled_texts": k,
+                        "m.test_accuracy": base + d + 0.01 * seed,
+                        "m.test_texts": 2000,
+                    }
+                )
         for seed in range(3):
-            rows.append({"track": "fewshot", "dataset": f"sentiment · k={k}", "setting": f"k={k}",
-                         "method": "pet-zero", "method_name": "pet-zero", "seed": seed, "status": "ok",
-                         "m.labelled_texts": 0, "m.test_accuracy": 0.58, "m.test_texts": 2000})
+            rows.append(
+                {
+                    "track": "fewshot",
+                    "dataset": f"sentiment · k={k}",
+                    "setting": f"k={k}",
+                    "method": "pet-zero",
+                    "method_name": "pet-zero",
+                    "seed": seed,
+                    "status": "ok",
+                    "m.labelled_texts": 0,
+                    "m.test_accuracy": 0.58,
+                    "m.test_texts": 2000,
+                }
+            )
     table = pd.DataFrame(rows)
     track = fs.FewShot()
     assert track.figures(table)
@@ -141,8 +172,9 @@ def test_figure_and_claims_on_a_synthetic_table():
 
 
 def test_default_k_is_one_percent_of_the_train_split():
-    out = fs.FewShot().run(_cell("head-finetune", settings={"k": 0}, data={"train_per_class": 200,
-                                                                             "eval_per_class": 20}), RunContext(0))
+    out = fs.FewShot().run(
+        _cell("head-finetune", settings={"k": 0}, data={"train_per_class": 200, "eval_per_class": 20}), RunContext(0)
+    )
     assert out["labelled_texts"] == 4  # round(0.01 * 400)
 
 

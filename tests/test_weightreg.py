@@ -145,15 +145,18 @@ def test_weight_parameters_are_weights_only():
 
 
 # --- coefficients -----------------------------------------------------------------------------
-@pytest.mark.parametrize("name,params,match", [
-    ("l2", {"lam": -1e-3}, "outside"),
-    ("weight-decay", {"wd": -0.1}, "outside"),
-    ("weissi", {"lam1": -0.1}, "outside"),
-    ("weissi", {"lam2": -1e-4}, "outside"),
-    ("l2", {"lam": "abc"}, "must be float"),
-    ("weissi", {"lam1": "nan"}, "finite"),
-    ("weissi", {"lam": 0.1}, "unknown parameter"),
-])
+@pytest.mark.parametrize(
+    "name,params,match",
+    [
+        ("l2", {"lam": -1e-3}, "outside"),
+        ("weight-decay", {"wd": -0.1}, "outside"),
+        ("weissi", {"lam1": -0.1}, "outside"),
+        ("weissi", {"lam2": -1e-4}, "outside"),
+        ("l2", {"lam": "abc"}, "must be float"),
+        ("weissi", {"lam1": "nan"}, "finite"),
+        ("weissi", {"lam": 0.1}, "unknown parameter"),
+    ],
+)
 def test_bad_coefficients_are_one_line_errors(name, params, match):
     with pytest.raises(HarnessError, match=match) as info:
         REGISTRY.get("method", name, TRACK).resolve_params(params)
@@ -164,9 +167,17 @@ def test_bad_coefficients_are_one_line_errors(name, params, match):
 def _cell(method: str, params: dict | None = None, seed: int = 0, **settings) -> Cell:
     entry = REGISTRY.get("method", method, TRACK)
     defaults = {n: p.default for n, p in WeightReg.settings_params().items()}
-    return Cell(TRACK, "digits", REGISTRY.get("dataset", "digits").resolve_params({}), method,
-                entry.resolve_params(params or {}), {**defaults, **settings}, seed, "smoke",
-                {"track": 1, "dataset": 1, "method": entry.version})
+    return Cell(
+        TRACK,
+        "digits",
+        REGISTRY.get("dataset", "digits").resolve_params({}),
+        method,
+        entry.resolve_params(params or {}),
+        {**defaults, **settings},
+        seed,
+        "smoke",
+        {"track": 1, "dataset": 1, "method": entry.version},
+    )
 
 
 def test_exactly_one_baseline_and_methods_return_regularizers():
@@ -189,9 +200,15 @@ def test_every_method_runs_two_steps_and_reports_declared_metrics(model):
 
 
 def test_same_seed_same_init_and_regularizers_change_training():
-    runs = {m: run_cell(_cell(m, p, max_steps=20, width=16, lr=1e-2), threads=1)["metrics"]
-            for m, p in [("none", {}), ("l2", {"lam": 0.1}), ("weight-decay", {"wd": 10.0}),
-                         ("weissi", {"lam1": 0.5, "lam2": 0.01})]}
+    runs = {
+        m: run_cell(_cell(m, p, max_steps=20, width=16, lr=1e-2), threads=1)["metrics"]
+        for m, p in [
+            ("none", {}),
+            ("l2", {"lam": 0.1}),
+            ("weight-decay", {"wd": 10.0}),
+            ("weissi", {"lam1": 0.5, "lam2": 0.01}),
+        ]
+    }
     again = run_cell(_cell("none", max_steps=20, width=16, lr=1e-2), threads=1)["metrics"]
     assert again == runs["none"]  # deterministic per seed
     for m in ("l2", "weight-decay", "weissi"):
@@ -214,11 +231,23 @@ def test_a_coefficient_that_blows_up_is_recorded_diverged():
 
 def test_best_valid_selection_ignores_test_and_unfinished_grid_points():
     rows = []
-    for label, valid, test, status in [("l2[lam=0.1]", 0.9, 0.1, "ok"), ("l2[lam=1]", 0.8, 0.99, "ok"),
-                                       ("l2[lam=10]", 0.95, 0.5, "diverged")]:
+    for label, valid, test, status in [
+        ("l2[lam=0.1]", 0.9, 0.1, "ok"),
+        ("l2[lam=1]", 0.8, 0.99, "ok"),
+        ("l2[lam=10]", 0.95, 0.5, "diverged"),
+    ]:
         for seed in range(3):
-            rows.append({"dataset": "digits", "method": label, "method_name": "l2", "seed": seed,
-                         "status": status, "m.valid_accuracy": valid, "m.test_accuracy": test})
+            rows.append(
+                {
+                    "dataset": "digits",
+                    "method": label,
+                    "method_name": "l2",
+                    "seed": seed,
+                    "status": status,
+                    "m.valid_accuracy": valid,
+                    "m.test_accuracy": test,
+                }
+            )
     table = pd.DataFrame(rows)
     assert best_valid_selector(table, "l2", "digits") == "l2[lam=0.1]"
     assert best_valid_selector(table, "weissi", "digits") is None
@@ -227,14 +256,26 @@ def test_best_valid_selection_ignores_test_and_unfinished_grid_points():
 def test_claims_evaluate_on_a_tiny_table():
     track = WeightReg()
     rows = []
-    for m, name, acc in [("none", "none", 0.5), ("weight-decay[wd=1]", "weight-decay", 0.6),
-                         ("weissi", "weissi", 0.7), ("l2[lam=0.1]", "l2", 0.6)]:
+    for m, name, acc in [
+        ("none", "none", 0.5),
+        ("weight-decay[wd=1]", "weight-decay", 0.6),
+        ("weissi", "weissi", 0.7),
+        ("l2[lam=0.1]", "l2", 0.6),
+    ]:
         for seed in range(4):
-            rows.append({"dataset": "digits", "method": m, "method_name": name, "seed": seed, "status": "ok",
-                         "m.valid_accuracy": acc, "m.test_accuracy": acc + 0.01 * seed * (name == "weissi"),
-                         **{f"m.{k}": acc for k in ("fgsm_acc_0.1", "fgsm_acc_0.25", "input_grad_norm",
-                                                     "norm_imbalance")},
-                         "p.lam": 0.1 if name == "l2" else None})
+            rows.append(
+                {
+                    "dataset": "digits",
+                    "method": m,
+                    "method_name": name,
+                    "seed": seed,
+                    "status": "ok",
+                    "m.valid_accuracy": acc,
+                    "m.test_accuracy": acc + 0.01 * seed * (name == "weissi"),
+                    **{f"m.{k}": acc for k in ("fgsm_acc_0.1", "fgsm_acc_0.25", "input_grad_norm", "norm_imbalance")},
+                    "p.lam": 0.1 if name == "l2" else None,
+                }
+            )
     results = [r for c in track.claims() for r in c.evaluate(pd.DataFrame(rows), track)]
     assert not any(r.ours.startswith("check failed") for r in results), [r.ours for r in results]
     by_text = {r.claim: r for r in results}
@@ -244,11 +285,26 @@ def test_claims_evaluate_on_a_tiny_table():
 
 def test_figures_render_from_a_tiny_table():
     rows = []
-    for label, name, lam, acc in [("none", "none", None, 0.5), ("l2[lam=0.1]", "l2", 0.1, 0.6),
-                                  ("l2[lam=1]", "l2", 1.0, 0.55)]:
+    for label, name, lam, acc in [
+        ("none", "none", None, 0.5),
+        ("l2[lam=0.1]", "l2", 0.1, 0.6),
+        ("l2[lam=1]", "l2", 1.0, 0.55),
+    ]:
         for seed in range(2):
-            rows.append({"track": TRACK, "dataset": "digits", "method": label, "method_name": name,
-                         "seed": seed, "status": "ok", "p.lam": lam, "m.valid_accuracy": acc,
-                         "m.test_accuracy": acc, "m.fgsm_acc_0.1": acc / 2, "m.norm_imbalance": 2.0})
+            rows.append(
+                {
+                    "track": TRACK,
+                    "dataset": "digits",
+                    "method": label,
+                    "method_name": name,
+                    "seed": seed,
+                    "status": "ok",
+                    "p.lam": lam,
+                    "m.valid_accuracy": acc,
+                    "m.test_accuracy": acc,
+                    "m.fgsm_acc_0.1": acc / 2,
+                    "m.norm_imbalance": 2.0,
+                }
+            )
     figs = WeightReg().figures(pd.DataFrame(rows))
     assert figs and all(isinstance(caption, str) for caption, _ in figs)

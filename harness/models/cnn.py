@@ -36,8 +36,9 @@ def cnn_input_shape(input_shape: tuple[int, ...]) -> tuple[int, ...]:
     return (1, side, side) if side * side == n and n >= 64 else (1, n)
 
 
-def make_cnn(input_shape: tuple[int, ...], num_classes: int, channels: tuple[int, ...] = (16, 32),
-             bias: bool = True) -> nn.Sequential:
+def make_cnn(
+    input_shape: tuple[int, ...], num_classes: int, channels: tuple[int, ...] = (16, 32), bias: bool = True
+) -> nn.Sequential:
     """[Conv(k=3, same padding) -> ReLU -> MaxPool(2)] per entry of ``channels`` -> Flatten -> Linear."""
     shape = cnn_input_shape(tuple(input_shape))
     two_d = len(shape) == 3

@@ -26,9 +26,18 @@ def optimizer(params: Any, lr: float, steps: int) -> tuple[Any, Any]:
     return opt, sched
 
 
-def train_loop(module: Any, n_items: int, steps: int, batch_size: int, lr: float, eval_every: int,
-               step_loss: Callable[[list[int]], Any], evaluate: Callable[[], float], ctx: Any,
-               lengths: list[int] | None = None) -> tuple[float, int]:
+def train_loop(
+    module: Any,
+    n_items: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    eval_every: int,
+    step_loss: Callable[[list[int]], Any],
+    evaluate: Callable[[], float],
+    ctx: Any,
+    lengths: list[int] | None = None,
+) -> tuple[float, int]:
     """Fine-tune ``module``: ``step_loss(batch indices) -> loss`` per step; keeps the checkpoint of
     the best ``evaluate()`` (validation accuracy). ``lengths`` (tokens per item) buckets batches
     by length to save padding; without it batches are plain random draws. Returns (best

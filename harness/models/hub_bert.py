@@ -24,9 +24,11 @@ from harness.models.zh_tokenizers import SPECIAL_TOKENS, Vocab
 
 
 def _explain(name_or_path: str, exc: Exception) -> HarnessError:
-    return HarnessError(f"cannot load the hub BERT {name_or_path!r} (a hub id needs the network or the "
-                        f"local Hugging Face cache; a path needs config.json, weights and vocab.txt): "
-                        f"{first_line(exc)}")
+    return HarnessError(
+        f"cannot load the hub BERT {name_or_path!r} (a hub id needs the network or the "
+        f"local Hugging Face cache; a path needs config.json, weights and vocab.txt): "
+        f"{first_line(exc)}"
+    )
 
 
 def _resolve(name_or_path: str) -> str:
@@ -52,11 +54,18 @@ def hub_config(name_or_path: str) -> TinyBertConfig:
     if getattr(c, "model_type", "bert") != "bert":
         raise HarnessError(f"hub model {name_or_path!r} is a {c.model_type!r}, not a BERT")
     if c.intermediate_size % c.hidden_size:
-        raise HarnessError(f"hub model {name_or_path!r}: intermediate size {c.intermediate_size} is not a "
-                           f"multiple of hidden size {c.hidden_size}")
-    return TinyBertConfig(layers=c.num_hidden_layers, hidden=c.hidden_size, heads=c.num_attention_heads,
-                          ffn_mult=c.intermediate_size // c.hidden_size, max_positions=c.max_position_embeddings,
-                          dropout=c.hidden_dropout_prob)
+        raise HarnessError(
+            f"hub model {name_or_path!r}: intermediate size {c.intermediate_size} is not a "
+            f"multiple of hidden size {c.hidden_size}"
+        )
+    return TinyBertConfig(
+        layers=c.num_hidden_layers,
+        hidden=c.hidden_size,
+        heads=c.num_attention_heads,
+        ffn_mult=c.intermediate_size // c.hidden_size,
+        max_positions=c.max_position_embeddings,
+        dropout=c.hidden_dropout_prob,
+    )
 
 
 def hub_tokens(name_or_path: str) -> list[str]:
@@ -107,8 +116,12 @@ def import_hub_mlm(name_or_path: str) -> tuple[Any, Vocab]:
     except Exception as exc:
         raise _explain(name_or_path, exc) from None
     model = make_mlm(cfg, len(vocab))
-    skip = {"bert.embeddings.word_embeddings.weight", "cls.predictions.bias", "cls.predictions.decoder.weight",
-            "cls.predictions.decoder.bias"}
+    skip = {
+        "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.bias",
+        "cls.predictions.decoder.weight",
+        "cls.predictions.decoder.bias",
+    }
     state = {k: v for k, v in hub.state_dict().items() if k not in skip}
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:

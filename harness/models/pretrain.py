@@ -98,8 +98,15 @@ class ContinueConfig:
 
 PRESETS: dict[str, PretrainConfig] = {
     # Seconds: a 1-layer, 32-wide model on a 20k-character slice (tests, smoke suite).
-    "smoke": PretrainConfig(TinyBertConfig(layers=1, hidden=32, heads=2, max_positions=520), corpus_chars=20_000,
-                            char_min_count=1, steps=12, batch_size=8, warmup=2, ckpt_every=4),
+    "smoke": PretrainConfig(
+        TinyBertConfig(layers=1, hidden=32, heads=2, max_positions=520),
+        corpus_chars=20_000,
+        char_min_count=1,
+        steps=12,
+        batch_size=8,
+        warmup=2,
+        ckpt_every=4,
+    ),
     # Minutes on one CPU core: sized from measured step times (~0.3-0.5 s/step on a loaded core).
     "quick": PretrainConfig(),
 }
@@ -145,8 +152,11 @@ def char_vocab(cfg: PretrainConfig) -> Vocab:
     if cfg.hub_model:
         from harness.models.hub_bert import char_vocab_from_hub, hub_tokens
 
-        return cached_pickle("zh-vocab", "hub-" + _key({"v": ARTIFACT_VERSION, "hub": cfg.hub_model}),
-                             lambda: char_vocab_from_hub(hub_tokens(cfg.hub_model))[0])
+        return cached_pickle(
+            "zh-vocab",
+            "hub-" + _key({"v": ARTIFACT_VERSION, "hub": cfg.hub_model}),
+            lambda: char_vocab_from_hub(hub_tokens(cfg.hub_model))[0],
+        )
     key = _key({"v": ARTIFACT_VERSION, **_corpus_key(cfg), "min_count": cfg.char_min_count})
     return cached_pickle("zh-vocab", f"char-{key}", lambda: build_char_vocab(corpus(cfg), cfg.char_min_count))
 
@@ -155,10 +165,19 @@ def word_vocab(cfg: PretrainConfig, num_words: int, min_count: int) -> Vocab:
     """The WoBERT vocabulary: char vocab + top ``num_words`` corpus words (cached artifact)."""
     from harness.models.zh_tokenizers import build_word_vocab
 
-    key = _key({"v": ARTIFACT_VERSION, **_corpus_key(cfg), "min_count": cfg.char_min_count,
-                "num_words": num_words, "word_min_count": min_count, "segmenter": "jieba-hmm-off"})
-    return cached_pickle("zh-vocab", f"word-{key}",
-                         lambda: build_word_vocab(char_vocab(cfg), corpus(cfg), num_words, min_count))
+    key = _key(
+        {
+            "v": ARTIFACT_VERSION,
+            **_corpus_key(cfg),
+            "min_count": cfg.char_min_count,
+            "num_words": num_words,
+            "word_min_count": min_count,
+            "segmenter": "jieba-hmm-off",
+        }
+    )
+    return cached_pickle(
+        "zh-vocab", f"word-{key}", lambda: build_word_vocab(char_vocab(cfg), corpus(cfg), num_words, min_count)
+    )
 
 
 # --- batching ------------------------------------------------------------------------------------
@@ -197,8 +216,8 @@ def batch_plan(lengths: list[int], batch_size: int, seed: int, epoch: int) -> li
     group = batch_size * 20
     batches = []
     for g in range(0, len(order), group):
-        chunk = sorted(order[g:g + group], key=lambda i: lengths[i])
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[g : g + group], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -212,8 +231,15 @@ def _step_generator(seed: int, step: int):
 
 
 # --- evaluation ----------------------------------------------------------------------------------
-def mlm_bits_per_char(model: Any, vocab: Vocab, texts: list[str], seed: int = 0, max_len: int = 128,
-                      batch_size: int = 64, rate: float = 0.15) -> float:
+def mlm_bits_per_char(
+    model: Any,
+    vocab: Vocab,
+    texts: list[str],
+    seed: int = 0,
+    max_len: int = 128,
+    batch_size: int = 64,
+    rate: float = 0.15,
+) -> float:
     """Held-out MLM cross-entropy in bits per character of the masked tokens.
 
     ``rate`` of the tokens of each text (at least one) are replaced by [MASK]; the summed negative
@@ -235,7 +261,7 @@ def mlm_bits_per_char(model: Any, vocab: Vocab, texts: list[str], seed: int = 0,
     nll, chars = 0.0, 0.0
     with torch.no_grad():
         for i in range(0, len(seqs), batch_size):
-            ids, att, maskable = pad_batch(seqs[i:i + batch_size], max_len)
+            ids, att, maskable = pad_batch(seqs[i : i + batch_size], max_len)
             if not bool(maskable.any()):
                 continue
             _, labels = mask_tokens(ids, maskable, index[MASK], len(vocab), g, rate=rate)
@@ -260,9 +286,22 @@ def linear_warmup_decay(warmup: int, total: int):
     return f
 
 
-def train_mlm(model: Any, vocab: Vocab, seqs: list[list[int]], *, steps: int, batch_size: int, lr: float,
-              warmup: int, max_len: int, seed: int, workdir: Path, ckpt_every: int, desc: str,
-              keep_at: tuple[int, ...] = ()) -> dict[str, Any]:
+def train_mlm(
+    model: Any,
+    vocab: Vocab,
+    seqs: list[list[int]],
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    warmup: int,
+    max_len: int,
+    seed: int,
+    workdir: Path,
+    ckpt_every: int,
+    desc: str,
+    keep_at: tuple[int, ...] = (),
+) -> dict[str, Any]:
     """MLM-train ``model`` in place for ``steps`` steps, resuming from ``workdir/ckpt.pt``.
 
     Batch order depends on (seed, epoch) and masks on (seed, step); dropout draws come from a
@@ -286,8 +325,7 @@ def train_mlm(model: Any, vocab: Vocab, seqs: list[list[int]], *, steps: int, ba
     lengths = [len(s) for s in seqs]
     no_decay = [p for n, p in model.named_parameters() if "bias" in n or "LayerNorm" in n]
     decay = [p for n, p in model.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(warmup, steps))
     ckpt = workdir / "ckpt.pt"
     start, curve, seconds = 0, [], 0.0
@@ -338,9 +376,18 @@ def train_mlm(model: Any, vocab: Vocab, seqs: list[list[int]], *, steps: int, ba
                 window = []
                 seconds_now = seconds + time.perf_counter() - t0
                 buf = io.BytesIO()
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                            "rng": torch.get_rng_state(), "step": done, "curve": curve,
-                            "seconds": seconds_now}, buf)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "opt": opt.state_dict(),
+                        "sched": sched.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "step": done,
+                        "curve": curve,
+                        "seconds": seconds_now,
+                    },
+                    buf,
+                )
                 atomic_write_bytes(ckpt, buf.getvalue())
                 if _INTERRUPT_AT is not None and done == _INTERRUPT_AT:
                     raise _Interrupted(f"test interruption after step {done}")
@@ -387,8 +434,9 @@ def _build_once(key: str, build: Any) -> Path:
 
 
 def _vocab_to_json(v: Vocab) -> bytes:
-    return json.dumps({"tokens": list(v.tokens), "n_chars": v.n_chars, "word_level": v.word_level},
-                      ensure_ascii=False).encode()
+    return json.dumps(
+        {"tokens": list(v.tokens), "n_chars": v.n_chars, "word_level": v.word_level}, ensure_ascii=False
+    ).encode()
 
 
 def _load_folder(folder: Path, cfg: TinyBertConfig, weights: str = "model.pt") -> tuple[Any, Vocab, dict]:
@@ -438,8 +486,9 @@ def _load_cached(key: str, build: Any, cfg: TinyBertConfig, weights: str = "mode
 
 
 def char_mlm_key(cfg: PretrainConfig) -> str:
-    return "char-" + _key({"v": ARTIFACT_VERSION, **_corpus_key(cfg), "cfg": cfg.to_dict(),
-                           "tokenizer": "char-nfkc-lower"})
+    return "char-" + _key(
+        {"v": ARTIFACT_VERSION, **_corpus_key(cfg), "cfg": cfg.to_dict(), "tokenizer": "char-nfkc-lower"}
+    )
 
 
 def _build_char(cfg: PretrainConfig):
@@ -453,14 +502,24 @@ def _build_char(cfg: PretrainConfig):
         vocab = char_vocab(cfg)
         seqs = encode_ids(vocab, corpus(cfg))
         model = make_mlm(cfg.model, len(vocab), seed=cfg.seed)
-        log = train_mlm(model, vocab, seqs, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                        warmup=cfg.warmup, max_len=cfg.max_len, seed=cfg.seed, workdir=folder,
-                        ckpt_every=cfg.ckpt_every, desc="char MLM")
+        log = train_mlm(
+            model,
+            vocab,
+            seqs,
+            steps=cfg.steps,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            warmup=cfg.warmup,
+            max_len=cfg.max_len,
+            seed=cfg.seed,
+            workdir=folder,
+            ckpt_every=cfg.ckpt_every,
+            desc="char MLM",
+        )
         _save(folder / "model.pt", model.state_dict())
         atomic_write_bytes(folder / "vocab.json", _vocab_to_json(vocab))
         (folder / "ckpt.pt").unlink(missing_ok=True)
-        return {"kind": "char", "config": cfg.to_dict(), "vocab_size": len(vocab), "corpus_texts": len(seqs),
-                **log}
+        return {"kind": "char", "config": cfg.to_dict(), "vocab_size": len(vocab), "corpus_texts": len(seqs), **log}
 
     return build
 
@@ -471,8 +530,9 @@ def _import_hub(cfg: PretrainConfig):
 
         model, vocab = import_hub_mlm(cfg.hub_model)
         if vocab != char_vocab(cfg):
-            raise HarnessError(f"hub model {cfg.hub_model!r} changed while its vocabulary was cached; "
-                               "clear the zh-vocab cache")
+            raise HarnessError(
+                f"hub model {cfg.hub_model!r} changed while its vocabulary was cached; clear the zh-vocab cache"
+            )
         _save(folder / "model.pt", model.state_dict())
         atomic_write_bytes(folder / "vocab.json", _vocab_to_json(vocab))
         return {"kind": "hub", "hub_model": cfg.hub_model, "config": cfg.to_dict(), "vocab_size": len(vocab)}
@@ -506,16 +566,24 @@ def init_word_model(char_model: Any, vocab: Vocab, mode: str, seed: int = 0) -> 
     if mode not in ("mean", "random"):
         raise HarnessError(f"word-row init must be 'mean' or 'random', got {mode!r}")
     c = char_model.config
-    cfg = TinyBertConfig(layers=c.num_hidden_layers, hidden=c.hidden_size, heads=c.num_attention_heads,
-                         ffn_mult=c.intermediate_size // c.hidden_size, max_positions=c.max_position_embeddings,
-                         dropout=c.hidden_dropout_prob)
+    cfg = TinyBertConfig(
+        layers=c.num_hidden_layers,
+        hidden=c.hidden_size,
+        heads=c.num_attention_heads,
+        ffn_mult=c.intermediate_size // c.hidden_size,
+        max_positions=c.max_position_embeddings,
+        dropout=c.hidden_dropout_prob,
+    )
     n_chars = c.vocab_size
     if vocab.n_chars != n_chars:
         raise HarnessError(f"word vocab was built on a char vocab of {vocab.n_chars} tokens, model has {n_chars}")
     model = make_mlm(cfg, len(vocab), seed=seed)
-    state = {k: v for k, v in char_model.state_dict().items()
-             if "word_embeddings" not in k and k not in ("cls.predictions.bias", "cls.predictions.decoder.bias",
-                                                         "cls.predictions.decoder.weight")}
+    state = {
+        k: v
+        for k, v in char_model.state_dict().items()
+        if "word_embeddings" not in k
+        and k not in ("cls.predictions.bias", "cls.predictions.decoder.bias", "cls.predictions.decoder.weight")
+    }
     missing = model.load_state_dict(state, strict=False)
     if missing.unexpected_keys:
         raise HarnessError(f"unexpected weights when copying the char model: {missing.unexpected_keys[:3]}")
@@ -575,16 +643,34 @@ def continued_mlm(scale: str | PretrainConfig, cont: ContinueConfig) -> MLMArtif
             vocab = word_vocab(cfg, cont.num_words, cont.word_min_count)
             model = init_word_model(char_model, vocab, cont.arm, seed=cfg.seed + 1)
         seqs = encode_ids(vocab, corpus(cfg))
-        log = train_mlm(model, vocab, seqs, steps=cont.steps, batch_size=cfg.batch_size, lr=cont.lr,
-                        warmup=cont.warmup, max_len=cfg.max_len, seed=cfg.seed + 2, workdir=folder,
-                        ckpt_every=min(cfg.ckpt_every, cont.early_steps), desc=f"continued MLM ({cont.arm})",
-                        keep_at=(cont.early_steps,))
+        log = train_mlm(
+            model,
+            vocab,
+            seqs,
+            steps=cont.steps,
+            batch_size=cfg.batch_size,
+            lr=cont.lr,
+            warmup=cont.warmup,
+            max_len=cfg.max_len,
+            seed=cfg.seed + 2,
+            workdir=folder,
+            ckpt_every=min(cfg.ckpt_every, cont.early_steps),
+            desc=f"continued MLM ({cont.arm})",
+            keep_at=(cont.early_steps,),
+        )
         (folder / f"step{cont.early_steps}.pt").replace(folder / "early.pt")
         _save(folder / "model.pt", model.state_dict())
         atomic_write_bytes(folder / "vocab.json", _vocab_to_json(vocab))
         (folder / "ckpt.pt").unlink(missing_ok=True)
-        return {"kind": "continued", "arm": cont.arm, "config": cfg.to_dict(), "continue": cont.to_dict(),
-                "vocab_size": len(vocab), "corpus_texts": len(seqs), **log}
+        return {
+            "kind": "continued",
+            "arm": cont.arm,
+            "config": cfg.to_dict(),
+            "continue": cont.to_dict(),
+            "vocab_size": len(vocab),
+            "corpus_texts": len(seqs),
+            **log,
+        }
 
     model, vocab, info = _load_cached(key, build, cfg.model)
     early, _, _ = _load_cached(key, build, cfg.model, weights="early.pt")

@@ -40,10 +40,16 @@ def bert_config(cfg: TinyBertConfig, vocab_size: int, pad_id: int = 0) -> Any:
     if cfg.hidden % cfg.heads:
         raise ValueError(f"hidden={cfg.hidden} is not divisible by heads={cfg.heads}")
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
-        num_attention_heads=cfg.heads, intermediate_size=cfg.ffn_mult * cfg.hidden,
-        max_position_embeddings=cfg.max_positions, hidden_dropout_prob=cfg.dropout,
-        attention_probs_dropout_prob=cfg.dropout, pad_token_id=pad_id, type_vocab_size=2,
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.ffn_mult * cfg.hidden,
+        max_position_embeddings=cfg.max_positions,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+        pad_token_id=pad_id,
+        type_vocab_size=2,
         tie_word_embeddings=True,
     )
 
@@ -58,15 +64,17 @@ def make_mlm(cfg: TinyBertConfig, vocab_size: int, seed: int = 0, pad_id: int = 
     return model
 
 
-def masked_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                  positions: torch.Tensor) -> torch.Tensor:
+def masked_logits(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor
+) -> torch.Tensor:
     """MLM logits only where ``positions`` (bool, same shape as input_ids) is True: (n_masked, V)."""
     hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     return model.cls(hidden[positions])
 
 
-def mlm_loss(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
-             reduction: str = "mean") -> torch.Tensor:
+def mlm_loss(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """Cross-entropy (nats) over the positions where ``labels != -100``."""
     sel = labels != IGNORE
     if not bool(sel.any()):
@@ -75,9 +83,15 @@ def mlm_loss(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     return F.cross_entropy(logits.float(), labels[sel], reduction=reduction)
 
 
-def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, mask_id: int, vocab_size: int,
-                generator: torch.Generator, rate: float = 0.15,
-                first_random_id: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor,
+    maskable: torch.Tensor,
+    mask_id: int,
+    vocab_size: int,
+    generator: torch.Generator,
+    rate: float = 0.15,
+    first_random_id: int = 5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking: choose ``rate`` of the maskable positions (at least one per row that has any);
     of those 80% -> [MASK], 10% -> a random non-special token, 10% unchanged.
 

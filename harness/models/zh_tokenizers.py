@@ -48,7 +48,7 @@ class Vocab:
 
     @property
     def words(self) -> tuple[str, ...]:
-        return self.tokens[self.n_chars:]
+        return self.tokens[self.n_chars :]
 
     def index(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.tokens)}
@@ -127,8 +127,11 @@ def build_word_vocab(char_vocab: Vocab, texts: Iterable[str], num_words: int = 5
     known = set(char_vocab.tokens)
     counts = count_words(texts)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    words = [w for w, n in ranked if n >= min_count and not any(ch.isspace() for ch in w)
-             and all(ch in known for ch in w) and w not in known][:num_words]
+    words = [
+        w
+        for w, n in ranked
+        if n >= min_count and not any(ch.isspace() for ch in w) and all(ch in known for ch in w) and w not in known
+    ][:num_words]
     return Vocab(char_vocab.tokens + tuple(words), char_vocab.n_chars, True)
 
 
@@ -145,9 +148,9 @@ class _JiebaPreTokenizer:
         for w in segment(str(ns)):
             n = len(w)
             if w in self.vocab:
-                out.append(ns[pos:pos + n])
+                out.append(ns[pos : pos + n])
             else:
-                out.extend(ns[pos + k:pos + k + 1] for k in range(n))
+                out.extend(ns[pos + k : pos + k + 1] for k in range(n))
             pos += n
         return out
 
@@ -173,8 +176,14 @@ def make_tokenizer(vocab: Vocab, model_max_length: int = 512) -> Any:
         special_tokens=[(CLS, index[CLS]), (SEP, index[SEP])],
     )
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token=UNK, pad_token=PAD, cls_token=CLS, sep_token=SEP,
-        mask_token=MASK, model_max_length=model_max_length, padding_side="right",
+        tokenizer_object=backend,
+        unk_token=UNK,
+        pad_token=PAD,
+        cls_token=CLS,
+        sep_token=SEP,
+        mask_token=MASK,
+        model_max_length=model_max_length,
+        padding_side="right",
     )
     if vocab.word_level:
         # Set after construction: the wrapper deep-copies (serialises) its backend, which a

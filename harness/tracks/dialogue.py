@@ -127,33 +127,68 @@ class DialogueTrack(Track):
         replies = sample_replies(model, fmt, vocab, data.valid, s, ctx)
         from harness.tracks.dialogue_format import distinct_n
 
-        out.update(distinct_1=distinct_n(replies, 1), distinct_2=distinct_n(replies, 2),
-                   supervised_tokens=float(supervised), tokens=float(tokens), steps=float(steps),
-                   vocab_size=float(len(vocab)), scored_turns=float(len(score)))
+        out.update(
+            distinct_1=distinct_n(replies, 1),
+            distinct_2=distinct_n(replies, 2),
+            supervised_tokens=float(supervised),
+            tokens=float(tokens),
+            steps=float(steps),
+            vocab_size=float(len(vocab)),
+            scored_turns=float(len(score)),
+        )
         if not math.isnan(to_target):
             out["tokens_to_target"] = to_target
         return out
 
     def claims(self) -> list[Claim]:
         return [
-            paired_better("su-lm", "cdial", "response_ppl",
-                          text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
-                          published="Su: more training-efficient (no number); quality 'no significant difference'"),
-            paired_better("su-lm", "cdial", "tokens_to_target",
-                          text="Su's format reaches the target PPL with fewer processed tokens"),
-            paired_better("su-lm", "cdial", "supervised_tokens",
-                          text="Su's format supervises more tokens per processed token (every turn is a target)"),
-            paired_better("su-lm", "su-lm-noseg", "response_ppl",
-                          text="speaker segment ids help Su's format (lower response PPL than without them)"),
-            paired_better("su-lm", "cdial", "distinct_2",
-                          text="sampled replies are at least as diverse (distinct-2) with Su's format",
-                          published="CDial-GPT LCCC-base Dist-2 12.68 on STC (not comparable in scale)"),
+            paired_better(
+                "su-lm",
+                "cdial",
+                "response_ppl",
+                text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
+                published="Su: more training-efficient (no number); quality 'no significant difference'",
+            ),
+            paired_better(
+                "su-lm",
+                "cdial",
+                "tokens_to_target",
+                text="Su's format reaches the target PPL with fewer processed tokens",
+            ),
+            paired_better(
+                "su-lm",
+                "cdial",
+                "supervised_tokens",
+                text="Su's format supervises more tokens per processed token (every turn is a target)",
+            ),
+            paired_better(
+                "su-lm",
+                "su-lm-noseg",
+                "response_ppl",
+                text="speaker segment ids help Su's format (lower response PPL than without them)",
+            ),
+            paired_better(
+                "su-lm",
+                "cdial",
+                "distinct_2",
+                text="sampled replies are at least as diverse (distinct-2) with Su's format",
+                published="CDial-GPT LCCC-base Dist-2 12.68 on STC (not comparable in scale)",
+            ),
         ]
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
         fig = metric_panels(table, ("response_ppl", "tokens_to_target", "distinct_2"))
-        return [("Held-out response PPL, tokens to the target PPL and distinct-2 per format "
-                 "(mean and std over seeds)", fig)] if fig else []
+        return (
+            [
+                (
+                    "Held-out response PPL, tokens to the target PPL and distinct-2 per format "
+                    "(mean and std over seeds)",
+                    fig,
+                )
+            ]
+            if fig
+            else []
+        )
 
 
 def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
@@ -172,8 +207,12 @@ def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
     for ax, metric in zip(axes[0], metrics):
         col = f"m.{metric}"
         vals = [d[col].dropna() if col in d else d["seed"].iloc[:0] for _, d in groups]
-        ax.barh(range(len(groups)), [v.mean() if len(v) else 0 for v in vals],
-                xerr=[v.std() if len(v) > 1 else 0 for v in vals], capsize=3)
+        ax.barh(
+            range(len(groups)),
+            [v.mean() if len(v) else 0 for v in vals],
+            xerr=[v.std() if len(v) > 1 else 0 for v in vals],
+            capsize=3,
+        )
         ax.set_yticks(range(len(groups)))
         ax.set_yticklabels(labels if ax is axes[0][0] else [""] * len(groups), fontsize=6)
         ax.set_title(metric, fontsize=9)
@@ -184,9 +223,19 @@ def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
 def make_gpt(vocab_size: int, s: DialogueSettings) -> Any:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    cfg = GPT2Config(vocab_size=vocab_size, n_positions=s.ctx, n_embd=s.hidden, n_layer=s.layers, n_head=s.heads,
-                     bos_token_id=1, eos_token_id=SEP, pad_token_id=PAD, resid_pdrop=0.1, embd_pdrop=0.1,
-                     attn_pdrop=0.1)
+    cfg = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=s.ctx,
+        n_embd=s.hidden,
+        n_layer=s.layers,
+        n_head=s.heads,
+        bos_token_id=1,
+        eos_token_id=SEP,
+        pad_token_id=PAD,
+        resid_pdrop=0.1,
+        embd_pdrop=0.1,
+        attn_pdrop=0.1,
+    )
     return GPT2LMHeadModel(cfg)
 
 
@@ -230,8 +279,9 @@ def score_nll(model: Any, samples: list[Any], batch: int = 64) -> float:
     return total / count
 
 
-def sample_replies(model: Any, fmt: DialogueFormat, vocab: Any, dialogues: list[list[str]], s: DialogueSettings,
-                   ctx: Any) -> list[str]:
+def sample_replies(
+    model: Any, fmt: DialogueFormat, vocab: Any, dialogues: list[list[str]], s: DialogueSettings, ctx: Any
+) -> list[str]:
     """Top-k sampled replies to the first turn of held-out dialogues (specials other than [SEP] banned)."""
     import torch
 
@@ -244,7 +294,7 @@ def sample_replies(model: Any, fmt: DialogueFormat, vocab: Any, dialogues: list[
     with torch.no_grad():
         for c in contexts:
             ids, types, reply_type = reply_prompt(fmt, vocab, c)
-            ids, types = ids[-(s.ctx - s.reply_max_len):], types[-(s.ctx - s.reply_max_len):]
+            ids, types = ids[-(s.ctx - s.reply_max_len) :], types[-(s.ctx - s.reply_max_len) :]
             res = model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]), use_cache=True)
             past, logits = res.past_key_values, res.logits[0, -1]
             reply: list[int] = []
@@ -256,8 +306,12 @@ def sample_replies(model: Any, fmt: DialogueFormat, vocab: Any, dialogues: list[
                 if nxt == SEP:
                     break
                 reply.append(nxt)
-                res = model(input_ids=torch.tensor([[nxt]]), token_type_ids=torch.tensor([[reply_type]]),
-                            past_key_values=past, use_cache=True)
+                res = model(
+                    input_ids=torch.tensor([[nxt]]),
+                    token_type_ids=torch.tensor([[reply_type]]),
+                    past_key_values=past,
+                    use_cache=True,
+                )
                 past, logits = res.past_key_values, res.logits[0, -1]
             out.append(vocab.decode(reply))
     model.train()

@@ -87,8 +87,7 @@ def fit(sample: Sample, ctx: int, keep: str) -> Sample:
     if keep == "head":
         return Sample(sample.ids[:ctx], sample.types[:ctx], sample.mask[:ctx])
     cut = len(sample.ids) - (ctx - 1)
-    return Sample(sample.ids[:1] + sample.ids[cut:], sample.types[:1] + sample.types[cut:],
-                  [0] + sample.mask[cut:])
+    return Sample(sample.ids[:1] + sample.ids[cut:], sample.types[:1] + sample.types[cut:], [0] + sample.mask[cut:])
 
 
 def training_samples(fmt: DialogueFormat, vocab: CharVocab, dialogues: list[list[str]], ctx: int) -> list[Sample]:
@@ -107,8 +106,11 @@ def scoring_samples(fmt: DialogueFormat, vocab: CharVocab, dialogues: list[list[
     for d in dialogues:
         for k in range(1, len(d)):
             turns = d[: k + 1]
-            s = su_sample(vocab, turns, last_only=True, segments=fmt.segments) if fmt.kind == "su" \
+            s = (
+                su_sample(vocab, turns, last_only=True, segments=fmt.segments)
+                if fmt.kind == "su"
                 else cdial_sample(vocab, turns)
+            )
             out.append(fit(s, ctx, "tail"))
     return out
 

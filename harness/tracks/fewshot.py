@@ -45,9 +45,11 @@ SU_PREFIX_SUFFIX = "Su: zero-shot P1 85.17 vs P2 70.63 (valid; test 84.27 vs 68.
 SU_FT_PREFIX_SUFFIX = "Su: after few-shot PET P1 89.29 vs P2 84.71 (valid; test 89.18 vs 82.76)"
 SU_PET_HEAD = "Su: PET P1 89.29 vs fine-tuned head 88.93 (valid; test 89.18 vs 89.34), ~1% labels"
 SU_SEMI = "Su: semi-supervised 90.09 vs PET 89.29 (valid; test 89.76 vs 89.18)"
-TINY = (" A tiny model pretrained on a few MB will not reach Su's absolute numbers: the quick backbone is a "
-        "1.1M-parameter char MLM after 1,000 steps on ~3.4M characters (MLM loss ~6.0 nats, near the "
-        "unigram level), Su's a 100M-parameter RoBERTa-wwm-ext.")
+TINY = (
+    " A tiny model pretrained on a few MB will not reach Su's absolute numbers: the quick backbone is a "
+    "1.1M-parameter char MLM after 1,000 steps on ~3.4M characters (MLM loss ~6.0 nats, near the "
+    "unigram level), Su's a 100M-parameter RoBERTa-wwm-ext."
+)
 
 
 @track("fewshot")
@@ -79,8 +81,14 @@ class FewShot(Track):
         backbone: str = "char"
 
     settings_bounds = {
-        "k": (0, None), "steps": (1, None), "full_steps": (1, None), "batch_size": (1, None),
-        "lr": (0, None), "max_len": (8, 512), "eval_every": (1, None), "valid_texts": (1, None),
+        "k": (0, None),
+        "steps": (1, None),
+        "full_steps": (1, None),
+        "batch_size": (1, None),
+        "lr": (0, None),
+        "max_len": (8, 512),
+        "eval_every": (1, None),
+        "valid_texts": (1, None),
     }
     settings_choices = {"backbone": BACKBONES}
 
@@ -104,8 +112,7 @@ class FewShot(Track):
         if name == "wobert":
             cont = ContinueConfig(arm="mean")  # the tokenization track's default wobert artifact
             if scale == "smoke":
-                cont = ContinueConfig(arm="mean", num_words=200, word_min_count=2, steps=4, warmup=1,
-                                      early_steps=2)
+                cont = ContinueConfig(arm="mean", num_words=200, word_min_count=2, steps=4, warmup=1, early_steps=2)
             art = continued_mlm(scale, cont)
             return art.model, art.vocab
         raise HarnessError(f"fewshot: unknown backbone {name!r} (allowed: {', '.join(BACKBONES)})")
@@ -124,7 +131,7 @@ class FewShot(Track):
         model.to(ctx.device)
         k = s.k or max(data.num_classes, round(SU_LABEL_SHARE * len(data.train_texts)))
         texts, labels = sample_k(data.train_texts, data.train_labels, k, ctx.seed("sample"), data.num_classes)
-        valid_t, valid_y = data.valid_texts[:s.valid_texts], data.valid_labels[:s.valid_texts]
+        valid_t, valid_y = data.valid_texts[: s.valid_texts], data.valid_labels[: s.valid_texts]
         out: dict[str, float] = {"test_texts": float(len(data.test_texts))}
 
         if recipe["kind"] == "head":
@@ -149,8 +156,11 @@ class FewShot(Track):
             out["best_step"] = 0.0
         else:
             out["labelled_texts"] = float(len(texts))
-            out.update(self._pet(model, vocab, encode, texts, labels, verbalizer, recipe, data, s, ctx,
-                                 (v_rows, v_pos, valid_y)))
+            out.update(
+                self._pet(
+                    model, vocab, encode, texts, labels, verbalizer, recipe, data, s, ctx, (v_rows, v_pos, valid_y)
+                )
+            )
         from harness.tracks.fewshot_train import accuracy, pet_predict
 
         out["valid_accuracy"] = accuracy(pet_predict(model, v_rows, v_pos, verbalizer), valid_y)
@@ -161,8 +171,20 @@ class FewShot(Track):
         ctx.remember(**out)
         return out
 
-    def _pet(self, model: Any, vocab: Any, encode: Any, texts: list[str], labels: list[int], verbalizer: list[int],
-             recipe: dict[str, Any], data: Any, s: Any, ctx: Any, valid: tuple) -> dict[str, float]:
+    def _pet(
+        self,
+        model: Any,
+        vocab: Any,
+        encode: Any,
+        texts: list[str],
+        labels: list[int],
+        verbalizer: list[int],
+        recipe: dict[str, Any],
+        data: Any,
+        s: Any,
+        ctx: Any,
+        valid: tuple,
+    ) -> dict[str, float]:
         from harness.models.finetune import train_loop
         from harness.models.zh_tokenizers import MASK, encode_ids
         from harness.tracks.fewshot_train import PetBatchSource, accuracy, pet_loss, pet_predict
@@ -183,12 +205,31 @@ class FewShot(Track):
             loss, _ = pet_loss(model, src, idx, mask_id, len(vocab), recipe["mlm_rate"], gen)
             return loss
 
-        best, best_step = train_loop(model, len(rows), s.steps, s.batch_size, s.lr, s.eval_every, step_loss,
-                                     lambda: accuracy(pet_predict(model, v_rows, v_pos, verbalizer), v_y), ctx)
+        best, best_step = train_loop(
+            model,
+            len(rows),
+            s.steps,
+            s.batch_size,
+            s.lr,
+            s.eval_every,
+            step_loss,
+            lambda: accuracy(pet_predict(model, v_rows, v_pos, verbalizer), v_y),
+            ctx,
+        )
         return {"best_step": float(best_step)}
 
-    def _head(self, model: Any, vocab: Any, texts: list[str], labels: list[int], valid: tuple, data: Any, s: Any,
-              steps: int, ctx: Any) -> dict[str, float]:
+    def _head(
+        self,
+        model: Any,
+        vocab: Any,
+        texts: list[str],
+        labels: list[int],
+        valid: tuple,
+        data: Any,
+        s: Any,
+        steps: int,
+        ctx: Any,
+    ) -> dict[str, float]:
         import torch
         from torch.nn import functional as F
 
@@ -211,11 +252,24 @@ class FewShot(Track):
             ids, att, _ = pad_rows([rows[i] for i in idx])
             return F.cross_entropy(clf(ids.to(ctx.device), att.to(ctx.device)), y[idx].to(ctx.device))
 
-        best, best_step = train_loop(clf, len(rows), steps, s.batch_size, s.lr, s.eval_every, step_loss,
-                                     lambda: accuracy(head_predict(clf, v_rows), valid[1]), ctx)
+        best, best_step = train_loop(
+            clf,
+            len(rows),
+            steps,
+            s.batch_size,
+            s.lr,
+            s.eval_every,
+            step_loss,
+            lambda: accuracy(head_predict(clf, v_rows), valid[1]),
+            ctx,
+        )
         pred = head_predict(clf, rows_of(data.test_texts))
-        out = {"valid_accuracy": best, "best_step": float(best_step), "test_accuracy": accuracy(pred, data.test_labels),
-               "positive_rate": sum(pred) / len(pred)}
+        out = {
+            "valid_accuracy": best,
+            "best_step": float(best_step),
+            "test_accuracy": accuracy(pred, data.test_labels),
+            "positive_rate": sum(pred) / len(pred),
+        }
         ctx.remember(**out)
         return out
 
@@ -238,35 +292,66 @@ class FewShot(Track):
         from harness.tracks.fewshot_claims import above_chance, proportions_better
 
         return [
-            above_chance("pet-zero", "test_accuracy", 0.5,
-                         text="a prefix pattern (P1) classifies with zero labels well above chance." + TINY,
-                         published=SU_ZERO_P1),
-            proportions_better("pet-zero", "pet-zero[pattern=p2]", "test_accuracy",
-                               text="zero-shot, the prefix pattern P1 beats the suffix pattern P2",
-                               published=SU_PREFIX_SUFFIX),
-            paired_better("pet", "head-finetune", "test_accuracy",
-                          text="pattern fine-tuning (PET, P1) beats a fine-tuned [CLS] head with few labels." + TINY,
-                          published=SU_PET_HEAD),
-            paired_better("pet-semi", "pet", "test_accuracy",
-                          text="adding the MLM loss on unlabelled train texts (semi-supervised) beats PET alone",
-                          published=SU_SEMI),
-            paired_better("pet", "pet[pattern=p2]", "test_accuracy",
-                          text="after few-shot fine-tuning the prefix pattern P1 still beats the suffix P2",
-                          published=SU_FT_PREFIX_SUFFIX),
-            paired_better("full", "pet", "test_accuracy",
-                          text="all labels (the supervised ceiling) beat PET with K labels"),
+            above_chance(
+                "pet-zero",
+                "test_accuracy",
+                0.5,
+                text="a prefix pattern (P1) classifies with zero labels well above chance." + TINY,
+                published=SU_ZERO_P1,
+            ),
+            proportions_better(
+                "pet-zero",
+                "pet-zero[pattern=p2]",
+                "test_accuracy",
+                text="zero-shot, the prefix pattern P1 beats the suffix pattern P2",
+                published=SU_PREFIX_SUFFIX,
+            ),
+            paired_better(
+                "pet",
+                "head-finetune",
+                "test_accuracy",
+                text="pattern fine-tuning (PET, P1) beats a fine-tuned [CLS] head with few labels." + TINY,
+                published=SU_PET_HEAD,
+            ),
+            paired_better(
+                "pet-semi",
+                "pet",
+                "test_accuracy",
+                text="adding the MLM loss on unlabelled train texts (semi-supervised) beats PET alone",
+                published=SU_SEMI,
+            ),
+            paired_better(
+                "pet",
+                "pet[pattern=p2]",
+                "test_accuracy",
+                text="after few-shot fine-tuning the prefix pattern P1 still beats the suffix P2",
+                published=SU_FT_PREFIX_SUFFIX,
+            ),
+            paired_better(
+                "full", "pet", "test_accuracy", text="all labels (the supervised ceiling) beat PET with K labels"
+            ),
         ]
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
         from harness.tracks.fewshot_claims import k_figure
 
         fig = k_figure(table, self.name)
-        return [("Test accuracy against the number of labelled texts K (mean and 95% CI over seeds; "
-                 "dashed: zero-shot and all-labels references)", fig)] if fig else []
+        return (
+            [
+                (
+                    "Test accuracy against the number of labelled texts K (mean and 95% CI over seeds; "
+                    "dashed: zero-shot and all-labels references)",
+                    fig,
+                )
+            ]
+            if fig
+            else []
+        )
 
 
-def sample_k(texts: list[str], labels: list[int], k: int, seed: int,
-             num_classes: int = 2) -> tuple[list[str], list[int]]:
+def sample_k(
+    texts: list[str], labels: list[int], k: int, seed: int, num_classes: int = 2
+) -> tuple[list[str], list[int]]:
     """K class-balanced labelled texts drawn with a seed (axis "sample"): K // C per class, the
     remainder to randomly chosen classes; shuffled. Identical for every method of a seed."""
     import torch

@@ -96,8 +96,9 @@ def verbalizer_ids(vocab: Any, tokens: tuple[str, ...]) -> list[int]:
     return out
 
 
-def encode_pattern(vocab: Any, pattern: Pattern, texts: list[str], max_len: int,
-                   cls_id: int = 2, sep_id: int = 3, mask_id: int = 4) -> tuple[list[list[int]], list[int]]:
+def encode_pattern(
+    vocab: Any, pattern: Pattern, texts: list[str], max_len: int, cls_id: int = 2, sep_id: int = 3, mask_id: int = 4
+) -> tuple[list[list[int]], list[int]]:
     """Token ids ``[CLS] pattern(text) [SEP]`` with the text truncated so everything fits in
     ``max_len``, and the position of the mask in each row.
 
@@ -122,5 +123,3 @@ def encode_pattern(vocab: Any, pattern: Pattern, texts: list[str], max_len: int,
         rows.append(row)
         positions.append(pos)
     return rows, positions
-
-

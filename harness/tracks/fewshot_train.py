@@ -25,8 +25,9 @@ class PetBatchSource:
     unlabelled_per_step: int = 0
 
 
-def pet_loss(model: Any, src: PetBatchSource, idx: list[int], mask_id: int, vocab_size: int, rate: float,
-             gen: Any) -> tuple[Any, int]:
+def pet_loss(
+    model: Any, src: PetBatchSource, idx: list[int], mask_id: int, vocab_size: int, rate: float, gen: Any
+) -> tuple[Any, int]:
     """Su's PET objective on one batch: MLM cross-entropy pooled over (i) the pattern mask (target =
     the label's verbalizer token) and (ii) ``rate`` BERT-style random masking of the other tokens;
     plus, for unlabelled rows, random masking alone. Returns (mean loss, masked positions)."""
@@ -56,8 +57,9 @@ def pet_loss(model: Any, src: PetBatchSource, idx: list[int], mask_id: int, voca
     return total / max(1, count), count
 
 
-def pet_predict(model: Any, rows: list[list[int]], positions: list[int], verbalizer: list[int],
-                batch: int = 128) -> list[int]:
+def pet_predict(
+    model: Any, rows: list[list[int]], positions: list[int], verbalizer: list[int], batch: int = 128
+) -> list[int]:
     """Labels by the argmax of the MLM logits of the verbalizer tokens at the mask (Su's eval)."""
     import torch
 
@@ -71,7 +73,7 @@ def pet_predict(model: Any, rows: list[list[int]], positions: list[int], verbali
     cand = torch.tensor(verbalizer, dtype=torch.long)
     with torch.no_grad():
         for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             ids, att, _ = pad_rows([rows[j] for j in idx])
             sel = torch.zeros_like(ids, dtype=torch.bool)
             sel[torch.arange(len(idx)), torch.tensor([positions[j] for j in idx])] = True
@@ -94,7 +96,7 @@ def head_predict(clf: Any, rows: list[list[int]], batch: int = 128) -> list[int]
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     with torch.no_grad():
         for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             ids, att, _ = pad_rows([rows[j] for j in idx])
             for j, p in zip(idx, clf(ids, att).argmax(1).tolist()):
                 out[j] = p

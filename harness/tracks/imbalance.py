@@ -43,8 +43,10 @@ def train_prior(y_train: Any, num_classes: int) -> np.ndarray:
     counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        raise HarnessError(f"class {int(empty[0])} has zero training rows ({len(empty)} empty classes); "
-                           "every class needs at least one (lower rho or raise n_max)")
+        raise HarnessError(
+            f"class {int(empty[0])} has zero training rows ({len(empty)} empty classes); "
+            "every class needs at least one (lower rho or raise n_max)"
+        )
     return counts / counts.sum()
 
 
@@ -109,9 +111,16 @@ class Imbalance(Track):
         epochs: int = 30
         eval_batch: int = 4096
 
-    settings_bounds = {"width": (1, None), "depth": (1, None), "lr": (0, None), "momentum": (0, 1),
-                       "weight_decay": (0, None), "batch_size": (0, None), "epochs": (1, None),
-                       "eval_batch": (1, None)}
+    settings_bounds = {
+        "width": (1, None),
+        "depth": (1, None),
+        "lr": (0, None),
+        "momentum": (0, 1),
+        "weight_decay": (0, None),
+        "batch_size": (0, None),
+        "epochs": (1, None),
+        "eval_batch": (1, None),
+    }
     settings_choices = {"model": MODELS, "optimizer": ("sgd", "adam"), "schedule": ("constant", "cosine")}
 
     # ------------------------------------------------------------------------------------------
@@ -152,8 +161,7 @@ class Imbalance(Track):
         bs = n if s.batch_size <= 0 else min(s.batch_size, n)
         steps_per_epoch = math.ceil(n / bs)
         total = s.epochs * steps_per_epoch
-        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-                 if s.schedule == "cosine" else None)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total) if s.schedule == "cosine" else None
         sampler = entry.meta.get("sampler")
         if sampler not in (None, "class-balanced"):
             raise HarnessError(f"method {cell.method!r}: unknown sampler {sampler!r}")
@@ -170,7 +178,7 @@ class Imbalance(Track):
             order = order.to(ctx.device)
             epoch_loss = 0.0
             for i in range(steps_per_epoch):
-                idx = order[i * bs:(i + 1) * bs]
+                idx = order[i * bs : (i + 1) * bs]
                 with ctx.train_timer():
                     loss = loss_fn(model(data.x_train[idx]), data.y_train[idx], prior)
                     loss_value = ctx.check_finite(loss.item(), step=step)
@@ -190,7 +198,7 @@ class Imbalance(Track):
         logits = []
         with torch.no_grad():
             for i in range(0, len(data.y_test), s.eval_batch):
-                logits.append(model(data.x_test[i:i + s.eval_batch]))
+                logits.append(model(data.x_test[i : i + s.eval_batch]))
         scores = torch.cat(logits)
         adjust = entry.meta.get("adjust")
         if adjust is not None:
@@ -206,8 +214,13 @@ class Imbalance(Track):
         s = self.settings(cell)
         p = cell.dataset_params
         # (classes, input dim, default head size) of the EXP-profile sets; R52 is fixed.
-        shapes = {"digits-lt": (10, 64, 120), "mnist-lt": (10, 784, 1000), "mnist1d-lt": (10, 40, 394),
-                  "cifar10-lt": (10, 3072, 5000), "cifar100-lt": (100, 3072, 500)}
+        shapes = {
+            "digits-lt": (10, 64, 120),
+            "mnist-lt": (10, 784, 1000),
+            "mnist1d-lt": (10, 40, 394),
+            "cifar10-lt": (10, 3072, 5000),
+            "cifar100-lt": (100, 3072, 500),
+        }
         if cell.dataset in shapes:
             k, dim, head = shapes[cell.dataset]
             n_max = int(p.get("n_max", head)) or head
@@ -230,8 +243,7 @@ class Imbalance(Track):
         for name, what in (("logit-adjusted", "logit-adjusted loss"), ("posthoc-la", "post-hoc logit adjustment")):
             fig = sweep_figure(table, [name], "tau", ["balanced_accuracy", "acc_many", "acc_few"])
             if fig:
-                out.append((f"{what}: metrics against tau, one line per dataset (mean and 95% CI over seeds)",
-                            fig))
+                out.append((f"{what}: metrics against tau, one line per dataset (mean and 95% CI over seeds)", fig))
         return out
 
     # ------------------------------------------------------------------------------------------
@@ -248,26 +260,49 @@ def build_claims(C: Any) -> list[Any]:
     pub_la = "C10-LT 0.7136 -> 0.7789, C100-LT 0.3987 -> 0.4406 (official run, balanced acc)"
     pub_ph = "C10-LT 0.7136 -> 0.7732, C100-LT 0.3987 -> 0.4407 (official run, balanced acc)"
     out = [
-        C.better("logit-adjusted", "ce", "balanced_accuracy", published=pub_la,
-                 text="Logit-adjusted loss (tau=1) beats ERM on balanced accuracy"),
-        C.better("posthoc-la", "ce", "balanced_accuracy", published=pub_ph,
-                 text="Post-hoc logit adjustment (tau=1) of an ERM model beats ERM on balanced accuracy"),
-        C.better("logit-adjusted", "weighted-ce", "balanced_accuracy",
-                 text="Logit adjustment beats inverse-frequency re-weighting"),
-        C.better("logit-adjusted", "focal", "balanced_accuracy",
-                 text="Logit adjustment beats focal loss (gamma=2)"),
-        close_to(C, "posthoc-la", "logit-adjusted",
-                 text="Post-hoc adjustment ~ the logit-adjusted loss (within 0.01 balanced accuracy)",
-                 published="C10-LT 0.7732 vs 0.7789, C100-LT 0.4407 vs 0.4406 (official run)"),
-        C.better("f1-weighted-ce", "ce", "macro_f1",
-                 text="Su's F1-weighted CE beats CE on macro-F1",
-                 published="derivation only (Su 7708, no experiments); research pilot: no gain"),
+        C.better(
+            "logit-adjusted",
+            "ce",
+            "balanced_accuracy",
+            published=pub_la,
+            text="Logit-adjusted loss (tau=1) beats ERM on balanced accuracy",
+        ),
+        C.better(
+            "posthoc-la",
+            "ce",
+            "balanced_accuracy",
+            published=pub_ph,
+            text="Post-hoc logit adjustment (tau=1) of an ERM model beats ERM on balanced accuracy",
+        ),
+        C.better(
+            "logit-adjusted",
+            "weighted-ce",
+            "balanced_accuracy",
+            text="Logit adjustment beats inverse-frequency re-weighting",
+        ),
+        C.better("logit-adjusted", "focal", "balanced_accuracy", text="Logit adjustment beats focal loss (gamma=2)"),
+        close_to(
+            C,
+            "posthoc-la",
+            "logit-adjusted",
+            text="Post-hoc adjustment ~ the logit-adjusted loss (within 0.01 balanced accuracy)",
+            published="C10-LT 0.7732 vs 0.7789, C100-LT 0.4407 vs 0.4406 (official run)",
+        ),
+        C.better(
+            "f1-weighted-ce",
+            "ce",
+            "macro_f1",
+            text="Su's F1-weighted CE beats CE on macro-F1",
+            published="derivation only (Su 7708, no experiments); research pilot: no gain",
+        ),
         tau_near_one(C, "logit-adjusted"),
         tau_near_one(C, "posthoc-la"),
-        C.exact("Logit-adjusted loss = log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i-f_y})", check_la_identity,
-                published="identity (Su 7615)"),
-        C.exact("Smooth-F1 gradient = -2(y - F1/2)/sum(y+p)", check_f1_gradient,
-                published="identity (Su 7708)"),
+        C.exact(
+            "Logit-adjusted loss = log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i-f_y})",
+            check_la_identity,
+            published="identity (Su 7615)",
+        ),
+        C.exact("Smooth-F1 gradient = -2(y - F1/2)/sum(y+p)", check_f1_gradient, published="identity (Su 7708)"),
     ]
     return out
 

@@ -59,14 +59,16 @@ class Tokenization(Track):
         Metric("valid_accuracy", True, "best validation accuracy"),
         Metric("tokens_per_text", False, "mean tokens per test text", ".2f"),
         Metric("chars_per_token", True, "characters per token", ".3f"),
-        *(Metric(f"train_tps_{n}", True, f"training throughput at {n} chars (texts/s)", ".1f")
-          for n in SPEED_LENGTHS),
-        *(Metric(f"infer_tps_{n}", True, f"inference throughput at {n} chars (texts/s)", ".1f")
-          for n in SPEED_LENGTHS),
-        *(Metric(f"speedup_train_{n}", True, f"training speed-up over the char twin at {n} chars", ".3f")
-          for n in SPEED_LENGTHS),
-        *(Metric(f"speedup_infer_{n}", True, f"inference speed-up over the char twin at {n} chars", ".3f")
-          for n in SPEED_LENGTHS),
+        *(Metric(f"train_tps_{n}", True, f"training throughput at {n} chars (texts/s)", ".1f") for n in SPEED_LENGTHS),
+        *(Metric(f"infer_tps_{n}", True, f"inference throughput at {n} chars (texts/s)", ".1f") for n in SPEED_LENGTHS),
+        *(
+            Metric(f"speedup_train_{n}", True, f"training speed-up over the char twin at {n} chars", ".3f")
+            for n in SPEED_LENGTHS
+        ),
+        *(
+            Metric(f"speedup_infer_{n}", True, f"inference speed-up over the char twin at {n} chars", ".3f")
+            for n in SPEED_LENGTHS
+        ),
         Metric("mlm_bpc", False, "held-out MLM bits per character", ".3f"),
         Metric("mlm_bpc_early", False, "MLM bits per character early in continued pretraining", ".3f"),
         Metric("vocab_size", True, "vocabulary size", ".0f"),
@@ -106,11 +108,24 @@ class Tokenization(Track):
 
     settings_choices = {"pooling": ("cls", "mean")}
     settings_bounds = {
-        "layers": (1, 24), "hidden": (8, None), "heads": (1, None), "corpus_chars": (0, None),
-        "pretrain_steps": (1, None), "pretrain_batch": (1, None), "pretrain_lr": (0, None),
-        "continue_steps": (1, None), "continue_lr": (0, None), "early_steps": (1, None),
-        "finetune_steps": (1, None), "batch_size": (1, None), "lr": (0, None), "max_len": (4, 512),
-        "eval_every": (1, None), "valid_texts": (1, None), "speed_batch": (1, None), "speed_reps": (1, None),
+        "layers": (1, 24),
+        "hidden": (8, None),
+        "heads": (1, None),
+        "corpus_chars": (0, None),
+        "pretrain_steps": (1, None),
+        "pretrain_batch": (1, None),
+        "pretrain_lr": (0, None),
+        "continue_steps": (1, None),
+        "continue_lr": (0, None),
+        "early_steps": (1, None),
+        "finetune_steps": (1, None),
+        "batch_size": (1, None),
+        "lr": (0, None),
+        "max_len": (4, 512),
+        "eval_every": (1, None),
+        "valid_texts": (1, None),
+        "speed_batch": (1, None),
+        "speed_reps": (1, None),
         "heldout_texts": (1, None),
     }
 
@@ -125,14 +140,23 @@ class Tokenization(Track):
             from harness.models.hub_bert import hub_config
 
             model = hub_config(s.hub_model)
-            return PretrainConfig(model, corpus_chars=s.corpus_chars, batch_size=s.pretrain_batch,
-                                  max_len=min(128, model.max_positions), hub_model=s.hub_model)
+            return PretrainConfig(
+                model,
+                corpus_chars=s.corpus_chars,
+                batch_size=s.pretrain_batch,
+                max_len=min(128, model.max_positions),
+                hub_model=s.hub_model,
+            )
         if s.hidden % s.heads:
             raise HarnessError(f"tokenization: hidden={s.hidden} must be divisible by heads={s.heads}")
         return PretrainConfig(
             TinyBertConfig(layers=s.layers, hidden=s.hidden, heads=s.heads, max_positions=max(SPEED_LENGTHS) + 8),
-            corpus_chars=s.corpus_chars, steps=s.pretrain_steps, batch_size=s.pretrain_batch, lr=s.pretrain_lr,
-            warmup=max(1, s.pretrain_steps // 10), ckpt_every=max(1, min(100, s.pretrain_steps // 5)),
+            corpus_chars=s.corpus_chars,
+            steps=s.pretrain_steps,
+            batch_size=s.pretrain_batch,
+            lr=s.pretrain_lr,
+            warmup=max(1, s.pretrain_steps // 10),
+            ckpt_every=max(1, min(100, s.pretrain_steps // 5)),
         )
 
     @staticmethod
@@ -141,8 +165,13 @@ class Tokenization(Track):
 
         if s.early_steps > s.continue_steps:
             raise HarnessError(f"tokenization: early_steps={s.early_steps} exceeds continue_steps={s.continue_steps}")
-        return ContinueConfig(steps=s.continue_steps, lr=s.continue_lr, warmup=max(1, s.continue_steps // 10),
-                              early_steps=s.early_steps, **recipe)
+        return ContinueConfig(
+            steps=s.continue_steps,
+            lr=s.continue_lr,
+            warmup=max(1, s.continue_steps // 10),
+            early_steps=s.early_steps,
+            **recipe,
+        )
 
     # --- one cell --------------------------------------------------------------------------------
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
@@ -167,8 +196,9 @@ class Tokenization(Track):
         rng = random.Random(ctx.seed("sample"))
         held = rng.sample(data.test_texts, min(s.heldout_texts, len(data.test_texts)))
         out["mlm_bpc"] = mlm_bits_per_char(art.model, vocab, held, seed=ctx.seed("sample"), max_len=s.max_len)
-        out["mlm_bpc_early"] = mlm_bits_per_char(art.early_model, vocab, held, seed=ctx.seed("sample"),
-                                                 max_len=s.max_len)
+        out["mlm_bpc_early"] = mlm_bits_per_char(
+            art.early_model, vocab, held, seed=ctx.seed("sample"), max_len=s.max_len
+        )
 
         test_ids = encode_ids(vocab, data.test_texts)
         n_tokens = sum(len(t) for t in test_ids)
@@ -177,13 +207,13 @@ class Tokenization(Track):
         out["chars_per_token"] = n_chars / max(1, n_tokens)
 
         frac = float((data.meta or {}).get("label_fraction", 1.0))
-        tr_texts, tr_labels = sample_labelled(data.train_texts, data.train_labels, frac, ctx.seed("sample"),
-                                              data.num_classes)
+        tr_texts, tr_labels = sample_labelled(
+            data.train_texts, data.train_labels, frac, ctx.seed("sample"), data.num_classes
+        )
         out["labelled_texts"] = float(len(tr_texts))
-        clf = BertClassifier(art.model.bert, data.num_classes, seed=ctx.seed("init"),
-                             pooling=s.pooling).to(ctx.device)
+        clf = BertClassifier(art.model.bert, data.num_classes, seed=ctx.seed("init"), pooling=s.pooling).to(ctx.device)
         out["encoder_params"] = float(count_parameters(clf.encoder, exclude_embeddings=True))
-        valid = (encode_ids(vocab, data.valid_texts[:s.valid_texts]), data.valid_labels[:s.valid_texts])
+        valid = (encode_ids(vocab, data.valid_texts[: s.valid_texts]), data.valid_labels[: s.valid_texts])
         train_ids = dict(zip(data.train_texts, encode_ids(vocab, data.train_texts)))  # split encoded once
         best_valid = self._finetune(clf, [train_ids[t] for t in tr_texts], tr_labels, valid, s, ctx)
         out["valid_accuracy"] = best_valid
@@ -209,9 +239,18 @@ class Tokenization(Track):
             inp, att, _ = pad_batch([ids[i] for i in idx], s.max_len)
             return F.cross_entropy(clf(inp.to(ctx.device), att.to(ctx.device)), y[idx].to(ctx.device))
 
-        best, _ = train_loop(clf, len(ids), s.finetune_steps, s.batch_size, s.lr, s.eval_every, step_loss,
-                             lambda: accuracy(clf, valid[0], valid[1], s.max_len, ctx.device), ctx,
-                             lengths=[min(len(t), s.max_len) for t in ids])
+        best, _ = train_loop(
+            clf,
+            len(ids),
+            s.finetune_steps,
+            s.batch_size,
+            s.lr,
+            s.eval_every,
+            step_loss,
+            lambda: accuracy(clf, valid[0], valid[1], s.max_len, ctx.device),
+            ctx,
+            lengths=[min(len(t), s.max_len) for t in ids],
+        )
         return best
 
     def cost(self, cell: Any) -> float:
@@ -221,38 +260,72 @@ class Tokenization(Track):
         s = self.settings(cell)
         # A hub model is assumed BERT-base sized (768 wide, 12 layers) without reading its config.
         scale = (768 / 128) ** 2 * 12 / 2 if s.hub_model else (s.hidden / 128) ** 2 * s.layers / 2
-        return scale * (0.06 * s.finetune_steps * s.batch_size / 16 + 8
-                        + 0.4 * (s.pretrain_steps / 27 + s.continue_steps / 9))
+        return scale * (
+            0.06 * s.finetune_steps * s.batch_size / 16 + 8 + 0.4 * (s.pretrain_steps / 27 + s.continue_steps / 9)
+        )
 
     # --- claims and figures ----------------------------------------------------------------------
     def claims(self) -> list[Any]:
         from harness.claims import paired_better
 
         out = [
-            ratio_claim("wobert", "char-bert", "tokens_per_text", lower_is_better=True,
-                        text="WoBERT shortens sequences (char tokens / word tokens per text)",
-                        published=PUBLISHED_TOKENS),
+            ratio_claim(
+                "wobert",
+                "char-bert",
+                "tokens_per_text",
+                lower_is_better=True,
+                text="WoBERT shortens sequences (char tokens / word tokens per text)",
+                published=PUBLISHED_TOKENS,
+            ),
         ]
         for kind, verb in (("infer", "runs"), ("train", "trains")):
             for n in SPEED_LENGTHS:
-                out.append(speedup_claim("wobert", f"speedup_{kind}_{n}",
-                                         text=f"WoBERT {verb} faster at {n} characters "
-                                              f"({'inference' if kind == 'infer' else 'training step'}, "
-                                              "time of the char twin / own time, interleaved in each cell)",
-                                         published=PUBLISHED_SPEED[n]))
-        out.append(noninferior("wobert", "char-bert", "accuracy", margin=0.01,
-                               text="WoBERT accuracy is equal or better than char BERT (not worse by > 1 point)",
-                               published=PUBLISHED_ACCURACY))
-        out.append(paired_better(
-            "wobert", "wobert-random-init", "mlm_bpc_early",
-            text="mean-of-chars init beats random init early in continued pretraining (held-out bits/char; "
-                 "one pretraining run per arm, seeds resample held-out texts and masks)",
-            published="Su 2020: mean-of-chars init (no number)"))
-        out.append(paired_better(
-            "wobert", "wobert-random-init", "mlm_bpc",
-            text="mean-of-chars init gives lower held-out bits/char after continued pretraining"))
-        out.append(paired_better("wobert", "wobert-random-init", "accuracy",
-                                 text="mean-of-chars init gives better fine-tuned accuracy than random init"))
+                out.append(
+                    speedup_claim(
+                        "wobert",
+                        f"speedup_{kind}_{n}",
+                        text=f"WoBERT {verb} faster at {n} characters "
+                        f"({'inference' if kind == 'infer' else 'training step'}, "
+                        "time of the char twin / own time, interleaved in each cell)",
+                        published=PUBLISHED_SPEED[n],
+                    )
+                )
+        out.append(
+            noninferior(
+                "wobert",
+                "char-bert",
+                "accuracy",
+                margin=0.01,
+                text="WoBERT accuracy is equal or better than char BERT (not worse by > 1 point)",
+                published=PUBLISHED_ACCURACY,
+            )
+        )
+        out.append(
+            paired_better(
+                "wobert",
+                "wobert-random-init",
+                "mlm_bpc_early",
+                text="mean-of-chars init beats random init early in continued pretraining (held-out bits/char; "
+                "one pretraining run per arm, seeds resample held-out texts and masks)",
+                published="Su 2020: mean-of-chars init (no number)",
+            )
+        )
+        out.append(
+            paired_better(
+                "wobert",
+                "wobert-random-init",
+                "mlm_bpc",
+                text="mean-of-chars init gives lower held-out bits/char after continued pretraining",
+            )
+        )
+        out.append(
+            paired_better(
+                "wobert",
+                "wobert-random-init",
+                "accuracy",
+                text="mean-of-chars init gives better fine-tuned accuracy than random init",
+            )
+        )
         return out
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
@@ -308,7 +381,7 @@ def accuracy(clf: Any, ids: list[list[int]], labels: list[int], max_len: int, de
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding
     with torch.no_grad():
         for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
+            idx = order[i : i + batch]
             inp, att, _ = pad_batch([ids[j] for j in idx], max_len)
             pred = clf(inp.to(device), att.to(device)).argmax(1).cpu()
             correct += int((pred == torch.tensor([labels[j] for j in idx])).sum())
@@ -321,11 +394,12 @@ def char_twin(vocab: Any) -> Any:
 
     if not vocab.word_level:
         return vocab
-    return Vocab(tokens=vocab.tokens[:vocab.n_chars], n_chars=vocab.n_chars, word_level=False)
+    return Vocab(tokens=vocab.tokens[: vocab.n_chars], n_chars=vocab.n_chars, word_level=False)
 
 
-def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int, reps: int,
-               device: str) -> dict[str, float]:
+def throughput(
+    clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int, reps: int, device: str
+) -> dict[str, float]:
     """Training and inference speed on ``batch`` texts of exactly ``n_chars`` characters, for the
     cell's model and, interleaved with it, for its char twin.
 
@@ -363,8 +437,9 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
             model.encoder.resize_token_embeddings(len(v))
         model = model.to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-6, foreach=True)
-        arms.append((model, opt, inp.to(device), att.to(device), torch.zeros(len(seqs), dtype=torch.long,
-                                                                             device=device)))
+        arms.append(
+            (model, opt, inp.to(device), att.to(device), torch.zeros(len(seqs), dtype=torch.long, device=device))
+        )
 
     def sync() -> None:
         if str(device).startswith("cuda"):
@@ -386,7 +461,7 @@ def throughput(clf: Any, vocab: Any, texts: list[str], n_chars: int, batch: int,
     for kind, fn in (("train", train_step), ("infer", infer_step)):
         times: list[list[float]] = [[], []]
         for r in range(reps + 1):
-            for a in ((0, 1) if r % 2 else (1, 0)):
+            for a in (0, 1) if r % 2 else (1, 0):
                 sync()
                 t0 = time.perf_counter()
                 fn(*arms[a])
@@ -444,8 +519,9 @@ def _per_dataset(text: str, published: str | None, row: Any) -> Any:
     return Claim(text, check, published)
 
 
-def ratio_claim(a: str, b: str, metric: str, text: str, published: str | None = None,
-                lower_is_better: bool = False) -> Any:
+def ratio_claim(
+    a: str, b: str, metric: str, text: str, published: str | None = None, lower_is_better: bool = False
+) -> Any:
     """``a`` improves ``metric`` over ``b``; ours = the geometric mean of the per-seed ratios (b/a
     when lower is better, else a/b) with a 95% CI; verdict from a t-test of the log ratios."""
 
@@ -480,8 +556,10 @@ def noninferior(a: str, b: str, metric: str, margin: float, text: str, published
         pr = paired_test(va, vb)
         if pr.n < 2:
             return ClaimResult(text, published or "", f"too few paired results (n={pr.n})", NA, ds)
-        ours = (f"{sum(vb.values()) / len(vb):.4f} -> {sum(va.values()) / len(va):.4f} "
-                f"(delta {pr.delta:+.4f} [{pr.ci_lo:+.4f}, {pr.ci_hi:+.4f}], n={pr.n})")
+        ours = (
+            f"{sum(vb.values()) / len(vb):.4f} -> {sum(va.values()) / len(va):.4f} "
+            f"(delta {pr.delta:+.4f} [{pr.ci_lo:+.4f}, {pr.ci_hi:+.4f}], n={pr.n})"
+        )
         if failed:
             ours += f"; {failed} cell(s) not ok excluded"
         if pr.ci_lo > -margin:

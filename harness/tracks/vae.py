@@ -115,8 +115,9 @@ class VAE(Track):
         model.eval()
         return self.evaluate(model, cfg, clf, x, xt, data.y_test, s, ctx, cell)
 
-    def evaluate(self, model: Any, cfg: AEConfig, clf: Any, x: Any, xt: Any, yt: Any, s: VAESettings,
-                 ctx: Any, cell: Any) -> dict[str, float]:
+    def evaluate(
+        self, model: Any, cfg: AEConfig, clf: Any, x: Any, xt: Any, yt: Any, s: VAESettings, ctx: Any, cell: Any
+    ) -> dict[str, float]:
         import torch
 
         from harness.tracks import vae_metrics as vm
@@ -152,17 +153,36 @@ class VAE(Track):
     def claims(self) -> list[Claim]:
         claims = []
         for vae in ("vae-kl", "vae-simple"):
-            claims.append(paired_better(vae, "ae", "mmd",
-                                        text=f"{vae} codes are closer to N(0, I) than the AE's (MMD)"))
-            claims.append(paired_better(vae, "ae", "code_cov_err",
-                                        text=f"{vae} code covariance is closer to I than the AE's"))
-            claims.append(paired_better(vae, "ae", "prior_confidence",
-                                        text=f"{vae}: decoded N(0, I) samples look more like digits than the AE's"))
+            claims.append(
+                paired_better(vae, "ae", "mmd", text=f"{vae} codes are closer to N(0, I) than the AE's (MMD)")
+            )
+            claims.append(
+                paired_better(vae, "ae", "code_cov_err", text=f"{vae} code covariance is closer to I than the AE's")
+            )
+            claims.append(
+                paired_better(
+                    vae,
+                    "ae",
+                    "prior_confidence",
+                    text=f"{vae}: decoded N(0, I) samples look more like digits than the AE's",
+                )
+            )
         claims.append(paired_better("ae", "vae-kl", "recon_mse", text="the AE reconstructs best (vs VAE-KL)"))
-        claims.append(paired_better("vae-kl", "ae", "interp_path_ratio",
-                                    text="VAE-KL interpolations are smoother (shorter pixel paths) than the AE's"))
-        claims.append(Claim("the simple regulariser ||mu||^2 + ||sigma-1||^2 behaves like the KL term",
-                            _simple_like_kl, published="Su: \"already very close to the standard VAE\" (no numbers)"))
+        claims.append(
+            paired_better(
+                "vae-kl",
+                "ae",
+                "interp_path_ratio",
+                text="VAE-KL interpolations are smoother (shorter pixel paths) than the AE's",
+            )
+        )
+        claims.append(
+            Claim(
+                "the simple regulariser ||mu||^2 + ||sigma-1||^2 behaves like the KL term",
+                _simple_like_kl,
+                published='Su: "already very close to the standard VAE" (no numbers)',
+            )
+        )
         return claims
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
@@ -181,7 +201,7 @@ def _simple_like_kl(table: Any, track: Any) -> list[ClaimResult]:
     """On each dataset: for every regularity metric, VAE-simple's mean is nearer (in log ratio) to
     VAE-KL's than to the AE's. All metrics agree -> reproduced; all disagree -> not; mixed -> inconclusive."""
     text = "the simple regulariser ||mu||^2 + ||sigma-1||^2 behaves like the KL term"
-    pub = "Su: \"already very close to the standard VAE\" (no numbers)"
+    pub = 'Su: "already very close to the standard VAE" (no numbers)'
     out = []
     if not len(table):
         return [ClaimResult(text, pub, "no results", NA)]
@@ -204,8 +224,9 @@ def _simple_like_kl(table: Any, track: Any) -> list[ClaimResult]:
             out.append(ClaimResult(text, pub, "no comparable metrics", NA, ds))
             continue
         verdict = REPRODUCED if all(votes) else NOT_REPRODUCED if not any(votes) else INCONCLUSIVE
-        out.append(ClaimResult(text, pub, f"{sum(votes)}/{len(votes)} metrics nearer KL; " + "; ".join(parts),
-                               verdict, ds))
+        out.append(
+            ClaimResult(text, pub, f"{sum(votes)}/{len(votes)} metrics nearer KL; " + "; ".join(parts), verdict, ds)
+        )
     return out
 
 
@@ -249,8 +270,9 @@ def code_space_figure(table: Any) -> Any | None:
     plt = _plt()
     datasets = sorted({p[0] for p in panels})
     methods = sorted({p[1] for p in panels})
-    fig, axes = plt.subplots(len(datasets), len(methods), figsize=(3.2 * len(methods), 3.0 * len(datasets)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(datasets), len(methods), figsize=(3.2 * len(methods), 3.0 * len(datasets)), squeeze=False
+    )
     for ax in axes.ravel():
         ax.set_visible(False)
     for ds, method, mu, y in panels:

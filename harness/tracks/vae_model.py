@@ -38,10 +38,12 @@ def make_autoencoder(in_dim: int, hidden: int, latent: int, stochastic: bool) ->
             self.stochastic = stochastic
             self.latent = latent
             out = 2 * latent if stochastic else latent
-            self.enc = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, out))
-            self.dec = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, in_dim))
+            self.enc = nn.Sequential(
+                nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)
+            )
+            self.dec = nn.Sequential(
+                nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, in_dim)
+            )
 
         def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             h = self.enc(x)

@@ -84,9 +84,18 @@ class WeightReg(Track):
         noise_std: float = 0.5
         eval_batch: int = 2000
 
-    settings_bounds = {"width": (1, None), "depth": (1, None), "channels": (1, None), "lr": (0, None),
-                       "momentum": (0, 1), "batch_size": (1, None), "epochs": (1, None),
-                       "max_steps": (0, None), "noise_std": (0, None), "eval_batch": (1, None)}
+    settings_bounds = {
+        "width": (1, None),
+        "depth": (1, None),
+        "channels": (1, None),
+        "lr": (0, None),
+        "momentum": (0, 1),
+        "batch_size": (1, None),
+        "epochs": (1, None),
+        "max_steps": (0, None),
+        "noise_std": (0, None),
+        "eval_batch": (1, None),
+    }
     settings_choices = {"model": MODELS, "optimizer": ("adam", "sgd")}
 
     # ------------------------------------------------------------------------------------------
@@ -136,7 +145,7 @@ class WeightReg(Track):
             for i in range(steps_per_epoch):
                 if step >= total:
                     break
-                idx = order[i * s.batch_size:(i + 1) * s.batch_size]
+                idx = order[i * s.batch_size : (i + 1) * s.batch_size]
                 with ctx.train_timer():
                     ce = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
                     loss = ce + reg.penalty(weights) if reg.penalty is not None else ce
@@ -153,8 +162,9 @@ class WeightReg(Track):
                 if step % 50 == 0:
                     ctx.log("train_loss", step, loss_value)
             ctx.log("norm_imbalance", step, _imbalance(weights))
-            ctx.remember(train_loss=loss_value,
-                         valid_accuracy=_accuracy(model, data.x_valid, data.y_valid, s.eval_batch))
+            ctx.remember(
+                train_loss=loss_value, valid_accuracy=_accuracy(model, data.x_valid, data.y_valid, s.eval_batch)
+            )
         for w in weights:
             ctx.check_finite(float(w.detach().abs().sum()), what="weight norm", step=step)
         return self.evaluate(model, data, s, ctx, train_loss=loss_value)
@@ -173,8 +183,7 @@ class WeightReg(Track):
             "valid_accuracy": _accuracy(model, data.x_valid, data.y_valid, s.eval_batch),
             "test_accuracy": _accuracy(model, data.x_test, data.y_test, s.eval_batch),
         }
-        adv = _fgsm_and_grad(model, data.x_test, data.y_test, [e * scale for e in FGSM_EPS], lo, hi,
-                             s.eval_batch)
+        adv = _fgsm_and_grad(model, data.x_test, data.y_test, [e * scale for e in FGSM_EPS], lo, hi, s.eval_batch)
         for e, acc in zip(FGSM_EPS, adv["fgsm"]):
             out[fgsm_name(e)] = acc
         out["input_grad_norm"] = adv["grad_norm"]
@@ -194,30 +203,73 @@ class WeightReg(Track):
 
         none_published = "no published number retrieved (the paper's tables were not available)"
         return [
-            exact("rescaling layers by factors with product 1 (biases x running product) leaves the "
-                  "ReLU network's output unchanged", ex.output_check, published="exact identity"),
-            exact("Su's per-layer bias scaling b_l *= gamma_l does NOT preserve the output when biases "
-                  "are non-zero", ex.su_bias_check, published="research-note pilot: max change 4.37"),
-            exact("WEISSI is unchanged by the rescaling; L2 changes", ex.weissi_l2_check,
-                  published="research-note pilot: WEISSI 61.684518 -> 61.684518, L2 1598.7 -> 4897.2"),
-            exact("the L2-minimal function-preserving rescaling equalises the layer norms", ex.balance_check,
-                  published="exact (AM-GM)"),
-            tuned_better("weissi", "weight-decay", "test_accuracy", published=none_published,
-                         text="WEISSI >= weight decay on test accuracy (each at its best-valid coefficient)"),
-            *(tuned_better("weissi", "weight-decay", fgsm_name(e), published=none_published,
-                           text=f"WEISSI >= weight decay on FGSM accuracy, eps={e:g} std "
-                           "(each at its best-valid coefficient)") for e in FGSM_EPS[:2]),
-            tuned_better("weissi", "l2", fgsm_name(FGSM_EPS[0]), published=none_published,
-                         text=f"WEISSI >= coupled L2 on FGSM accuracy, eps={FGSM_EPS[0]:g} std "
-                         "(best-valid coefficients)"),
-            tuned_better("weissi", "none", "input_grad_norm", published="paper: WEISSI upper-bounds the "
-                         "input gradient (no number)", text="WEISSI lowers the input-gradient norm "
-                         "versus no regularisation (best-valid coefficient)"),
-            tuned_better("l2", "weissi", "norm_imbalance", published="Su: L2 equalises layer norms, WEISSI "
-                         "is blind to their balance (no number)", text="L2 leaves the layer norms more balanced "
-                         "than WEISSI (max/min, best-valid coefficients)"),
-            trend(["l2"], "lam", "norm_imbalance", "decreasing", published="Su: L2 pushes layer norms to "
-                  "be equal (no number)", text="stronger L2 equalises the layer norms (max/min falls)"),
+            exact(
+                "rescaling layers by factors with product 1 (biases x running product) leaves the "
+                "ReLU network's output unchanged",
+                ex.output_check,
+                published="exact identity",
+            ),
+            exact(
+                "Su's per-layer bias scaling b_l *= gamma_l does NOT preserve the output when biases are non-zero",
+                ex.su_bias_check,
+                published="research-note pilot: max change 4.37",
+            ),
+            exact(
+                "WEISSI is unchanged by the rescaling; L2 changes",
+                ex.weissi_l2_check,
+                published="research-note pilot: WEISSI 61.684518 -> 61.684518, L2 1598.7 -> 4897.2",
+            ),
+            exact(
+                "the L2-minimal function-preserving rescaling equalises the layer norms",
+                ex.balance_check,
+                published="exact (AM-GM)",
+            ),
+            tuned_better(
+                "weissi",
+                "weight-decay",
+                "test_accuracy",
+                published=none_published,
+                text="WEISSI >= weight decay on test accuracy (each at its best-valid coefficient)",
+            ),
+            *(
+                tuned_better(
+                    "weissi",
+                    "weight-decay",
+                    fgsm_name(e),
+                    published=none_published,
+                    text=f"WEISSI >= weight decay on FGSM accuracy, eps={e:g} std (each at its best-valid coefficient)",
+                )
+                for e in FGSM_EPS[:2]
+            ),
+            tuned_better(
+                "weissi",
+                "l2",
+                fgsm_name(FGSM_EPS[0]),
+                published=none_published,
+                text=f"WEISSI >= coupled L2 on FGSM accuracy, eps={FGSM_EPS[0]:g} std (best-valid coefficients)",
+            ),
+            tuned_better(
+                "weissi",
+                "none",
+                "input_grad_norm",
+                published="paper: WEISSI upper-bounds the input gradient (no number)",
+                text="WEISSI lowers the input-gradient norm versus no regularisation (best-valid coefficient)",
+            ),
+            tuned_better(
+                "l2",
+                "weissi",
+                "norm_imbalance",
+                published="Su: L2 equalises layer norms, WEISSI is blind to their balance (no number)",
+                text="L2 leaves the layer norms more balanced than WEISSI (max/min, best-valid coefficients)",
+            ),
+            trend(
+                ["l2"],
+                "lam",
+                "norm_imbalance",
+                "decreasing",
+                published="Su: L2 pushes layer norms to be equal (no number)",
+                text="stronger L2 equalises the layer norms (max/min falls)",
+            ),
         ]
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
@@ -226,14 +278,26 @@ class WeightReg(Track):
         out = []
         fig = tradeoff_figure(table, "test_accuracy", fgsm_name(FGSM_EPS[0]))
         if fig is not None:
-            out.append((f"Accuracy against FGSM accuracy (eps={FGSM_EPS[0]:g} std): one point per grid point "
-                        "(mean over seeds); ringed points are each method's best-valid coefficient", fig))
+            out.append(
+                (
+                    f"Accuracy against FGSM accuracy (eps={FGSM_EPS[0]:g} std): one point per grid point "
+                    "(mean over seeds); ringed points are each method's best-valid coefficient",
+                    fig,
+                )
+            )
         for name, param in (("l2", "lam"), ("weight-decay", "wd"), ("weissi", "lam1")):
-            fig = sweep_figure(table, [name], param, ["valid_accuracy", "test_accuracy", fgsm_name(0.1),
-                                                       "norm_imbalance"], log_x=True)
+            fig = sweep_figure(
+                table, [name], param, ["valid_accuracy", "test_accuracy", fgsm_name(0.1), "norm_imbalance"], log_x=True
+            )
             if fig:
-                out.append((f"{name}: metrics against {param} (mean and 95% CI over seeds"
-                            + (", lam2 grid pooled" if name == "weissi" else "") + ")", fig))
+                out.append(
+                    (
+                        f"{name}: metrics against {param} (mean and 95% CI over seeds"
+                        + (", lam2 grid pooled" if name == "weissi" else "")
+                        + ")",
+                        fig,
+                    )
+                )
         return out
 
     def cost(self, cell: Any) -> float:
@@ -265,8 +329,9 @@ def best_valid_selector(table: Any, method_name: str, dataset: str, select: str 
     return best
 
 
-def tuned_better(a: str, b: str, metric: str, published: str | None = None, text: str | None = None,
-                 select: str = "valid_accuracy") -> Any:
+def tuned_better(
+    a: str, b: str, metric: str, published: str | None = None, text: str | None = None, select: str = "valid_accuracy"
+) -> Any:
     """Claim: method ``a`` beats ``b`` on ``metric``, each at its best-``select`` grid point per
     dataset, paired over seeds (the engine's paired test on the two chosen selectors)."""
     from harness.claims import NA, Claim, ClaimResult, paired_better
@@ -334,12 +399,11 @@ def _accuracy(model: Any, x: Any, y: Any, batch: int) -> float:
     correct = 0
     with torch.no_grad():
         for i in range(0, len(y), batch):
-            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+            correct += int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
     return correct / max(len(y), 1)
 
 
-def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: float,
-                   batch: int) -> dict[str, Any]:
+def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: float, batch: int) -> dict[str, Any]:
     """One input gradient per test example gives both the FGSM attacks (x + eps * sign(g), clamped
     to [lo, hi]) and the mean per-example input-gradient norm of the cross-entropy."""
     import torch
@@ -348,8 +412,8 @@ def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: 
     correct = [0] * len(eps)
     grad_norm_sum = 0.0
     for i in range(0, len(y), batch):
-        xb = x[i:i + batch].clone().requires_grad_(True)
-        yb = y[i:i + batch]
+        xb = x[i : i + batch].clone().requires_grad_(True)
+        yb = y[i : i + batch]
         loss = F.cross_entropy(model(xb), yb, reduction="sum")  # sum: row i's gradient is its own
         (g,) = torch.autograd.grad(loss, xb)
         grad_norm_sum += float(g.flatten(1).norm(dim=1).sum())

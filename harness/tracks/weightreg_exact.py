@@ -14,20 +14,21 @@ GAMMAS = (3.0, 0.5, 1 / 1.5)  # product 1; the factors of the research note's pi
 
 @dataclass
 class InvarianceReport:
-    out_change: float          # max |f(x) - f_rescaled(x)|, biases scaled by the running product
-    su_out_change: float       # same with Su's per-layer bias scaling b_l *= gamma_l
-    out_scale: float           # typical |f(x)|, to read the changes against
+    out_change: float  # max |f(x) - f_rescaled(x)|, biases scaled by the running product
+    su_out_change: float  # same with Su's per-layer bias scaling b_l *= gamma_l
+    out_scale: float  # typical |f(x)|, to read the changes against
     weissi_before: float
     weissi_after: float
     l2_before: float
     l2_after: float
-    l2_balanced: float         # after the L2-minimal function-preserving shift
+    l2_balanced: float  # after the L2-minimal function-preserving shift
     balanced_norms: list[float]
     balanced_out_change: float
 
 
-def invariance_report(seed: int = 0, gammas: tuple[float, ...] = GAMMAS, bias: bool = True,
-                      lam1: float = 1.0, lam2: float = 1.0) -> InvarianceReport:
+def invariance_report(
+    seed: int = 0, gammas: tuple[float, ...] = GAMMAS, bias: bool = True, lam1: float = 1.0, lam2: float = 1.0
+) -> InvarianceReport:
     """Rescale a 3-layer ReLU MLP (float64) by ``gammas`` three ways and measure what changes."""
     import copy
 
@@ -79,14 +80,20 @@ def _rel(a: float, b: float) -> float:
 def output_check() -> tuple[str, bool]:
     r = invariance_report()
     ok = r.out_change <= 1e-10 * max(r.out_scale, 1.0)
-    return (f"max abs output change {r.out_change:.2g} (outputs ~{r.out_scale:.2g}; gammas "
-            f"{', '.join(f'{g:.3g}' for g in GAMMAS)}, biases x running product)", ok)
+    return (
+        f"max abs output change {r.out_change:.2g} (outputs ~{r.out_scale:.2g}; gammas "
+        f"{', '.join(f'{g:.3g}' for g in GAMMAS)}, biases x running product)",
+        ok,
+    )
 
 
 def su_bias_check() -> tuple[str, bool]:
     r = invariance_report()
-    return (f"Su's b_l *= gamma_l changes the output by up to {r.su_out_change:.3g} with non-zero biases "
-            f"(running-product scaling: {r.out_change:.2g})", r.su_out_change > 1e-3)
+    return (
+        f"Su's b_l *= gamma_l changes the output by up to {r.su_out_change:.3g} with non-zero biases "
+        f"(running-product scaling: {r.out_change:.2g})",
+        r.su_out_change > 1e-3,
+    )
 
 
 def weissi_l2_check() -> tuple[str, bool]:
@@ -99,6 +106,8 @@ def balance_check() -> tuple[str, bool]:
     r = invariance_report()
     spread = max(r.balanced_norms) / min(r.balanced_norms) - 1
     ok = spread < 1e-12 and r.l2_balanced <= r.l2_before and r.balanced_out_change < 1e-10 * max(r.out_scale, 1)
-    return (f"layer norms after the L2-minimal shift equal to {spread:.1g} (rel.); L2 {r.l2_before:.6g} -> "
-            f"{r.l2_balanced:.6g}; output change {r.balanced_out_change:.2g}", ok)
-
+    return (
+        f"layer norms after the L2-minimal shift equal to {spread:.1g} (rel.); L2 {r.l2_before:.6g} -> "
+        f"{r.l2_balanced:.6g}; output change {r.balanced_out_change:.2g}",
+        ok,
+    )
