@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.registry import method
-from harness.tracks.dialogue_format import DialogueFormat
+from harness.tracks.dialogue.format import DialogueFormat
 
 
 @method("cdial", track="dialogue", baseline=True)

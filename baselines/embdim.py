@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.registry import method
-from harness.tracks.embdim_train import EmbConfig
+from harness.tracks.embdim.train import EmbConfig
 
 
 @method("skipgram", track="embdim", baseline=True, bounds={"dim": (1, 4096)})

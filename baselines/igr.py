@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.registry import method
-from harness.tracks.igr_recipe import Recipe
+from harness.tracks.igr.recipe import Recipe
 
 
 @method("small-lr", track="igr", baseline=True, bounds={"lr": (1e-6, 10.0)})

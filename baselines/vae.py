@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.registry import method
-from harness.tracks.vae_model import AEConfig
+from harness.tracks.vae.model import AEConfig
 
 
 @method("vae-kl", track="vae", baseline=True, bounds={"beta": (0.0, 100.0)})

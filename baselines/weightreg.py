@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.registry import method
-from harness.tracks.weightreg import Regularizer
+from harness.tracks.weightreg.recipe import Regularizer
 
 
 @method("none", track="weightreg", baseline=True)

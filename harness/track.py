@@ -9,9 +9,10 @@ the track's ``Settings`` dataclass; a suite may override them per block, and the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
 from typing import Any, ClassVar
 
+from harness.errors import HarnessError
 from harness.registry import REGISTRY, Param, params_of
 
 
@@ -39,8 +40,10 @@ class Track:
     settings_choices: ClassVar[dict[str, tuple]] = {}
     # Secondary metrics shown as extra leaderboard columns.
     secondary: ClassVar[tuple[str, ...]] = ()
-    # Parameter that orders methods of a sweep in plots (e.g. "lr"); optional.
-    sweep_param: ClassVar[str | None] = None
+    # What a method of this track returns when called with its parameters (a dataclass recipe).
+    # None: the method IS the track's function type (e.g. an imbalance loss ``fn(logits, targets,
+    # prior, **params)``) and its recipe is that function with the parameters bound.
+    recipe_type: ClassVar[type | None] = None
 
     # --- what the engine asks of a track -------------------------------------------------
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
@@ -56,7 +59,12 @@ class Track:
         return []
 
     def check_method(self, method: Any, params: dict[str, Any]) -> None:
-        """Validate a method's parameter combination at suite-load time (raise HarnessError)."""
+        """Validate a method's parameter combination at suite-load time (raise HarnessError).
+
+        Recipe factories validate their own combinations (e.g. a PET pattern without a mask), so
+        building the recipe once is the check."""
+        if self.recipe_type is not None:
+            method_recipe(self, method.name, params)
 
     def cost(self, cell: Any) -> float:
         """Rough relative cost of a cell in seconds on one CPU core, for --dry-run estimates."""
@@ -74,18 +82,12 @@ class Track:
                 return m
         return Metric(name)
 
-    @classmethod
-    def baseline_entry(cls):
-        return REGISTRY.baseline(cls.name)
-
     def settings(self, cell: Any) -> Any:
         return self.Settings(**cell.settings)
 
-    def method_fn(self, cell: Any) -> Callable:
-        """The cell's method with its parameters bound."""
-        fn = REGISTRY.get("method", cell.method, self.name).load()
-        params = dict(cell.method_params)
-        return lambda *a, **kw: fn(*a, **{**params, **kw})
+    def recipe(self, cell: Any) -> Any:
+        """The cell's method recipe: the one way a track obtains what a method asks for."""
+        return method_recipe(self, cell.method, cell.method_params)
 
     def load_data(self, cell: Any) -> Any:
         from harness.data.cache import load_dataset
@@ -93,6 +95,19 @@ class Track:
         return load_dataset(cell.dataset, cell.dataset_params)
 
 
-def method_call(track_name: str, method: str, params: dict[str, Any]) -> Any:
-    """Call a registered method factory with its parameters (used by recipe-style tracks)."""
-    return REGISTRY.get("method", method, track_name).load()(**params)
+def method_recipe(track: Track | type[Track], method: str, params: dict[str, Any]) -> Any:
+    """What ``method`` of ``track`` asks for, with ``params`` applied.
+
+    A track with a ``recipe_type`` calls the method with its parameters and checks that it got
+    that type (never a bare dict); a track without one binds the parameters to the method function.
+    """
+    fn = REGISTRY.get("method", method, track.name).load()
+    if track.recipe_type is None:
+        return functools.partial(fn, **params)
+    recipe = fn(**params)
+    if not isinstance(recipe, track.recipe_type):
+        raise HarnessError(
+            f"method {method!r} of track {track.name!r} returned {type(recipe).__name__}, "
+            f"expected {track.recipe_type.__name__}"
+        )
+    return recipe

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.errors import HarnessError
 from harness.registry import method
-from harness.tracks.igr_recipe import Recipe
+from harness.tracks.igr.recipe import Recipe
 
 LR = (1e-6, 10.0)
 

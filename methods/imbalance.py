@@ -10,7 +10,7 @@ declared as registry metadata the track reads:
 
 Formulas and sources: Menon et al. 2020 (logit adjustment), Ren et al. 2020 (balanced softmax),
 Lin et al. 2017 (focal), Li et al. 2020 (self-adjusting dice), Su 2020 (kexue.fm 7708: F1-weighted
-cross-entropy). The helpers ``smooth_f1`` and ``la_closed_form`` back the exact unit tests.
+cross-entropy). The closed forms the exact checks compare against live in ``harness/tracks/imbalance/exact.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.registry import method
+from harness.tracks.imbalance.exact import smooth_f1
 
 TRACK = "imbalance"
 NONNEG = (0.0, None)
@@ -86,15 +87,6 @@ def dice(
     return (1.0 - num / den).mean()
 
 
-def smooth_f1(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Smooth F1 (Su 2020): 2 sum(y p) / sum(y + p) over dim 0 (one value per column/class).
-
-    Its gradient is d(-F1)/dp_i = -2 (y_i - F1/2) / sum(y + p): positives pulled up with weight
-    1 - F1/2, negatives pushed down with weight F1/2, which is what ``f1_weighted_ce`` uses.
-    """
-    return 2.0 * (y * p).sum(0) / (y + p).sum(0).clamp_min(1e-12)
-
-
 @method("f1-weighted-ce", track=TRACK)
 def f1_weighted_ce(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     """Su's F1-weighted cross-entropy (kexue.fm 7708), one-vs-rest per class on softmax outputs:
@@ -117,15 +109,6 @@ def logit_adjusted(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Ten
     """Logit-adjusted loss (Menon et al. 2020): CE on f + tau log prior. Predict with argmax f,
     which targets balanced accuracy; tau=0 is plain CE."""
     return F.cross_entropy(logits + tau * log_prior(prior).to(logits.dtype), targets)
-
-
-def la_closed_form(logits: torch.Tensor, targets: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
-    """Per-row logit-adjusted loss in Su's pairwise form: log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i-f_y})."""
-    f_y = logits.gather(1, targets[:, None])
-    p_y = prior[targets][:, None]
-    terms = (prior[None, :] / p_y).pow(tau) * (logits - f_y).exp()
-    mask = F.one_hot(targets, logits.shape[-1]).bool()
-    return torch.log1p(terms.masked_fill(mask, 0.0).sum(1))
 
 
 def posthoc_adjust(logits: torch.Tensor, prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from harness.registry import method
-from harness.tracks.weightreg import Regularizer
+from harness.tracks.weightreg.recipe import Regularizer
 
 
 def l2_penalty(weights: Sequence[torch.Tensor]) -> torch.Tensor:

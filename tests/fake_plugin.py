@@ -28,9 +28,10 @@ class FakeTrack(Track):
     metrics = (Metric("score", True, "score"),)
     Settings = FakeSettings
     settings_bounds = {"sleep": (0.0, None)}
+    recipe_type = str
 
     def run(self, cell, ctx):
-        behaviour = self.method_fn(cell)()
+        behaviour = self.recipe(cell)
         with ctx.train_timer():
             time.sleep(self.settings(cell).sleep)
         base = self.load_data(cell)["offset"] + 0.01 * cell.seed

@@ -11,7 +11,7 @@ import pytest
 
 from harness.data.dialogue import clean_dialogue, lccc, read_chatterbot, split_dialogues
 from harness.errors import HarnessError
-from harness.tracks.dialogue_format import (
+from harness.tracks.dialogue.format import (
     CLS,
     PAD,
     S1,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.tracks import embdim_exact as ex
+from harness.tracks.embdim import exact as ex
 
 
 @pytest.mark.parametrize("n", sorted(ex.SU_TABLE))
@@ -50,7 +50,7 @@ def test_cooccurrence_counts_window_pairs_and_skips_oov_and_boundaries():
 
 
 def test_knee_rule():
-    from harness.tracks.embdim import knee
+    from harness.tracks.embdim.claims import knee
 
     assert knee([(4, 6.0), (16, 5.5), (64, 5.02), (256, 5.0)]) == 64
     assert knee([(4, 6.0), (16, 5.0), (64, 5.3)]) == 16  # overfitting after the best n
@@ -144,7 +144,7 @@ def test_claims_on_a_synthetic_table():
     knee_text = next(t for t in verdicts if "flattens" in t)
     assert verdicts[knee_text] == [REPRODUCED]  # knee 64 vs 8.33 ln 2000 = 63.3
     assert "knee at n = 64" in results[knee_text][0].ours
-    from harness.tracks.embdim import knee_figure
+    from harness.tracks.embdim.claims import knee_figure
 
     assert knee_figure(table) is not None and track.figures(table)
     table2 = table.copy()

@@ -10,8 +10,8 @@ from harness.context import RunContext
 from harness.errors import HarnessError
 from harness.models.zh_tokenizers import SPECIAL_TOKENS, Vocab
 from harness.registry import REGISTRY, load_builtins
-from harness.tracks import fewshot as fs
-from harness.tracks.fewshot_pattern import PATTERNS, encode_pattern, parse_pattern, verbalizer_ids
+from harness.tracks.fewshot import protocol as fs
+from harness.tracks.fewshot.pattern import PATTERNS, encode_pattern, parse_pattern, verbalizer_ids
 
 load_builtins()
 

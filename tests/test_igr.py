@@ -10,8 +10,8 @@ from harness.cell import Cell
 from harness.errors import HarnessError
 from harness.registry import REGISTRY
 from harness.runner import run_cell
-from harness.tracks import igr_exact
-from harness.tracks.igr_recipe import Recipe
+from harness.tracks.igr import exact as igr_exact
+from harness.tracks.igr.recipe import Recipe
 
 
 def test_backward_error_orders():

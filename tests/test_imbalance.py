@@ -16,21 +16,10 @@ from harness.context import RunContext
 from harness.data.longtail import digits_lt, longtail_counts, make_longtail
 from harness.errors import HarnessError
 from harness.registry import REGISTRY
-from harness.tracks.imbalance import (
-    Imbalance,
-    check_f1_gradient,
-    check_la_identity,
-    imbalance_metrics,
-    train_prior,
-)
-from methods.imbalance import (
-    balanced_softmax,
-    f1_weighted_ce,
-    la_closed_form,
-    logit_adjusted,
-    posthoc_adjust,
-    smooth_f1,
-)
+from harness.tracks.imbalance import Imbalance
+from harness.tracks.imbalance.exact import check_f1_gradient, check_la_identity, la_closed_form, smooth_f1
+from harness.tracks.imbalance.protocol import imbalance_metrics, train_prior
+from methods.imbalance import balanced_softmax, f1_weighted_ce, logit_adjusted, posthoc_adjust
 
 
 def _random_problem(seed: int = 0, n: int = 32, k: int = 6):
@@ -272,7 +261,7 @@ def test_r52_is_naturally_long_tailed(tmp_path, monkeypatch):
 def test_tau_near_one_claim_verdicts():
     pd = pytest.importorskip("pandas")
     C = pytest.importorskip("harness.claims")
-    from harness.tracks.imbalance import tau_near_one
+    from harness.tracks.imbalance.claims import tau_near_one
 
     def table(acc_by_tau):
         rows = [
@@ -289,7 +278,7 @@ def test_tau_near_one_claim_verdicts():
         ]
         return pd.DataFrame(rows)
 
-    claim = tau_near_one(C, "logit-adjusted")
+    claim = tau_near_one("logit-adjusted")
     near = claim.evaluate(table({0.5: 0.80, 1.0: 0.85, 2.0: 0.855}), Imbalance)
     assert [r.verdict for r in near] == [C.REPRODUCED]
     far = claim.evaluate(table({0.5: 0.80, 1.0: 0.85, 2.0: 0.90}), Imbalance)
@@ -301,7 +290,7 @@ def test_tau_near_one_claim_verdicts():
 def test_close_to_claim_verdicts():
     pd = pytest.importorskip("pandas")
     C = pytest.importorskip("harness.claims")
-    from harness.tracks.imbalance import close_to
+    from harness.tracks.imbalance.claims import close_to
 
     def table(a, b):
         noise = [0.001, -0.001, 0.0005, 0.0]  # on method a only, so paired differences vary
@@ -318,7 +307,7 @@ def test_close_to_claim_verdicts():
         ]
         return pd.DataFrame(rows)
 
-    claim = close_to(C, "posthoc-la", "logit-adjusted", text="t", published="p")
+    claim = close_to("posthoc-la", "logit-adjusted", text="t", published="p")
     assert claim.evaluate(table(0.851, 0.850), Imbalance)[0].verdict == C.REPRODUCED
     assert claim.evaluate(table(0.90, 0.85), Imbalance)[0].verdict == C.NOT_REPRODUCED
     assert claim.evaluate(table(0.90, 0.85).iloc[:0], Imbalance)[0].verdict == C.NA

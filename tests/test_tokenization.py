@@ -475,7 +475,7 @@ def test_speed_claims_without_wobert_cells_say_so():
 
 
 def test_char_twin_shares_the_char_ids():
-    from harness.tracks.tokenization import char_twin
+    from harness.tracks.tokenization.speed import char_twin
 
     cv, wv = small_vocabs()
     twin = char_twin(wv)
@@ -485,7 +485,7 @@ def test_char_twin_shares_the_char_ids():
 
 def test_throughput_times_the_model_against_its_char_twin():
     from harness.models.tinybert import BertClassifier, TinyBertConfig, make_mlm
-    from harness.tracks.tokenization import throughput
+    from harness.tracks.tokenization.speed import throughput
 
     cv, wv = small_vocabs()
     texts = ["很安静,隔音设施不错.服务员态度很好,下次还会选这里"] * 3
@@ -502,7 +502,7 @@ def test_throughput_times_the_model_against_its_char_twin():
 
 
 def test_encoded_texts_are_remembered_but_never_shared():
-    from harness.tracks.tokenization import encode_ids
+    from harness.tracks.tokenization.evaluation import encode_ids
 
     cv, _ = small_vocabs()
     first = encode_ids(cv, ["服务员", "安静"])

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from harness.tracks import vae_metrics as vm
-from harness.tracks.vae_model import AEConfig, regulariser
+from harness.tracks.vae import metrics as vm
+from harness.tracks.vae.model import AEConfig, regulariser
 
 
 def test_regularisers_vanish_at_the_prior_and_agree_to_second_order():
@@ -63,7 +63,7 @@ def test_track_runs_every_method_and_the_report_pieces_work(tmp_path):
     from harness.claims import INCONCLUSIVE, NA
     from harness.registry import REGISTRY
     from harness.runner import run_cell
-    from harness.tracks.vae import code_space_figure
+    from harness.tracks.vae.codes import code_space_figure
 
     rows = []
     for method in ("ae", "vae-kl", "vae-simple"):

@@ -16,9 +16,11 @@ from harness.models.mlp import linear_layers, make_mlp, weight_parameters
 from harness.models.rescale import balance_, balancing_factors, layer_norms, rescale_, su_rescale_
 from harness.registry import REGISTRY
 from harness.runner import run_cell
-from harness.track import method_call
-from harness.tracks import weightreg_exact as ex
-from harness.tracks.weightreg import Regularizer, WeightReg, best_valid_selector
+from harness.track import method_recipe
+from harness.tracks.weightreg import WeightReg
+from harness.tracks.weightreg import exact as ex
+from harness.tracks.weightreg.claims import best_valid_selector
+from harness.tracks.weightreg.recipe import Regularizer
 
 TRACK = "weightreg"
 
@@ -48,7 +50,7 @@ def _gammas(n: int, seed: int = 1) -> list[float]:
 
 
 def _weissi(lam1: float = 1.0, lam2: float = 1.0):
-    return method_call(TRACK, "weissi", {"lam1": lam1, "lam2": lam2}).penalty
+    return method_recipe(WeightReg, "weissi", {"lam1": lam1, "lam2": lam2}).penalty
 
 
 def _l2(model: torch.nn.Module) -> float:
@@ -96,7 +98,7 @@ def test_weissi_is_invariant_and_l2_is_not(kind):
         before, after = float(pen(weight_parameters(model))), float(pen(weight_parameters(shifted)))
     assert after == pytest.approx(before, rel=1e-12, abs=1e-12)
     assert abs(_l2(shifted) - _l2(model)) > 1e-3 * _l2(model)
-    l2_pen = method_call(TRACK, "l2", {"lam": 1.0}).penalty
+    l2_pen = method_recipe(WeightReg, "l2", {"lam": 1.0}).penalty
     assert float(l2_pen(weight_parameters(model)).detach()) == pytest.approx(_l2(model), rel=1e-12)
 
 

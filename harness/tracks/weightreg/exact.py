@@ -1,7 +1,7 @@
 """Exact checks of the weightreg track: weight-scale-shift invariance (Liu et al. 2020; Su 2020).
 
 Pure functions of a small, seeded ReLU MLP, used by the unit tests and as report rows. The
-penalties come from the registered methods (``method_call``), so the check exercises the same code
+penalties come from the registered methods (``method_recipe``), so the check exercises the same code
 the training loop uses.
 """
 
@@ -36,9 +36,10 @@ def invariance_report(
 
     from harness.models.mlp import make_mlp, weight_parameters
     from harness.models.rescale import balance_, layer_norms, rescale_, su_rescale_
-    from harness.track import method_call
+    from harness.track import method_recipe
+    from harness.tracks.weightreg.protocol import WeightReg
 
-    weissi = method_call("weightreg", "weissi", {"lam1": lam1, "lam2": lam2}).penalty
+    weissi = method_recipe(WeightReg, "weissi", {"lam1": lam1, "lam2": lam2}).penalty
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -25,27 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from typing import Any
 
 from harness.registry import track
 from harness.track import Metric, Track
+from harness.tracks.weightreg.recipe import Regularizer
 
 FGSM_EPS = (0.1, 0.25, 0.5)  # in units of the training inputs' standard deviation
 MODELS = ("mlp", "mlp-nobias", "cnn", "cnn-nobias")
-
-
-@dataclasses.dataclass(frozen=True)
-class Regularizer:
-    """What a weightreg method returns.
-
-    ``penalty(weights) -> scalar tensor`` is added to the loss (its gradient flows through the
-    optimiser, like coupled L2); ``decoupled_decay`` shrinks the weights directly each step,
-    outside the optimiser's preconditioning (AdamW). ``weights`` is always ``weight_parameters``.
-    """
-
-    penalty: Callable[[list], Any] | None = None
-    decoupled_decay: float = 0.0
 
 
 def fgsm_name(eps: float) -> str:
@@ -57,6 +44,7 @@ class WeightReg(Track):
     """L2 / decoupled weight decay / WEISSI on ReLU nets without normalisation: accuracy and robustness."""
 
     primary = "test_accuracy"
+    recipe_type = Regularizer
     metrics = (
         Metric("test_accuracy", True, "test accuracy"),
         Metric("valid_accuracy", True, "validation accuracy (picks the coefficient)"),
@@ -119,7 +107,7 @@ class WeightReg(Track):
         data = self.load_data(cell).to(ctx.device)
         if len(data.y_train) == 0 or len(data.y_valid) == 0 or len(data.y_test) == 0:
             raise HarnessError(f"weightreg needs non-empty train/valid/test splits ({cell.dataset_selector})")
-        reg = self.method_fn(cell)()
+        reg: Regularizer = self.recipe(cell)
         if not isinstance(reg, Regularizer):
             raise HarnessError(f"weightreg method {cell.method!r} must return a Regularizer")
 
@@ -198,107 +186,14 @@ class WeightReg(Track):
         return out
 
     def claims(self) -> list[Any]:
-        from harness.claims import exact, trend
-        from harness.tracks import weightreg_exact as ex
+        from harness.tracks.weightreg.claims import track_claims
 
-        none_published = "no published number retrieved (the paper's tables were not available)"
-        return [
-            exact(
-                "rescaling layers by factors with product 1 (biases x running product) leaves the "
-                "ReLU network's output unchanged",
-                ex.output_check,
-                published="exact identity",
-            ),
-            exact(
-                "Su's per-layer bias scaling b_l *= gamma_l does NOT preserve the output when biases are non-zero",
-                ex.su_bias_check,
-                published="research-note pilot: max change 4.37",
-            ),
-            exact(
-                "WEISSI is unchanged by the rescaling; L2 changes",
-                ex.weissi_l2_check,
-                published="research-note pilot: WEISSI 61.684518 -> 61.684518, L2 1598.7 -> 4897.2",
-            ),
-            exact(
-                "the L2-minimal function-preserving rescaling equalises the layer norms",
-                ex.balance_check,
-                published="exact (AM-GM)",
-            ),
-            tuned_better(
-                "weissi",
-                "weight-decay",
-                "test_accuracy",
-                published=none_published,
-                text="WEISSI >= weight decay on test accuracy (each at its best-valid coefficient)",
-            ),
-            *(
-                tuned_better(
-                    "weissi",
-                    "weight-decay",
-                    fgsm_name(e),
-                    published=none_published,
-                    text=f"WEISSI >= weight decay on FGSM accuracy, eps={e:g} std (each at its best-valid coefficient)",
-                )
-                for e in FGSM_EPS[:2]
-            ),
-            tuned_better(
-                "weissi",
-                "l2",
-                fgsm_name(FGSM_EPS[0]),
-                published=none_published,
-                text=f"WEISSI >= coupled L2 on FGSM accuracy, eps={FGSM_EPS[0]:g} std (best-valid coefficients)",
-            ),
-            tuned_better(
-                "weissi",
-                "none",
-                "input_grad_norm",
-                published="paper: WEISSI upper-bounds the input gradient (no number)",
-                text="WEISSI lowers the input-gradient norm versus no regularisation (best-valid coefficient)",
-            ),
-            tuned_better(
-                "l2",
-                "weissi",
-                "norm_imbalance",
-                published="Su: L2 equalises layer norms, WEISSI is blind to their balance (no number)",
-                text="L2 leaves the layer norms more balanced than WEISSI (max/min, best-valid coefficients)",
-            ),
-            trend(
-                ["l2"],
-                "lam",
-                "norm_imbalance",
-                "decreasing",
-                published="Su: L2 pushes layer norms to be equal (no number)",
-                text="stronger L2 equalises the layer norms (max/min falls)",
-            ),
-        ]
+        return track_claims()
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
-        from harness.report.plots import sweep_figure
+        from harness.tracks.weightreg.figures import track_figures
 
-        out = []
-        fig = tradeoff_figure(table, "test_accuracy", fgsm_name(FGSM_EPS[0]))
-        if fig is not None:
-            out.append(
-                (
-                    f"Accuracy against FGSM accuracy (eps={FGSM_EPS[0]:g} std): one point per grid point "
-                    "(mean over seeds); ringed points are each method's best-valid coefficient",
-                    fig,
-                )
-            )
-        for name, param in (("l2", "lam"), ("weight-decay", "wd"), ("weissi", "lam1")):
-            fig = sweep_figure(
-                table, [name], param, ["valid_accuracy", "test_accuracy", fgsm_name(0.1), "norm_imbalance"], log_x=True
-            )
-            if fig:
-                out.append(
-                    (
-                        f"{name}: metrics against {param} (mean and 95% CI over seeds"
-                        + (", lam2 grid pooled" if name == "weissi" else "")
-                        + ")",
-                        fig,
-                    )
-                )
-        return out
+        return track_figures(table)
 
     def cost(self, cell: Any) -> float:
         s = self.settings(cell)
@@ -307,85 +202,6 @@ class WeightReg(Track):
         if cell.dataset == "mnist" and n:
             per_epoch *= n / 50000
         return 3.0 + s.epochs * per_epoch * (4.0 if s.model.startswith("cnn") else 1.0)
-
-
-# ----------------------------------------------------------------------------------------------
-def best_valid_selector(table: Any, method_name: str, dataset: str, select: str = "valid_accuracy") -> str | None:
-    """The selector (grid point) of ``method_name`` with the highest mean ``select`` on ``dataset``.
-
-    Only grid points whose cells all finished ``ok`` compete (a coefficient that diverges on some
-    seed is not a usable choice). Test metrics play no part in the choice.
-    """
-    if not len(table) or f"m.{select}" not in table:
-        return None
-    t = table[(table["dataset"] == dataset) & (table["method_name"] == method_name)]
-    best, best_score = None, -math.inf
-    for label, rows in t.groupby("method"):
-        if (rows["status"] != "ok").any():
-            continue
-        score = float(rows[f"m.{select}"].mean())
-        if score > best_score:
-            best, best_score = str(label), score
-    return best
-
-
-def tuned_better(
-    a: str, b: str, metric: str, published: str | None = None, text: str | None = None, select: str = "valid_accuracy"
-) -> Any:
-    """Claim: method ``a`` beats ``b`` on ``metric``, each at its best-``select`` grid point per
-    dataset, paired over seeds (the engine's paired test on the two chosen selectors)."""
-    from harness.claims import NA, Claim, ClaimResult, paired_better
-
-    text = text or f"{a} beats {b} on {metric} (best-{select} coefficients)"
-
-    def check(table: Any, trk: Any) -> list[ClaimResult]:
-        out: list[ClaimResult] = []
-        for ds in sorted(set(table["dataset"])) if len(table) else []:
-            sa, sb = best_valid_selector(table, a, ds, select), best_valid_selector(table, b, ds, select)
-            if sa is None or sb is None:
-                continue
-            rows = paired_better(sa, sb, metric, dataset=ds, published=published, text=text).check(table, trk)
-            for r in rows:
-                r.ours = f"{sa} vs {sb}: {r.ours}"
-            out += rows
-        return out or [ClaimResult(text, published or "", "no results", NA)]
-
-    return Claim(text, check, published)
-
-
-def tradeoff_figure(table: Any, x_metric: str, y_metric: str) -> Any | None:
-    """Scatter of two metrics per grid point, one panel per dataset, one colour per method."""
-    xc, yc = f"m.{x_metric}", f"m.{y_metric}"
-    if not len(table) or xc not in table or yc not in table:
-        return None
-    t = table[(table["status"] == "ok") & (table["track"] == "weightreg")] if "track" in table else table
-    if not len(t):
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = sorted(set(t["dataset"]))
-    names = sorted(set(t["method_name"]))
-    colors = {n: f"C{i}" for i, n in enumerate(names)}
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
-        d = t[t["dataset"] == ds]
-        for name in names:
-            best = best_valid_selector(table, name, ds)
-            for label, rows in d[d["method_name"] == name].groupby("method"):
-                x, y = float(rows[xc].mean()), float(rows[yc].mean())
-                ax.scatter([x], [y], color=colors[name], s=22)
-                if label == best:
-                    ax.scatter([x], [y], facecolors="none", edgecolors=colors[name], s=110, linewidths=1.4)
-            ax.scatter([], [], color=colors[name], label=name)
-        ax.set_xlabel(x_metric)
-        ax.set_ylabel(y_metric)
-        ax.set_title(ds, fontsize=8)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    return fig
 
 
 def _imbalance(weights: list) -> float:

@@ -14,12 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, Claim, ClaimResult, paired_better
+from harness.claims import Claim
 from harness.registry import track
 from harness.track import Metric, Track
-from harness.tracks.vae_model import AEConfig
-
-REGULARITY = ("mmd", "code_cov_err", "code_mean", "prior_confidence")
+from harness.tracks.vae.model import AEConfig
 
 
 @dataclass
@@ -41,6 +39,7 @@ class VAE(Track):
     """AE vs VAE (KL) vs Su's simple regulariser: shape of the code space (Su 2020)."""
 
     primary = "mmd"
+    recipe_type = AEConfig
     metrics = (
         Metric("mmd", False, "MMD² codes vs N(0,I)", ".2e"),
         Metric("recon_mse", False, "recon MSE / pixel"),
@@ -81,11 +80,11 @@ class VAE(Track):
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         import torch
 
-        from harness.tracks import vae_metrics as vm
-        from harness.tracks.vae_model import loss, make_autoencoder
+        from harness.tracks.vae import metrics as vm
+        from harness.tracks.vae.model import loss, make_autoencoder
 
         s: VAESettings = self.settings(cell)
-        cfg: AEConfig = self.method_fn(cell)()
+        cfg: AEConfig = self.recipe(cell)
         data = self.load_data(cell)
         x, xt = data.x_train.reshape(len(data.x_train), -1), data.x_test.reshape(len(data.x_test), -1)
         clf = vm.cached_classifier(cell.dataset, cell.dataset_params, x, data.y_train)
@@ -120,8 +119,8 @@ class VAE(Track):
     ) -> dict[str, float]:
         import torch
 
-        from harness.tracks import vae_metrics as vm
-        from harness.tracks.vae_model import regulariser
+        from harness.tracks.vae import metrics as vm
+        from harness.tracks.vae.model import regulariser
 
         g = ctx.generator("eval")
         with torch.no_grad():
@@ -147,45 +146,19 @@ class VAE(Track):
             out["recon_accuracy_clf"] = _accuracy(clf, recon, yt)
         out["latent"] = float(s.latent)
         if s.latent == 2:
+            from harness.tracks.vae.codes import save_codes
+
             save_codes(cell.key, mu[:2000].numpy(), yt[:2000].numpy())
         return out
 
     def claims(self) -> list[Claim]:
-        claims = []
-        for vae in ("vae-kl", "vae-simple"):
-            claims.append(
-                paired_better(vae, "ae", "mmd", text=f"{vae} codes are closer to N(0, I) than the AE's (MMD)")
-            )
-            claims.append(
-                paired_better(vae, "ae", "code_cov_err", text=f"{vae} code covariance is closer to I than the AE's")
-            )
-            claims.append(
-                paired_better(
-                    vae,
-                    "ae",
-                    "prior_confidence",
-                    text=f"{vae}: decoded N(0, I) samples look more like digits than the AE's",
-                )
-            )
-        claims.append(paired_better("ae", "vae-kl", "recon_mse", text="the AE reconstructs best (vs VAE-KL)"))
-        claims.append(
-            paired_better(
-                "vae-kl",
-                "ae",
-                "interp_path_ratio",
-                text="VAE-KL interpolations are smoother (shorter pixel paths) than the AE's",
-            )
-        )
-        claims.append(
-            Claim(
-                "the simple regulariser ||mu||^2 + ||sigma-1||^2 behaves like the KL term",
-                _simple_like_kl,
-                published='Su: "already very close to the standard VAE" (no numbers)',
-            )
-        )
-        return claims
+        from harness.tracks.vae.claims import track_claims
+
+        return track_claims()
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
+        from harness.tracks.vae.codes import code_space_figure
+
         fig = code_space_figure(table)
         return [("2-D code spaces (test-set mu, coloured by digit; seed with the lowest number)", fig)] if fig else []
 
@@ -195,93 +168,3 @@ def _accuracy(clf: Any, images: Any, labels: Any) -> float:
 
     with torch.no_grad():
         return float((clf(images).argmax(1) == labels).float().mean())
-
-
-def _simple_like_kl(table: Any, track: Any) -> list[ClaimResult]:
-    """On each dataset: for every regularity metric, VAE-simple's mean is nearer (in log ratio) to
-    VAE-KL's than to the AE's. All metrics agree -> reproduced; all disagree -> not; mixed -> inconclusive."""
-    text = "the simple regulariser ||mu||^2 + ||sigma-1||^2 behaves like the KL term"
-    pub = 'Su: "already very close to the standard VAE" (no numbers)'
-    out = []
-    if not len(table):
-        return [ClaimResult(text, pub, "no results", NA)]
-    for ds in sorted(set(table["dataset"])):
-        t = table[(table["dataset"] == ds) & (table["status"] == "ok")]
-        means = {m: t[t["method_name"] == m] for m in ("ae", "vae-kl", "vae-simple")}
-        if any(len(v) == 0 for v in means.values()):
-            out.append(ClaimResult(text, pub, "needs ae, vae-kl and vae-simple results", NA, ds))
-            continue
-        votes, parts = [], []
-        for metric in REGULARITY:
-            col = f"m.{metric}"
-            a, k, sm = (float(means[m][col].mean()) for m in ("ae", "vae-kl", "vae-simple"))
-            if min(a, k, sm) <= 0 or any(math.isnan(v) for v in (a, k, sm)):
-                continue
-            near_kl = abs(math.log(sm / k)) < abs(math.log(sm / a))
-            votes.append(near_kl)
-            parts.append(f"{metric}: simple {sm:.3g} / KL {k:.3g} / AE {a:.3g}")
-        if not votes:
-            out.append(ClaimResult(text, pub, "no comparable metrics", NA, ds))
-            continue
-        verdict = REPRODUCED if all(votes) else NOT_REPRODUCED if not any(votes) else INCONCLUSIVE
-        out.append(
-            ClaimResult(text, pub, f"{sum(votes)}/{len(votes)} metrics nearer KL; " + "; ".join(parts), verdict, ds)
-        )
-    return out
-
-
-def codes_path(key: str) -> Any:
-    from harness.artifacts import artifact_path
-
-    return artifact_path("vae-codes", key, ".npz")
-
-
-def save_codes(key: str, mu: Any, labels: Any) -> None:
-    """Keep a 2-D code sample per cell so the report can draw the code space without retraining."""
-    import io
-
-    import numpy as np
-
-    from harness.artifacts import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, mu=mu, y=labels)
-    atomic_write_bytes(codes_path(key), buf.getvalue())
-
-
-def code_space_figure(table: Any) -> Any | None:
-    import numpy as np
-
-    if not len(table) or "m.latent" not in table:
-        return None
-    t = table[(table["status"] == "ok") & (table["m.latent"] == 2)].sort_values("seed")
-    panels = []
-    for (ds, method), rows in t.groupby(["dataset_name", "method_name"], sort=True):
-        for key in rows["key"]:
-            path = codes_path(key)
-            if path.exists():
-                with np.load(path) as f:
-                    panels.append((ds, method, f["mu"], f["y"]))
-                break
-    if not panels:
-        return None
-    from harness.report.plots import _plt
-
-    plt = _plt()
-    datasets = sorted({p[0] for p in panels})
-    methods = sorted({p[1] for p in panels})
-    fig, axes = plt.subplots(
-        len(datasets), len(methods), figsize=(3.2 * len(methods), 3.0 * len(datasets)), squeeze=False
-    )
-    for ax in axes.ravel():
-        ax.set_visible(False)
-    for ds, method, mu, y in panels:
-        ax = axes[datasets.index(ds)][methods.index(method)]
-        ax.set_visible(True)
-        ax.scatter(mu[:, 0], mu[:, 1], c=y, cmap="tab10", s=2, vmin=0, vmax=9)
-        ax.set_title(f"{ds} · {method}", fontsize=8)
-        circle = plt.Circle((0, 0), 2.0, fill=False, linestyle="--", linewidth=0.8)  # ~95% of N(0, I)
-        ax.add_patch(circle)
-        ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
-    return fig

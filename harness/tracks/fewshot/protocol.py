@@ -35,21 +35,11 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.registry import track
-from harness.track import Metric, Track, method_call
+from harness.track import Metric, Track
+from harness.tracks.fewshot.recipe import FewShotRecipe
 
 BACKBONES = ("char", "wobert")
 SU_LABEL_SHARE = 0.01  # Su's train_frac: the default K is this share of the train split
-# Su 2020 (kexue.fm 7764), RoBERTa-wwm-ext base (his M2), valid / test accuracy %, ~200 labels.
-SU_ZERO_P1 = "Su: P1 zero-shot 85.17 / 84.27 (M2; 66.9-85.2 over four BERTs)"
-SU_PREFIX_SUFFIX = "Su: zero-shot P1 85.17 vs P2 70.63 (valid; test 84.27 vs 68.69)"
-SU_FT_PREFIX_SUFFIX = "Su: after few-shot PET P1 89.29 vs P2 84.71 (valid; test 89.18 vs 82.76)"
-SU_PET_HEAD = "Su: PET P1 89.29 vs fine-tuned head 88.93 (valid; test 89.18 vs 89.34), ~1% labels"
-SU_SEMI = "Su: semi-supervised 90.09 vs PET 89.29 (valid; test 89.76 vs 89.18)"
-TINY = (
-    " A tiny model pretrained on a few MB will not reach Su's absolute numbers: the quick backbone is a "
-    "1.1M-parameter char MLM after 1,000 steps on ~3.4M characters (MLM loss ~6.0 nats, near the "
-    "unigram level), Su's a 100M-parameter RoBERTa-wwm-ext."
-)
 
 
 @track("fewshot")
@@ -67,6 +57,7 @@ class FewShot(Track):
         Metric("positive_rate", True, "share of test texts predicted positive", ".3f"),
     )
     secondary = ("valid_accuracy",)
+    recipe_type = FewShotRecipe
 
     @dataclasses.dataclass
     class Settings:
@@ -91,9 +82,6 @@ class FewShot(Track):
         "valid_texts": (1, None),
     }
     settings_choices = {"backbone": BACKBONES}
-
-    def check_method(self, method: Any, params: dict[str, Any]) -> None:
-        method.load()(**params)  # recipes validate their own pattern at suite-load time
 
     # --- backbone ----------------------------------------------------------------------------------
     @staticmethod
@@ -120,13 +108,13 @@ class FewShot(Track):
     # --- one cell ----------------------------------------------------------------------------------
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         from harness.models.zh_tokenizers import MASK
-        from harness.tracks.fewshot_pattern import encode_pattern, parse_pattern, verbalizer_ids
+        from harness.tracks.fewshot.pattern import encode_pattern, parse_pattern, verbalizer_ids
 
         s = self.settings(cell)
         data = self.load_data(cell)
         if not data.train_texts or not data.valid_texts or not data.test_texts:
             raise HarnessError(f"fewshot needs non-empty train/valid/test splits ({cell.dataset_selector})")
-        recipe = method_call(self.name, cell.method, dict(cell.method_params))
+        recipe: FewShotRecipe = self.recipe(cell)
         model, vocab = self.backbone(cell.scale, s.backbone)
         model.to(ctx.device)
         k = s.k or max(data.num_classes, round(SU_LABEL_SHARE * len(data.train_texts)))
@@ -134,16 +122,16 @@ class FewShot(Track):
         valid_t, valid_y = data.valid_texts[: s.valid_texts], data.valid_labels[: s.valid_texts]
         out: dict[str, float] = {"test_texts": float(len(data.test_texts))}
 
-        if recipe["kind"] == "head":
-            if recipe.get("all_labels"):
+        if recipe.kind == "head":
+            if recipe.all_labels:
                 texts, labels = list(data.train_texts), list(data.train_labels)
             out["labelled_texts"] = float(len(texts))
-            steps = s.full_steps if recipe.get("all_labels") else s.steps
+            steps = s.full_steps if recipe.all_labels else s.steps
             out.update(self._head(model, vocab, texts, labels, (valid_t, valid_y), data, s, steps, ctx))
             return out
 
-        pattern = parse_pattern(recipe["pattern"])
-        verbalizer = verbalizer_ids(vocab, recipe["verbalizer"])
+        pattern = parse_pattern(recipe.pattern)
+        verbalizer = verbalizer_ids(vocab, recipe.verbalizer)
         index = vocab.index()
         mask_id = index[MASK]
 
@@ -151,7 +139,7 @@ class FewShot(Track):
             return encode_pattern(vocab, pattern, tx, s.max_len, index["[CLS]"], index["[SEP]"], mask_id)
 
         v_rows, v_pos = encode(valid_t)
-        if not recipe["train"]:
+        if not recipe.train:
             out["labelled_texts"] = 0.0
             out["best_step"] = 0.0
         else:
@@ -161,7 +149,7 @@ class FewShot(Track):
                     model, vocab, encode, texts, labels, verbalizer, recipe, data, s, ctx, (v_rows, v_pos, valid_y)
                 )
             )
-        from harness.tracks.fewshot_train import accuracy, pet_predict
+        from harness.tracks.fewshot.train import accuracy, pet_predict
 
         out["valid_accuracy"] = accuracy(pet_predict(model, v_rows, v_pos, verbalizer), valid_y)
         t_rows, t_pos = encode(data.test_texts)
@@ -179,30 +167,31 @@ class FewShot(Track):
         texts: list[str],
         labels: list[int],
         verbalizer: list[int],
-        recipe: dict[str, Any],
+        recipe: FewShotRecipe,
         data: Any,
         s: Any,
         ctx: Any,
         valid: tuple,
     ) -> dict[str, float]:
         from harness.models.finetune import train_loop
-        from harness.models.zh_tokenizers import MASK, encode_ids
-        from harness.tracks.fewshot_train import PetBatchSource, accuracy, pet_loss, pet_predict
+        from harness.models.zh_tokenizers import CLS, MASK, SEP, encode_ids
+        from harness.tracks.fewshot.train import PetBatchSource, accuracy, pet_loss, pet_predict
 
         rows, positions = encode(texts)
         src = PetBatchSource(rows, positions, [verbalizer[y] for y in labels])
-        if recipe.get("unlabelled_ratio", 0) > 0:
+        if recipe.unlabelled_ratio > 0:
             chosen = set(texts)
             pool = [t for t in data.train_texts if t not in chosen]  # labels never read
             body = s.max_len - 2
-            src.unlabelled = [[2, *ids[:body], 3] for ids in encode_ids(vocab, pool) if ids]
-            src.unlabelled_per_step = int(recipe["unlabelled_ratio"] * min(s.batch_size, len(texts)))
+            cls_id, sep_id = vocab.index()[CLS], vocab.index()[SEP]
+            src.unlabelled = [[cls_id, *ids[:body], sep_id] for ids in encode_ids(vocab, pool) if ids]
+            src.unlabelled_per_step = int(recipe.unlabelled_ratio * min(s.batch_size, len(texts)))
         gen = ctx.generator("mask")
         mask_id = vocab.index()[MASK]
         v_rows, v_pos, v_y = valid
 
         def step_loss(idx: list[int]) -> Any:
-            loss, _ = pet_loss(model, src, idx, mask_id, len(vocab), recipe["mlm_rate"], gen)
+            loss, _ = pet_loss(model, src, idx, mask_id, len(vocab), recipe.mlm_rate, gen)
             return loss
 
         best, best_step = train_loop(
@@ -236,13 +225,14 @@ class FewShot(Track):
         from harness.models.finetune import train_loop
         from harness.models.pretrain import pad_rows
         from harness.models.tinybert import BertClassifier
-        from harness.models.zh_tokenizers import encode_ids
-        from harness.tracks.fewshot_train import accuracy, head_predict
+        from harness.models.zh_tokenizers import CLS, SEP, encode_ids
+        from harness.tracks.fewshot.train import accuracy, head_predict
 
         body = s.max_len - 2
+        cls_id, sep_id = vocab.index()[CLS], vocab.index()[SEP]
 
         def rows_of(tx: list[str]) -> list[list[int]]:
-            return [[2, *ids[:body], 3] for ids in encode_ids(vocab, tx)]
+            return [[cls_id, *ids[:body], sep_id] for ids in encode_ids(vocab, tx)]
 
         clf = BertClassifier(model.bert, data.num_classes, seed=ctx.seed("init")).to(ctx.device)
         rows, y = rows_of(texts), torch.tensor(labels, dtype=torch.long)
@@ -288,52 +278,12 @@ class FewShot(Track):
 
     # --- claims and figures ------------------------------------------------------------------------
     def claims(self) -> list[Any]:
-        from harness.claims import paired_better
-        from harness.tracks.fewshot_claims import above_chance, proportions_better
+        from harness.tracks.fewshot.claims import track_claims
 
-        return [
-            above_chance(
-                "pet-zero",
-                "test_accuracy",
-                0.5,
-                text="a prefix pattern (P1) classifies with zero labels well above chance." + TINY,
-                published=SU_ZERO_P1,
-            ),
-            proportions_better(
-                "pet-zero",
-                "pet-zero[pattern=p2]",
-                "test_accuracy",
-                text="zero-shot, the prefix pattern P1 beats the suffix pattern P2",
-                published=SU_PREFIX_SUFFIX,
-            ),
-            paired_better(
-                "pet",
-                "head-finetune",
-                "test_accuracy",
-                text="pattern fine-tuning (PET, P1) beats a fine-tuned [CLS] head with few labels." + TINY,
-                published=SU_PET_HEAD,
-            ),
-            paired_better(
-                "pet-semi",
-                "pet",
-                "test_accuracy",
-                text="adding the MLM loss on unlabelled train texts (semi-supervised) beats PET alone",
-                published=SU_SEMI,
-            ),
-            paired_better(
-                "pet",
-                "pet[pattern=p2]",
-                "test_accuracy",
-                text="after few-shot fine-tuning the prefix pattern P1 still beats the suffix P2",
-                published=SU_FT_PREFIX_SUFFIX,
-            ),
-            paired_better(
-                "full", "pet", "test_accuracy", text="all labels (the supervised ceiling) beat PET with K labels"
-            ),
-        ]
+        return track_claims()
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
-        from harness.tracks.fewshot_claims import k_figure
+        from harness.tracks.fewshot.figures import k_figure
 
         fig = k_figure(table, self.name)
         return (

@@ -95,7 +95,6 @@ class Imbalance(Track):
         Metric("train_loss", False, "final training loss (the method's own)", ".4f"),
     )
     secondary = ("acc_few", "macro_f1", "accuracy")
-    sweep_param = "tau"
 
     @dataclasses.dataclass
     class Settings:
@@ -143,7 +142,7 @@ class Imbalance(Track):
         if len(data.y_train) == 0 or len(data.y_test) == 0:
             raise HarnessError(f"imbalance needs non-empty train and test splits ({cell.dataset_selector})")
         entry = REGISTRY.get("method", cell.method, self.name)
-        loss_fn = self.method_fn(cell)
+        loss_fn = self.recipe(cell)
         k = data.num_classes
         prior_np = train_prior(data.y_train.cpu().numpy(), k)
         counts = np.bincount(data.y_train.cpu().numpy(), minlength=k)
@@ -246,172 +245,7 @@ class Imbalance(Track):
                 out.append((f"{what}: metrics against tau, one line per dataset (mean and 95% CI over seeds)", fig))
         return out
 
-    # ------------------------------------------------------------------------------------------
     def claims(self) -> list[Any]:
-        try:
-            from harness import claims as C
-        except ImportError:  # the claims engine is optional for running cells
-            return []
-        return build_claims(C)
+        from harness.tracks.imbalance.claims import track_claims
 
-
-def build_claims(C: Any) -> list[Any]:
-    """The track's claims: published LA numbers beside ours, tau near 1, re-weighting helps less."""
-    pub_la = "C10-LT 0.7136 -> 0.7789, C100-LT 0.3987 -> 0.4406 (official run, balanced acc)"
-    pub_ph = "C10-LT 0.7136 -> 0.7732, C100-LT 0.3987 -> 0.4407 (official run, balanced acc)"
-    out = [
-        C.better(
-            "logit-adjusted",
-            "ce",
-            "balanced_accuracy",
-            published=pub_la,
-            text="Logit-adjusted loss (tau=1) beats ERM on balanced accuracy",
-        ),
-        C.better(
-            "posthoc-la",
-            "ce",
-            "balanced_accuracy",
-            published=pub_ph,
-            text="Post-hoc logit adjustment (tau=1) of an ERM model beats ERM on balanced accuracy",
-        ),
-        C.better(
-            "logit-adjusted",
-            "weighted-ce",
-            "balanced_accuracy",
-            text="Logit adjustment beats inverse-frequency re-weighting",
-        ),
-        C.better("logit-adjusted", "focal", "balanced_accuracy", text="Logit adjustment beats focal loss (gamma=2)"),
-        close_to(
-            C,
-            "posthoc-la",
-            "logit-adjusted",
-            text="Post-hoc adjustment ~ the logit-adjusted loss (within 0.01 balanced accuracy)",
-            published="C10-LT 0.7732 vs 0.7789, C100-LT 0.4407 vs 0.4406 (official run)",
-        ),
-        C.better(
-            "f1-weighted-ce",
-            "ce",
-            "macro_f1",
-            text="Su's F1-weighted CE beats CE on macro-F1",
-            published="derivation only (Su 7708, no experiments); research pilot: no gain",
-        ),
-        tau_near_one(C, "logit-adjusted"),
-        tau_near_one(C, "posthoc-la"),
-        C.exact(
-            "Logit-adjusted loss = log(1 + sum_{i!=y} (p_i/p_y)^tau e^{f_i-f_y})",
-            check_la_identity,
-            published="identity (Su 7615)",
-        ),
-        C.exact("Smooth-F1 gradient = -2(y - F1/2)/sum(y+p)", check_f1_gradient, published="identity (Su 7708)"),
-    ]
-    return out
-
-
-TAU_SLACK = 0.01  # "near-optimal": tau=1 within 1 point of balanced accuracy of the best swept tau
-
-
-def close_to(C: Any, a: str, b: str, text: str, published: str, slack: float = TAU_SLACK) -> Any:
-    """Claim: methods ``a`` and ``b`` are about equal on balanced accuracy.
-
-    Reproduced when the 95% CI of the paired difference lies inside [-slack, slack]; not
-    reproduced when the mean difference is outside it and significant (p < 0.05); inconclusive
-    otherwise (too few seeds to tell).
-    """
-
-    def check(table: Any, track: Any) -> list[Any]:
-        from harness.stats import paired_test
-
-        col, out = "m.balanced_accuracy", []
-        for ds in sorted(set(table["dataset"])) if len(table) else []:
-            t = table[(table["dataset"] == ds) & (table["status"] == "ok")]
-            if col not in t:
-                continue
-            seeds = []
-            for sel in (a, b):
-                rows = C.rows_for(t, sel)
-                seeds.append(dict(zip(rows["seed"].astype(int), rows[col].astype(float))))
-            pr = paired_test(seeds[0], seeds[1])
-            if pr.n == 0:
-                continue
-            ours = f"{a} - {b} = {pr.delta:+.4f} [{pr.ci_lo:.4f}, {pr.ci_hi:.4f}] (p={pr.p:.3g}, n={pr.n})"
-            lo, hi = (pr.ci_lo, pr.ci_hi) if pr.ci_lo == pr.ci_lo else (pr.delta, pr.delta)
-            # reproduced when the whole 95% CI lies inside the equivalence band
-            verdict = C.equivalence_verdict(-slack <= lo and hi <= slack, pr.p)
-            out.append(C.ClaimResult(text, published, ours, verdict, ds))
-        return out or [C.ClaimResult(text, published, "no paired results", C.NA)]
-
-    return C.Claim(text, check, published)
-
-
-def tau_near_one(C: Any, method_name: str) -> Any:
-    """Claim: tau = 1 is near-optimal in a tau sweep of ``method_name`` (Su 7615, Menon et al.).
-
-    Per dataset: the swept tau with the best mean balanced accuracy against tau = 1, paired over
-    seeds. Reproduced when the gap is at most TAU_SLACK; not reproduced when it is larger and
-    significant (p < 0.05); inconclusive otherwise. Needs at least two swept values.
-    """
-    text = f"tau = 1 is near-optimal for {method_name} (within {TAU_SLACK:g} of the best swept tau)"
-    published = "tau = 1 'already near optimal' (Su 7615; official default tau = 1)"
-
-    def check(table: Any, track: Any) -> list[Any]:
-        from harness.stats import paired_test
-
-        out = []
-        col = "m.balanced_accuracy"
-        for ds in sorted(set(table["dataset"])) if len(table) else []:
-            t = table[(table["dataset"] == ds) & (table["method_name"] == method_name) & (table["status"] == "ok")]
-            if "p.tau" not in t or col not in t or t["p.tau"].nunique() < 2:
-                continue
-            means = t.groupby("p.tau")[col].mean()
-            if 1.0 not in means.index:
-                continue
-            best = float(means.idxmax())
-            by_seed = {tau: dict(zip(g["seed"].astype(int), g[col].astype(float))) for tau, g in t.groupby("p.tau")}
-            pr = paired_test(by_seed[best], by_seed[1.0])
-            gap = float(means[best] - means[1.0])
-            sweep = ", ".join(f"{k:g}: {v:.4f}" for k, v in means.items())
-            ours = f"best tau={best:g}, gap to tau=1 {gap:.4f} (p={pr.p:.3g}, n={pr.n}); means {sweep}"
-            verdict = C.equivalence_verdict(gap <= TAU_SLACK, pr.p)
-            out.append(C.ClaimResult(text, published, ours, verdict, ds))
-        return out or [C.ClaimResult(text, published, "no tau sweep in the results", C.NA)]
-
-    return C.Claim(text, check, published)
-
-
-def check_la_identity() -> tuple[str, bool]:
-    """Max |CE(f + tau log p) - log(1 + sum (p_i/p_y)^tau e^{f_i-f_y})| over random inputs, float64."""
-    import torch
-
-    from methods.imbalance import la_closed_form
-
-    g = torch.Generator().manual_seed(0)
-    worst = 0.0
-    for tau in (0.0, 0.5, 1.0, 2.0):
-        logits = torch.randn(64, 7, generator=g, dtype=torch.float64) * 3
-        targets = torch.randint(0, 7, (64,), generator=g)
-        prior = torch.rand(7, generator=g, dtype=torch.float64) + 0.01
-        prior = prior / prior.sum()
-        ce = torch.nn.functional.cross_entropy(logits + tau * prior.log(), targets, reduction="none")
-        worst = max(worst, float((ce - la_closed_form(logits, targets, prior, tau)).abs().max()))
-    return f"max abs diff {worst:.1e}", worst < 1e-10
-
-
-def check_f1_gradient() -> tuple[str, bool]:
-    """Central finite differences of -F1_smooth against the closed-form gradient, float64."""
-    import torch
-
-    from methods.imbalance import smooth_f1
-
-    g = torch.Generator().manual_seed(1)
-    p = torch.rand(40, generator=g, dtype=torch.float64)
-    y = (torch.rand(40, generator=g, dtype=torch.float64) < 0.3).to(torch.float64)
-    f1 = float(smooth_f1(p, y))
-    closed = -2 * (y - f1 / 2) / (y + p).sum()
-    h = 1e-6
-    fd = torch.empty_like(p)
-    for i in range(len(p)):
-        e = torch.zeros_like(p)
-        e[i] = h
-        fd[i] = (-smooth_f1(p + e, y) + smooth_f1(p - e, y)) / (2 * h)
-    err = float((fd - closed).abs().max())
-    return f"max abs error {err:.1e}", err < 1e-8
+        return track_claims()

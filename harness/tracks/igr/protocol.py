@@ -13,16 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.claims import Claim, exact, paired_better, trend
+from harness.claims import Claim
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
-from harness.tracks import igr_exact
-from harness.tracks.igr_recipe import Recipe
+from harness.tracks.igr.claims import SWEEP, track_claims
+from harness.tracks.igr.recipe import Recipe
 
-SWEEP = ("small-lr", "constant-lr")
 SIGMAS = (0.01, 0.05)
-# EGR with mu = h/4 for h = 0.2 and h = 0.5: each should move small-lr GD toward that larger-h run.
-EGR_ARMS = ("egr[mu=0.05]", "egr[mu=0.125]")
 
 
 @dataclass
@@ -56,7 +53,7 @@ class IGR(Track):
         Metric("valid_accuracy", True, "valid acc"),
     )
     secondary = ("test_loss", "grad_norm_sq", "sharpness_0.05", "steps")
-    sweep_param = "lr"
+    recipe_type = Recipe
     Settings = IGRSettings
     settings_choices = {"protocol": ("gd", "sgd")}
     settings_bounds = {
@@ -69,12 +66,9 @@ class IGR(Track):
         "curve_points": (1, None),
     }
 
-    def check_method(self, method: Any, params: dict[str, Any]) -> None:
-        method.load()(**params)  # recipe factories validate their own parameter combinations
-
     def cost(self, cell: Any) -> float:
         s = IGRSettings(**cell.settings)
-        recipe: Recipe = self.method_fn(cell)()
+        recipe: Recipe = self.recipe(cell)
         steps = min(recipe.steps_for(s.time), s.max_steps)
         n = cell.dataset_params.get("n_train") or 4000
         rows = n if s.protocol == "gd" else s.batch_size
@@ -90,7 +84,7 @@ class IGR(Track):
         from harness.models.mlp import make_mlp
 
         s: IGRSettings = self.settings(cell)
-        recipe: Recipe = self.method_fn(cell)()
+        recipe: Recipe = self.recipe(cell)
         data = self.load_data(cell).to(ctx.device)
         torch.manual_seed(ctx.seed("init"))
         model = make_mlp(data.input_dim, s.hidden, data.num_classes, depth=s.depth).to(ctx.device)
@@ -177,50 +171,7 @@ class IGR(Track):
         return out
 
     def claims(self) -> list[Claim]:
-        return [
-            exact(
-                "GD is O(h)-close to the flow of E but O(h^2)-close to the flow of E + (h/4)‖∇E‖² (2-parameter model)",
-                _backward_error_check,
-                published="pilot: distance ratio 43.5 at h=0.01, 4.4 at h=0.1 (no paper number retrieved)",
-            ),
-            exact(
-                "larger h ends at a flatter, more balanced minimum (2-parameter model)",
-                _flat_minima_check,
-                published="pilot: a^2+b^2 4.84 (flow) -> 2.98 (h=0.08)",
-            ),
-            trend(
-                SWEEP,
-                "lr",
-                "grad_norm_sq",
-                "decreasing",
-                text="final ‖∇L‖² falls as the learning rate grows (equal physical time)",
-            ),
-            trend(
-                SWEEP,
-                "lr",
-                "sharpness_0.05",
-                "decreasing",
-                text="sharpness (loss rise under weight noise) falls as the learning rate grows",
-            ),
-            trend(
-                SWEEP,
-                "lr",
-                "test_accuracy",
-                "increasing",
-                text="test accuracy rises with the learning rate (paper: flat minima generalise)",
-            ),
-            *(
-                paired_better(
-                    egr,
-                    "small-lr",
-                    metric,
-                    text=f"EGR ({egr}) at the small lr {verb} versus plain small-lr GD"
-                    + (" (Smith et al. 2021 report gains; no number retrieved)" if metric == "test_accuracy" else ""),
-                )
-                for egr in EGR_ARMS
-                for metric, verb in (("grad_norm_sq", "lowers ‖∇L‖²"), ("test_accuracy", "raises test accuracy"))
-            ),
-        ]
+        return track_claims()
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
         from harness.report.plots import sweep_figure
@@ -231,23 +182,3 @@ class IGR(Track):
             if fig
             else []
         )
-
-
-def _backward_error_check() -> tuple[str, bool]:
-    rows = igr_exact.backward_error()
-    hs = [r.h for r in rows]
-    p1 = igr_exact.loglog_slope(hs, [r.err_plain for r in rows])
-    p2 = igr_exact.loglog_slope(hs, [r.err_modified for r in rows])
-    ours = f"order {p1:.2f} (plain flow) vs {p2:.2f} (modified flow); ratio " + ", ".join(
-        f"{r.ratio:.1f} at h={r.h:g}" for r in rows
-    )
-    return ours, abs(p1 - 1.0) < 0.2 and abs(p2 - 2.0) < 0.3
-
-
-def _flat_minima_check() -> tuple[str, bool]:
-    rows = igr_exact.flat_minima()
-    sharp = [r.sharpness for r in rows]
-    ours = "a^2+b^2: " + ", ".join(("flow" if r.h == 0 else f"h={r.h:g}") + f" {r.sharpness:.2f}" for r in rows)
-    monotone = all(x > y for x, y in zip(sharp, sharp[1:]))
-    balanced = all(x.imbalance > y.imbalance for x, y in zip(rows, rows[1:]))
-    return ours, monotone and balanced

@@ -1,0 +1,74 @@
+"""Claims of the dialogue track and its per-metric figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.claims import Claim, paired_better
+
+
+def track_claims() -> list[Claim]:
+    """Su's whole-dialogue LM against CDial-GPT's format at equal compute."""
+    return [
+        paired_better(
+            "su-lm",
+            "cdial",
+            "response_ppl",
+            text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
+            published="Su: more training-efficient (no number); quality 'no significant difference'",
+        ),
+        paired_better(
+            "su-lm",
+            "cdial",
+            "tokens_to_target",
+            text="Su's format reaches the target PPL with fewer processed tokens",
+        ),
+        paired_better(
+            "su-lm",
+            "cdial",
+            "supervised_tokens",
+            text="Su's format supervises more tokens per processed token (every turn is a target)",
+        ),
+        paired_better(
+            "su-lm",
+            "su-lm-noseg",
+            "response_ppl",
+            text="speaker segment ids help Su's format (lower response PPL than without them)",
+        ),
+        paired_better(
+            "su-lm",
+            "cdial",
+            "distinct_2",
+            text="sampled replies are at least as diverse (distinct-2) with Su's format",
+            published="CDial-GPT LCCC-base Dist-2 12.68 on STC (not comparable in scale)",
+        ),
+    ]
+
+
+def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
+    """One panel per metric: a bar per (dataset, method) with the std over seeds."""
+    if not len(table) or "m.response_ppl" not in table:
+        return None
+    from harness.report.plots import _plt
+
+    t = table[table["status"] == "ok"]
+    groups = sorted(t.groupby(["dataset", "method"]), key=lambda kv: kv[0])
+    if not groups:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 0.5 * len(groups) + 1.5), squeeze=False)
+    labels = [f"{ds} · {m}" for (ds, m), _ in groups]
+    for ax, metric in zip(axes[0], metrics):
+        col = f"m.{metric}"
+        vals = [d[col].dropna() if col in d else d["seed"].iloc[:0] for _, d in groups]
+        ax.barh(
+            range(len(groups)),
+            [v.mean() if len(v) else 0 for v in vals],
+            xerr=[v.std() if len(v) > 1 else 0 for v in vals],
+            capsize=3,
+        )
+        ax.set_yticks(range(len(groups)))
+        ax.set_yticklabels(labels if ax is axes[0][0] else [""] * len(groups), fontsize=6)
+        ax.set_title(metric, fontsize=9)
+    fig.tight_layout()
+    return fig

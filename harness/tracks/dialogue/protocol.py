@@ -1,0 +1,164 @@
+"""The dialogue track: Su's whole-dialogue LM format vs CDial-GPT's history -> response format.
+
+Protocol: the same tiny GPT-2 (transformers, random init, character vocabulary of the training
+dialogues) trained on the same dialogues for the same number of processed tokens (equal compute);
+only the sample format differs (see ``dialogue_format``). Metrics on held-out dialogues: response
+perplexity of every turn from the second given its history (identical target tokens for both
+formats), distinct-1/2 of sampled replies (top-k = 5, at most 32 characters), and the number of
+processed tokens until the held-out perplexity first reaches ``target_ppl``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from harness.claims import Claim
+from harness.registry import track
+from harness.track import Metric, Track
+from harness.tracks.dialogue.format import PAD, DialogueFormat
+from harness.tracks.dialogue.model import collate, make_gpt, nll, sample_replies, score_nll
+
+
+@dataclass
+class DialogueSettings:
+    layers: int = 2
+    hidden: int = 64
+    heads: int = 4
+    ctx: int = 128
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    train_tokens: int = 150_000
+    eval_points: int = 10
+    target_ppl: float = 250.0  # reached mid-run on chatterbot-zh at the quick budget (measured)
+    top_k: int = 5
+    reply_max_len: int = 32
+    replies: int = 0  # contexts to sample replies for (0 = every held-out dialogue)
+
+
+@track("dialogue", version=1)
+class DialogueTrack(Track):
+    """Multi-turn chit-chat: one LM over the dialogue (Su 2020) vs last-response samples (CDial-GPT)."""
+
+    primary = "response_ppl"
+    recipe_type = DialogueFormat
+    metrics = (
+        Metric("response_ppl", False, "held-out response PPL", ".2f"),
+        Metric("response_nll", False, "held-out response NLL (nats/char)"),
+        Metric("tokens_to_target", False, "tokens to target PPL", ".0f"),
+        Metric("distinct_1", True, "distinct-1"),
+        Metric("distinct_2", True, "distinct-2"),
+        Metric("supervised_tokens", True, "loss-bearing tokens seen", ".0f"),
+        Metric("tokens", True, "tokens processed", ".0f"),
+        Metric("steps", False, "optimizer steps", ".0f"),
+    )
+    secondary = ("tokens_to_target", "distinct_1", "distinct_2", "supervised_tokens")
+    Settings = DialogueSettings
+    settings_bounds = {
+        "layers": (1, None),
+        "hidden": (4, None),
+        "heads": (1, None),
+        "ctx": (8, 1024),
+        "batch_size": (1, None),
+        "lr": (1e-6, 1.0),
+        "weight_decay": (0.0, 1.0),
+        "train_tokens": (1, None),
+        "eval_points": (1, None),
+        "target_ppl": (1.0, None),
+        "top_k": (1, None),
+        "reply_max_len": (1, 512),
+        "replies": (0, None),
+    }
+
+    def cost(self, cell: Any) -> float:
+        s = DialogueSettings(**cell.settings)
+        flops = 6 * s.train_tokens * (12 * s.layers * s.hidden**2 + 2000 * s.hidden)
+        return 5.0 + flops / 2e9
+
+    def run(self, cell: Any, ctx: Any) -> dict[str, float]:
+        import torch
+
+        from harness.tracks.dialogue.format import CharVocab, scoring_samples, training_samples
+
+        s: DialogueSettings = self.settings(cell)
+        fmt: DialogueFormat = self.recipe(cell)
+        data = self.load_data(cell)
+        vocab = CharVocab(data.train)
+        train = training_samples(fmt, vocab, data.train, s.ctx)
+        score = scoring_samples(fmt, vocab, data.valid, s.ctx)
+        torch.manual_seed(ctx.seed("init"))
+        model = make_gpt(len(vocab), s)
+        opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        gen = ctx.generator("data")
+        tokens = supervised = steps = 0
+        next_eval = s.train_tokens / s.eval_points
+        to_target = math.nan
+        order: list[int] = []
+        while tokens < s.train_tokens:
+            if len(order) < s.batch_size:
+                order += torch.randperm(len(train), generator=gen).tolist()
+            batch = [train[i] for i in order[: s.batch_size]]
+            del order[: s.batch_size]
+            ids, types, mask = collate(batch)
+            frac = min(tokens / s.train_tokens, 1.0)
+            for group in opt.param_groups:
+                group["lr"] = s.lr * min(1.0, (steps + 1) / 20) * (1.0 - 0.9 * frac)
+            with ctx.train_timer():
+                loss = nll(model, ids, types, mask).sum() / mask[:, 1:].sum()
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+            value = ctx.check_finite(loss.item(), "train loss", steps)
+            steps += 1
+            tokens += int((ids != PAD).sum())
+            supervised += int(mask[:, 1:].sum())
+            ctx.samples_seen += len(batch)
+            if tokens >= next_eval or tokens >= s.train_tokens:
+                next_eval += s.train_tokens / s.eval_points
+                ppl = math.exp(score_nll(model, score))
+                ctx.log("train_loss", tokens, value)
+                ctx.log("valid_ppl", tokens, ppl)
+                ctx.remember(response_ppl=ppl, tokens=float(tokens), steps=float(steps))
+                if math.isnan(to_target) and ppl <= s.target_ppl:
+                    to_target = float(tokens)
+        out = {"response_nll": score_nll(model, score)}
+        out["response_ppl"] = math.exp(out["response_nll"])
+        replies = sample_replies(model, fmt, vocab, data.valid, s, ctx)
+        from harness.tracks.dialogue.format import distinct_n
+
+        out.update(
+            distinct_1=distinct_n(replies, 1),
+            distinct_2=distinct_n(replies, 2),
+            supervised_tokens=float(supervised),
+            tokens=float(tokens),
+            steps=float(steps),
+            vocab_size=float(len(vocab)),
+            scored_turns=float(len(score)),
+        )
+        if not math.isnan(to_target):
+            out["tokens_to_target"] = to_target
+        return out
+
+    def claims(self) -> list[Claim]:
+        from harness.tracks.dialogue.claims import track_claims
+
+        return track_claims()
+
+    def figures(self, table: Any) -> list[tuple[str, Any]]:
+        from harness.tracks.dialogue.claims import metric_panels
+
+        fig = metric_panels(table, ("response_ppl", "tokens_to_target", "distinct_2"))
+        return (
+            [
+                (
+                    "Held-out response PPL, tokens to the target PPL and distinct-2 per format "
+                    "(mean and std over seeds)",
+                    fig,
+                )
+            ]
+            if fig
+            else []
+        )
