@@ -144,7 +144,7 @@ def run(
     if not p.todo:
         _exit_for_failures(store, cells)
         return
-    from harness.executors import make_executor
+    from harness.executor_factory import make_executor
     from harness.progress import Progress
 
     extra = {"address": ray_address} if executor == "ray" else {}

@@ -25,10 +25,9 @@ def derive_seed(cell_seed: int, axis: str) -> int:
 class RunContext:
     """Per-cell services for a track's training loop."""
 
-    def __init__(self, seed: int, device: str = "cpu", deadline: float | None = None):
+    def __init__(self, seed: int, device: str = "cpu"):
         self.cell_seed = seed
         self.device = device
-        self.deadline = deadline
         self.train_seconds = 0.0
         self.samples_seen = 0
         self.curves: dict[str, list[list[float]]] = {}
@@ -89,6 +88,3 @@ class RunContext:
     def remember(self, **metrics: float) -> None:
         """Keep the latest finite metrics so a later divergence still reports them."""
         self.last_metrics.update({k: float(v) for k, v in metrics.items()})
-
-    def time_left(self) -> float:
-        return math.inf if self.deadline is None else self.deadline - time.time()

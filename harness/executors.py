@@ -5,7 +5,7 @@
   A worker that dies (OOM kill, segfault, SIGKILL) is replaced and only its current cell is
   recorded as ``error`` with the cause; a cell past ``timeout`` has its worker killed and is
   recorded as ``timeout``. Workers live in their own session, so Ctrl-C reaches only the driver.
-- ``ray``: see harness/ray_executor.py (optional extra).
+- ``ray``: see harness/ray_executor.py (optional extra); harness/executor_factory.py picks one by name.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class InlineExecutor(Executor):
     def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
         for cell in cells:
             on_start(cell)
-            rec = run_cell(cell, device=self.device, threads=self.threads, timeout=self.timeout)
+            rec = run_cell(cell, device=self.device, threads=self.threads)
             self.store.write(rec)
             on_done(cell, rec)
 
@@ -178,7 +178,7 @@ class LocalExecutor(Executor):
                         worker = self._start_worker(slot, log_dir)
                         live[slot] = worker
                     on_start(cell)
-                    ok = worker.send({"cell": cell.to_dict(), "timeout": self.timeout})
+                    ok = worker.send({"cell": cell.to_dict()})
                     reply = worker.wait_reply(self.timeout) if ok else None
                     if reply == "timeout":
                         worker.kill()
@@ -232,16 +232,3 @@ class LocalExecutor(Executor):
             worker.kill()
             raise HarnessError(f"could not start a worker process: {cause}")
         return worker
-
-
-EXECUTORS: dict[str, type[Executor]] = {"inline": InlineExecutor, "local": LocalExecutor}
-
-
-def make_executor(kind: str, store: Store, **kw: Any) -> Executor:
-    if kind == "ray":
-        from harness.ray_executor import RayExecutor
-
-        return RayExecutor(store, **kw)
-    if kind not in EXECUTORS:
-        raise HarnessError(f"--executor must be one of inline, local, ray; got {kind!r}")
-    return EXECUTORS[kind](store, **kw)

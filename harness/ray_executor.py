@@ -54,7 +54,7 @@ def forwarded_env() -> dict[str, str]:
 
 
 def run_cell_task(
-    cell_dict: dict[str, Any], device: str, threads: int, timeout: float | None, env: dict[str, str]
+    cell_dict: dict[str, Any], device: str, threads: int, env: dict[str, str]
 ) -> Iterator[dict[str, Any]]:
     """Body of the Ray task: yield a start marker once warm, then the cell's record."""
     for k, v in env.items():
@@ -71,7 +71,7 @@ def run_cell_task(
     load_builtins()
     device = resolve_device(device)
     yield {"started": time.time(), "pid": os.getpid(), "host": os.uname().nodename}
-    yield run_cell(Cell.from_dict(cell_dict), device=device, threads=threads, timeout=timeout)
+    yield run_cell(Cell.from_dict(cell_dict), device=device, threads=threads)
 
 
 class RayExecutor(Executor):
@@ -128,7 +128,7 @@ class RayExecutor(Executor):
         pending: dict[Any, tuple[Cell, dict[str, Any]]] = {}  # generator -> (cell, start info)
         try:
             for cell in cells:
-                gen = task.remote(cell.to_dict(), device, self.threads, self.timeout, env)
+                gen = task.remote(cell.to_dict(), device, self.threads, env)
                 pending[gen] = (cell, {})
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)

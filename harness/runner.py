@@ -109,9 +109,7 @@ def base_record(cell: Cell, status: str, **extra: Any) -> dict[str, Any]:
     return rec
 
 
-def run_cell(
-    cell: Cell, device: str = "cpu", threads: int | None = None, timeout: float | None = None
-) -> dict[str, Any]:
+def run_cell(cell: Cell, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
     """Run one cell in this process and return its record (never raises for training failures)."""
     from harness.context import RunContext
     from harness.registry import REGISTRY
@@ -119,7 +117,7 @@ def run_cell(
     threads = threads or max(1, os.cpu_count() or 1)
     set_threads(threads)
     started = time.time()
-    ctx = RunContext(cell.seed, device=device, deadline=started + timeout if timeout else None)
+    ctx = RunContext(cell.seed, device=device)
     rec = base_record(cell, "error", started_at=_now(), provenance=provenance(device, threads))
     try:
         ctx.seed_everything("init")

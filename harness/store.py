@@ -17,7 +17,6 @@ from harness.artifacts import atomic_write_bytes
 
 FINISHED = ("ok", "diverged")  # honest outcomes: cached and skipped on rerun
 FAILED = ("timeout", "oom", "error")  # rerun only with --retry-failed
-STATUSES = FINISHED + FAILED + ("skipped",)
 
 
 class Store:

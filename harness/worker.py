@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         msg = json.loads(line)
         cell = Cell.from_dict(msg["cell"])
-        rec = run_cell(cell, device=args.device, threads=args.threads, timeout=msg.get("timeout"))
+        rec = run_cell(cell, device=args.device, threads=args.threads)
         store.write(rec)
         proto.write(json.dumps({"key": rec["key"], "status": rec["status"], "error": rec.get("error", "")}) + "\n")
     return 0

@@ -13,7 +13,8 @@ from conftest import FAKE_SUITE, write_suite
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.executors import LocalExecutor, make_executor
+from harness.executor_factory import make_executor
+from harness.executors import LocalExecutor
 from harness.store import Store
 from harness.suite import expand, load_suite
 

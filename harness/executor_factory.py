@@ -1,0 +1,29 @@
+"""``--executor`` name -> executor object.
+
+Its own module so that neither executor module imports the other: ``harness.ray_executor``
+builds on ``harness.executors``' base class, and only this factory knows both (Ray is imported
+only when asked for).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.executors import Executor, InlineExecutor, LocalExecutor
+from harness.store import Store
+
+EXECUTOR_NAMES = ("local", "inline", "ray")
+
+
+def make_executor(kind: str, store: Store, **kw: Any) -> Executor:
+    """The executor called ``kind`` (local, inline or ray) writing into ``store``."""
+    if kind == "ray":
+        from harness.ray_executor import RayExecutor
+
+        return RayExecutor(store, **kw)
+    if kind == "inline":
+        return InlineExecutor(store, **kw)
+    if kind == "local":
+        return LocalExecutor(store, **kw)
+    raise HarnessError(f"--executor must be one of {', '.join(EXECUTOR_NAMES)}; got {kind!r}")
