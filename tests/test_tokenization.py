@@ -283,9 +283,9 @@ def test_pretraining_cache_is_built_once_under_a_lock(cache, monkeypatch):
     calls = []
     real = pretrain.train_mlm
 
-    def counting(*a, **kw):
-        calls.append(kw["desc"])
-        return real(*a, **kw)
+    def counting(model, vocab, seqs, workdir, run):
+        calls.append(run.desc)
+        return real(model, vocab, seqs, workdir, run)
 
     monkeypatch.setattr(pretrain, "train_mlm", counting)
     cfg = tiny_config()
@@ -315,16 +315,16 @@ def test_pretraining_cache_is_built_once_under_a_lock(cache, monkeypatch):
 
 @needs_data
 def test_interrupted_build_resumes_to_identical_weights(cache, monkeypatch, tmp_path):
-    from harness.models import pretrain
+    from harness.models import mlm_train, pretrain
 
     cfg = tiny_config(steps=6, ckpt_every=2)
     full, _ = pretrain.pretrained_char_mlm(cfg)
     monkeypatch.setenv("KEXUE_BENCH_CACHE", str(tmp_path / "other"))
     pretrain._LOADED.clear()
-    monkeypatch.setattr(pretrain, "_INTERRUPT_AT", 4)
-    with pytest.raises(pretrain._Interrupted):
+    monkeypatch.setattr(mlm_train, "_INTERRUPT_AT", 4)
+    with pytest.raises(mlm_train._Interrupted):
         pretrain.pretrained_char_mlm(cfg)
-    monkeypatch.setattr(pretrain, "_INTERRUPT_AT", None)
+    monkeypatch.setattr(mlm_train, "_INTERRUPT_AT", None)
     resumed, _ = pretrain.pretrained_char_mlm(cfg)
     folder = next((tmp_path / "other" / "mlm").glob("char-*/"))
     import json
