@@ -20,29 +20,54 @@ MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
 EVALUATE_HINT = "evaluate metrics need the optional extra: pip install 'kexue-bench[evaluate]'"
 
 
-def _accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+def accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """Share of exact matches; NaN for no examples (an empty split is not a perfect score)."""
+    y_true, y_pred = _plain(y_true), _plain(y_pred)
+    if not len(y_true):
+        return float("nan")
     from sklearn.metrics import accuracy_score
 
     return float(accuracy_score(y_true, y_pred))
 
 
-def _macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
-    from sklearn.metrics import f1_score
-
-    # zero_division=0: a class never predicted scores 0, as in the imbalance literature
-    return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
-
-
-def _balanced_accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+def balanced_accuracy(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """Mean per-class recall over the classes present in ``y_true``."""
     from sklearn.metrics import balanced_accuracy_score
 
-    return float(balanced_accuracy_score(y_true, y_pred))
+    return float(balanced_accuracy_score(_plain(y_true), _plain(y_pred)))
+
+
+def macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None = None) -> float:
+    """Unweighted mean of per-class F1.
+
+    ``labels`` = None averages over every class seen in ``y_true`` or ``y_pred``; the imbalance
+    track passes the classes present in ``y_true``, so a class that is only ever predicted (never
+    true) does not enter the mean. ``zero_division=0``: a class never predicted scores 0, as in the
+    imbalance literature.
+    """
+    from sklearn.metrics import f1_score
+
+    lab = None if labels is None else _plain(labels)
+    return float(f1_score(_plain(y_true), _plain(y_pred), labels=lab, average="macro", zero_division=0))
+
+
+def per_class_recall(y_true: Sequence[Any], y_pred: Sequence[Any], num_classes: int) -> Any:
+    """Recall of classes ``0 .. num_classes-1`` as a numpy array; NaN for a class absent from ``y_true``."""
+    import numpy as np
+    from sklearn.metrics import recall_score
+
+    return np.asarray(
+        recall_score(
+            _plain(y_true), _plain(y_pred), labels=list(range(num_classes)), average=None, zero_division=np.nan
+        ),
+        dtype=float,
+    )
 
 
 METRICS: dict[str, MetricFn] = {
-    "accuracy": _accuracy,
-    "macro_f1": _macro_f1,
-    "balanced_accuracy": _balanced_accuracy,
+    "accuracy": accuracy,
+    "macro_f1": macro_f1,
+    "balanced_accuracy": balanced_accuracy,
 }
 
 
@@ -54,13 +79,19 @@ def get_metric(name: str) -> MetricFn:
 
 
 def compute(name: str, y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
-    """``get_metric(name)(y_true, y_pred)``; arrays and tensors are turned into lists first."""
+    """``get_metric(name)(y_true, y_pred)``; tensors are turned into numpy arrays first."""
     return get_metric(name)(_plain(y_true), _plain(y_pred))
 
 
 def _plain(x: Any) -> Any:
+    """Tensors become numpy arrays (sklearn's input); arrays and lists pass through."""
     if hasattr(x, "detach"):  # torch tensor
-        x = x.detach().cpu().numpy()
+        return x.detach().cpu().numpy()
+    return x if hasattr(x, "__len__") else list(x)
+
+
+def _as_list(x: Any) -> list[Any]:
+    x = _plain(x)
     return x.tolist() if hasattr(x, "tolist") else list(x)
 
 
@@ -88,7 +119,7 @@ def load_evaluate_metric(path: str | os.PathLike[str], key: str | None = None) -
     name = script.stem
 
     def fn(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
-        out = module.compute(predictions=_plain(y_pred), references=_plain(y_true))
+        out = module.compute(predictions=_as_list(y_pred), references=_as_list(y_true))
         if not isinstance(out, dict) or not out:
             raise HarnessError(f"evaluate metric {name} returned {out!r}, expected a dict of values")
         k = key or (next(iter(out)) if len(out) == 1 else name)

@@ -290,7 +290,7 @@ def test_tau_near_one_claim_verdicts():
 def test_close_to_claim_verdicts():
     pd = pytest.importorskip("pandas")
     C = pytest.importorskip("harness.claims")
-    from harness.tracks.imbalance.claims import close_to
+    from harness.claims import close_to
 
     def table(a, b):
         noise = [0.001, -0.001, 0.0005, 0.0]  # on method a only, so paired differences vary
@@ -307,7 +307,7 @@ def test_close_to_claim_verdicts():
         ]
         return pd.DataFrame(rows)
 
-    claim = close_to("posthoc-la", "logit-adjusted", text="t", published="p")
+    claim = close_to("posthoc-la", "logit-adjusted", "balanced_accuracy", 0.01, text="t", published="p")
     assert claim.evaluate(table(0.851, 0.850), Imbalance)[0].verdict == C.REPRODUCED
     assert claim.evaluate(table(0.90, 0.85), Imbalance)[0].verdict == C.NOT_REPRODUCED
     assert claim.evaluate(table(0.90, 0.85).iloc[:0], Imbalance)[0].verdict == C.NA

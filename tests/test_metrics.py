@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -53,3 +54,50 @@ def test_local_evaluate_module_offline(tmp_path, monkeypatch):
     monkeypatch.setitem(METRICS, "macro_recall", METRICS.get("accuracy"))  # restored after the test
     register_evaluate_metric("macro_recall", LOCAL_METRIC)
     assert compute("macro_recall", Y_TRUE, Y_PRED) == pytest.approx(7 / 12)
+
+
+def _oracle_per_class(pred, y, k):
+    """Reference per-class recall and F1 from confusion counts (the formulas the tracks used by hand)."""
+    import numpy as np
+
+    recall, f1 = np.full(k, np.nan), np.full(k, np.nan)
+    for c in np.flatnonzero(np.bincount(y, minlength=k) > 0):
+        tp, fn, fp = np.sum((pred == c) & (y == c)), np.sum((pred != c) & (y == c)), np.sum((pred == c) & (y != c))
+        recall[c], f1[c] = tp / (tp + fn), 2 * tp / (2 * tp + fp + fn)
+    return recall, f1
+
+
+def test_sklearn_metrics_equal_the_hand_written_formulas_exactly():
+    """Moving the tracks' hand-written accuracy / balanced accuracy / macro-F1 to scikit-learn must
+    not change a single stored number: equality, not approx, over many random label vectors."""
+    import warnings
+
+    import numpy as np
+
+    from harness.metrics import accuracy, balanced_accuracy, macro_f1, per_class_recall
+    from harness.tracks.imbalance.protocol import imbalance_metrics
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        k, n = int(rng.integers(2, 40)), int(rng.integers(1, 2000))
+        y = rng.integers(0, k if trial % 3 else max(1, k // 2), n)  # every third: classes absent from y
+        pred = np.where(rng.random(n) < rng.random(), y, rng.integers(0, k, n))
+        recall, f1 = _oracle_per_class(pred, y, k)
+        present = np.flatnonzero(np.bincount(y, minlength=k) > 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert accuracy(y, pred) == sum(int(a == b) for a, b in zip(pred, y)) / n
+            assert balanced_accuracy(y, pred) == float(np.nanmean(recall[present]))
+            assert macro_f1(y, pred, labels=present) == float(np.nanmean(f1[present]))
+            np.testing.assert_array_equal(per_class_recall(y, pred, k), recall)
+            got = imbalance_metrics(pred, y, rng.integers(1, 500, k))
+        assert got["balanced_accuracy"] == float(np.nanmean(recall[present]))
+        assert got["macro_f1"] == float(np.nanmean(f1[present]))
+
+
+def test_accuracy_of_tensors_and_empty_splits():
+    torch = pytest.importorskip("torch")
+    from harness.metrics import accuracy
+
+    assert accuracy(torch.tensor([1, 2, 3]), torch.tensor([1, 0, 3])) == 2 / 3
+    assert math.isnan(accuracy([], []))

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from harness.cell import Cell
+from harness.claims import best_valid_selector
 from harness.errors import HarnessError
 from harness.models.cnn import make_cnn
 from harness.models.mlp import linear_layers, make_mlp, weight_parameters
@@ -19,7 +20,6 @@ from harness.runner import run_cell
 from harness.track import method_recipe
 from harness.tracks.weightreg import WeightReg
 from harness.tracks.weightreg import exact as ex
-from harness.tracks.weightreg.claims import best_valid_selector
 from harness.tracks.weightreg.recipe import Regularizer
 
 TRACK = "weightreg"

@@ -149,12 +149,13 @@ class FewShot(Track):
                     model, vocab, encode, texts, labels, verbalizer, recipe, data, s, ctx, (v_rows, v_pos, valid_y)
                 )
             )
-        from harness.tracks.fewshot.train import accuracy, pet_predict
+        from harness.metrics import accuracy
+        from harness.tracks.fewshot.train import pet_predict
 
-        out["valid_accuracy"] = accuracy(pet_predict(model, v_rows, v_pos, verbalizer), valid_y)
+        out["valid_accuracy"] = accuracy(valid_y, pet_predict(model, v_rows, v_pos, verbalizer))
         t_rows, t_pos = encode(data.test_texts)
         pred = pet_predict(model, t_rows, t_pos, verbalizer)
-        out["test_accuracy"] = accuracy(pred, data.test_labels)
+        out["test_accuracy"] = accuracy(data.test_labels, pred)
         out["positive_rate"] = sum(pred) / len(pred)
         ctx.remember(**out)
         return out
@@ -173,9 +174,10 @@ class FewShot(Track):
         ctx: Any,
         valid: tuple,
     ) -> dict[str, float]:
+        from harness.metrics import accuracy
         from harness.models.finetune import train_loop
         from harness.models.zh_tokenizers import CLS, MASK, SEP, encode_ids
-        from harness.tracks.fewshot.train import PetBatchSource, accuracy, pet_loss, pet_predict
+        from harness.tracks.fewshot.train import PetBatchSource, pet_loss, pet_predict
 
         rows, positions = encode(texts)
         src = PetBatchSource(rows, positions, [verbalizer[y] for y in labels])
@@ -202,7 +204,7 @@ class FewShot(Track):
             s.lr,
             s.eval_every,
             step_loss,
-            lambda: accuracy(pet_predict(model, v_rows, v_pos, verbalizer), v_y),
+            lambda: accuracy(v_y, pet_predict(model, v_rows, v_pos, verbalizer)),
             ctx,
         )
         return {"best_step": float(best_step)}
@@ -222,11 +224,12 @@ class FewShot(Track):
         import torch
         from torch.nn import functional as F
 
+        from harness.metrics import accuracy
         from harness.models.finetune import train_loop
         from harness.models.pretrain import pad_rows
         from harness.models.tinybert import BertClassifier
         from harness.models.zh_tokenizers import CLS, SEP, encode_ids
-        from harness.tracks.fewshot.train import accuracy, head_predict
+        from harness.tracks.fewshot.train import head_predict
 
         body = s.max_len - 2
         cls_id, sep_id = vocab.index()[CLS], vocab.index()[SEP]
@@ -250,14 +253,14 @@ class FewShot(Track):
             s.lr,
             s.eval_every,
             step_loss,
-            lambda: accuracy(head_predict(clf, v_rows), valid[1]),
+            lambda: accuracy(valid[1], head_predict(clf, v_rows)),
             ctx,
         )
         pred = head_predict(clf, rows_of(data.test_texts))
         out = {
             "valid_accuracy": best,
             "best_step": float(best_step),
-            "test_accuracy": accuracy(pred, data.test_labels),
+            "test_accuracy": accuracy(data.test_labels, pred),
             "positive_rate": sum(pred) / len(pred),
         }
         ctx.remember(**out)

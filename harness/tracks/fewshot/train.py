@@ -102,9 +102,3 @@ def head_predict(clf: Any, rows: list[list[int]], batch: int = 128) -> list[int]
                 out[j] = p
     clf.train(was)
     return out
-
-
-def accuracy(pred: list[int], labels: list[int]) -> float:
-    if not labels:
-        return float("nan")
-    return sum(int(p == y) for p, y in zip(pred, labels)) / len(labels)

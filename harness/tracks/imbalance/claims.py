@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.claims import NA, Claim, ClaimResult, better, equivalence_verdict, exact, rows_for
+from harness.claims import NA, Claim, ClaimResult, better, close_to, equivalence_verdict, exact
 from harness.tracks.imbalance.exact import check_f1_gradient, check_la_identity
 
 
@@ -37,6 +37,8 @@ def track_claims() -> list[Claim]:
         close_to(
             "posthoc-la",
             "logit-adjusted",
+            "balanced_accuracy",
+            TAU_SLACK,
             text="Post-hoc adjustment ~ the logit-adjusted loss (within 0.01 balanced accuracy)",
             published="C10-LT 0.7732 vs 0.7789, C100-LT 0.4407 vs 0.4406 (official run)",
         ),
@@ -60,39 +62,6 @@ def track_claims() -> list[Claim]:
 
 
 TAU_SLACK = 0.01  # "near-optimal": tau=1 within 1 point of balanced accuracy of the best swept tau
-
-
-def close_to(a: str, b: str, text: str, published: str, slack: float = TAU_SLACK) -> Any:
-    """Claim: methods ``a`` and ``b`` are about equal on balanced accuracy.
-
-    Reproduced when the 95% CI of the paired difference lies inside [-slack, slack]; not
-    reproduced when the mean difference is outside it and significant (p < 0.05); inconclusive
-    otherwise (too few seeds to tell).
-    """
-
-    def check(table: Any, track: Any) -> list[Any]:
-        from harness.stats import paired_test
-
-        col, out = "m.balanced_accuracy", []
-        for ds in sorted(set(table["dataset"])) if len(table) else []:
-            t = table[(table["dataset"] == ds) & (table["status"] == "ok")]
-            if col not in t:
-                continue
-            seeds = []
-            for sel in (a, b):
-                rows = rows_for(t, sel)
-                seeds.append(dict(zip(rows["seed"].astype(int), rows[col].astype(float))))
-            pr = paired_test(seeds[0], seeds[1])
-            if pr.n == 0:
-                continue
-            ours = f"{a} - {b} = {pr.delta:+.4f} [{pr.ci_lo:.4f}, {pr.ci_hi:.4f}] (p={pr.p:.3g}, n={pr.n})"
-            lo, hi = (pr.ci_lo, pr.ci_hi) if pr.ci_lo == pr.ci_lo else (pr.delta, pr.delta)
-            # reproduced when the whole 95% CI lies inside the equivalence band
-            verdict = equivalence_verdict(-slack <= lo and hi <= slack, pr.p)
-            out.append(ClaimResult(text, published, ours, verdict, ds))
-        return out or [ClaimResult(text, published, "no paired results", NA)]
-
-    return Claim(text, check, published)
 
 
 def tau_near_one(method_name: str) -> Any:

@@ -57,22 +57,21 @@ def class_groups(train_counts: np.ndarray) -> list[np.ndarray]:
 
 
 def imbalance_metrics(pred: np.ndarray, y: np.ndarray, train_counts: np.ndarray) -> dict[str, float]:
-    """Balanced accuracy, macro-F1, accuracy and per-group mean recall over the test classes."""
+    """Balanced accuracy, macro-F1, accuracy and per-group mean recall over the test classes.
+
+    Through ``harness.metrics`` (scikit-learn), so every track computes them the same way; macro-F1
+    averages over the classes present in the test labels (a class that is only predicted, never
+    true, has no F1 to average)."""
+    from harness.metrics import accuracy, balanced_accuracy, macro_f1, per_class_recall
+
     pred, y = np.asarray(pred), np.asarray(y)
     k = len(train_counts)
     present = np.flatnonzero(np.bincount(y, minlength=k) > 0)
-    recall = np.full(k, np.nan)
-    f1 = np.full(k, np.nan)
-    for c in present:
-        tp = np.sum((pred == c) & (y == c))
-        fn = np.sum((pred != c) & (y == c))
-        fp = np.sum((pred == c) & (y != c))
-        recall[c] = tp / (tp + fn)
-        f1[c] = 2 * tp / (2 * tp + fp + fn)
+    recall = per_class_recall(y, pred, k)
     out = {
-        "balanced_accuracy": float(np.nanmean(recall[present])),
-        "macro_f1": float(np.nanmean(f1[present])),
-        "accuracy": float(np.mean(pred == y)),
+        "balanced_accuracy": balanced_accuracy(y, pred),
+        "macro_f1": macro_f1(y, pred, labels=present),
+        "accuracy": accuracy(y, pred),
     }
     for name, g in zip(("acc_many", "acc_medium", "acc_few"), class_groups(train_counts)):
         vals = recall[g][~np.isnan(recall[g])]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from harness.claims import Claim, paired_better
+from harness.claims import Claim, noninferior, paired_better, ratio_claim, speedup_claim
 from harness.tracks.tokenization.speed import SPEED_LENGTHS
 
 # Su 2020 (kexue.fm 7758), CLUE accuracy and relative speed at 128/256/512 characters.
@@ -99,101 +98,3 @@ def throughput_figure(table: Any, track_name: str) -> list[tuple[str, Any]]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return [("Inference throughput by text length (mean over cells)", fig)]
-
-
-def _values(table: Any, method: str, metric: str, dataset: str) -> tuple[dict[int, float], int]:
-    """``metric`` by seed for ``method`` on ``dataset`` (ok cells), and how many cells were not ok."""
-    from harness.claims import ok_by_seed, rows_for
-
-    rows = rows_for(table[table["dataset"] == dataset], method)
-    return ok_by_seed(rows, metric), int((rows["status"] != "ok").sum())
-
-
-def _pairs(table: Any, a: str, b: str, metric: str, dataset: str) -> tuple[dict[int, float], dict[int, float], int]:
-    """``_values`` of methods ``a`` and ``b``, with their not-ok cells counted together."""
-    (va, fa), (vb, fb) = _values(table, a, metric, dataset), _values(table, b, metric, dataset)
-    return va, vb, fa + fb
-
-
-def _ratio_verdict(text: str, published: str | None, ds: str, logs: dict[int, float], failed: int) -> Any:
-    """One claim row from per-seed log ratios: the geometric mean with a 95% CI, and a t-test of
-    the logs against 0 (reproduced when the ratio is significantly above 1)."""
-    from harness.claims import NA, ClaimResult, direction_verdict
-    from harness.stats import paired_test
-
-    if not logs:
-        return ClaimResult(text, published or "", "no paired results", NA, ds)
-    pr = paired_test(logs, {s: 0.0 for s in logs})
-    ours = f"{math.exp(pr.delta):.3f}x"  # geometric mean of the per-seed ratios
-    if pr.n > 1:
-        ours += f" [{math.exp(pr.ci_lo):.3f}, {math.exp(pr.ci_hi):.3f}] (p={pr.p:.3g}, n={pr.n})"
-    if failed:
-        ours += f"; {failed} cell(s) not ok excluded"
-    return ClaimResult(text, published or "", ours, direction_verdict(pr.delta > 0, pr.p), ds)
-
-
-def _per_dataset(text: str, published: str | None, row: Any) -> Any:
-    """A claim checked separately on each dataset of the table: ``row(table, dataset)`` gives the
-    ClaimResult of one dataset; an empty table gives one "no results" row."""
-    from harness.claims import NA, Claim, ClaimResult
-
-    def check(table: Any, track_obj: Any) -> list[ClaimResult]:
-        if not len(table):
-            return [ClaimResult(text, published or "", "no results", NA)]
-        return [row(table, ds) for ds in sorted(set(table["dataset"]))]
-
-    return Claim(text, check, published)
-
-
-def ratio_claim(
-    a: str, b: str, metric: str, text: str, published: str | None = None, lower_is_better: bool = False
-) -> Any:
-    """``a`` improves ``metric`` over ``b``; ours = the geometric mean of the per-seed ratios (b/a
-    when lower is better, else a/b) with a 95% CI; verdict from a t-test of the log ratios."""
-
-    def row(table: Any, ds: str) -> Any:
-        va, vb, failed = _pairs(table, a, b, metric, ds)
-        num, den = (vb, va) if lower_is_better else (va, vb)
-        logs = {s: math.log(num[s] / den[s]) for s in sorted(set(va) & set(vb)) if va[s] > 0 and vb[s] > 0}
-        return _ratio_verdict(text, published, ds, logs, failed)
-
-    return _per_dataset(text, published, row)
-
-
-def speedup_claim(a: str, metric: str, text: str, published: str | None = None) -> Any:
-    """``metric`` of method ``a`` is a ratio measured inside each cell (e.g. the char twin's time
-    over the cell's own); the claim is that it exceeds 1, tested over seeds like ``ratio_claim``."""
-
-    def row(table: Any, ds: str) -> Any:
-        va, failed = _values(table, a, metric, ds)
-        return _ratio_verdict(text, published, ds, {s: math.log(v) for s, v in va.items() if v > 0}, failed)
-
-    return _per_dataset(text, published, row)
-
-
-def noninferior(a: str, b: str, metric: str, margin: float, text: str, published: str | None = None) -> Any:
-    """``a`` is not worse than ``b`` by more than ``margin`` (higher is better): reproduced when the
-    95% CI of the paired difference lies above -margin, not reproduced when it lies below."""
-    from harness.claims import INCONCLUSIVE, NA, NOT_REPRODUCED, REPRODUCED, ClaimResult
-    from harness.stats import paired_test
-
-    def row(table: Any, ds: str) -> Any:
-        va, vb, failed = _pairs(table, a, b, metric, ds)
-        pr = paired_test(va, vb)
-        if pr.n < 2:
-            return ClaimResult(text, published or "", f"too few paired results (n={pr.n})", NA, ds)
-        ours = (
-            f"{sum(vb.values()) / len(vb):.4f} -> {sum(va.values()) / len(va):.4f} "
-            f"(delta {pr.delta:+.4f} [{pr.ci_lo:+.4f}, {pr.ci_hi:+.4f}], n={pr.n})"
-        )
-        if failed:
-            ours += f"; {failed} cell(s) not ok excluded"
-        if pr.ci_lo > -margin:
-            verdict = REPRODUCED
-        elif pr.ci_hi < -margin:
-            verdict = NOT_REPRODUCED
-        else:
-            verdict = INCONCLUSIVE
-        return ClaimResult(text, published or "", ours, verdict, ds)
-
-    return _per_dataset(text, published, row)

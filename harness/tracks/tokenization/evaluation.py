@@ -21,20 +21,22 @@ def encode_ids(vocab: Any, texts: list[str]) -> list[list[int]]:
 
 
 def accuracy(clf: Any, ids: list[list[int]], labels: list[int], max_len: int, device: str, batch: int = 128) -> float:
-    """Accuracy of ``clf`` on pre-encoded texts (truncated to ``max_len`` tokens; empty -> [CLS][SEP])."""
+    """Accuracy of ``clf`` on pre-encoded texts (truncated to ``max_len`` tokens; empty -> [CLS][SEP]),
+    predicted in length-sorted batches (less padding) and scored by ``harness.metrics``."""
     import torch
 
+    from harness.metrics import accuracy as score
     from harness.models.pretrain import pad_batch
 
     if not ids:
         return float("nan")
     clf.eval()
-    correct = 0
+    pred = [0] * len(ids)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding
     with torch.no_grad():
         for i in range(0, len(order), batch):
             idx = order[i : i + batch]
             inp, att, _ = pad_batch([ids[j] for j in idx], max_len)
-            pred = clf(inp.to(device), att.to(device)).argmax(1).cpu()
-            correct += int((pred == torch.tensor([labels[j] for j in idx])).sum())
-    return correct / len(ids)
+            for j, p in zip(idx, clf(inp.to(device), att.to(device)).argmax(1).tolist()):
+                pred[j] = p
+    return score(labels, pred)

@@ -164,7 +164,10 @@ class VAE(Track):
 
 
 def _accuracy(clf: Any, images: Any, labels: Any) -> float:
+    """The harness classifier's accuracy on ``images`` through ``harness.metrics``."""
     import torch
 
+    from harness.metrics import accuracy
+
     with torch.no_grad():
-        return float((clf(images).argmax(1) == labels).float().mean())
+        return accuracy(labels, clf(images).argmax(1))

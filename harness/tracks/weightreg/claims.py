@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-from harness.claims import Claim, exact, trend
+from harness.claims import Claim, exact, trend, tuned_better
 from harness.tracks.weightreg import exact as ex
 from harness.tracks.weightreg.protocol import FGSM_EPS, fgsm_name
 
@@ -82,46 +79,3 @@ def track_claims() -> list[Claim]:
             text="stronger L2 equalises the layer norms (max/min falls)",
         ),
     ]
-
-
-def best_valid_selector(table: Any, method_name: str, dataset: str, select: str = "valid_accuracy") -> str | None:
-    """The selector (grid point) of ``method_name`` with the highest mean ``select`` on ``dataset``.
-
-    Only grid points whose cells all finished ``ok`` compete (a coefficient that diverges on some
-    seed is not a usable choice). Test metrics play no part in the choice.
-    """
-    if not len(table) or f"m.{select}" not in table:
-        return None
-    t = table[(table["dataset"] == dataset) & (table["method_name"] == method_name)]
-    best, best_score = None, -math.inf
-    for label, rows in t.groupby("method"):
-        if (rows["status"] != "ok").any():
-            continue
-        score = float(rows[f"m.{select}"].mean())
-        if score > best_score:
-            best, best_score = str(label), score
-    return best
-
-
-def tuned_better(
-    a: str, b: str, metric: str, published: str | None = None, text: str | None = None, select: str = "valid_accuracy"
-) -> Any:
-    """Claim: method ``a`` beats ``b`` on ``metric``, each at its best-``select`` grid point per
-    dataset, paired over seeds (the engine's paired test on the two chosen selectors)."""
-    from harness.claims import NA, Claim, ClaimResult, paired_better
-
-    text = text or f"{a} beats {b} on {metric} (best-{select} coefficients)"
-
-    def check(table: Any, trk: Any) -> list[ClaimResult]:
-        out: list[ClaimResult] = []
-        for ds in sorted(set(table["dataset"])) if len(table) else []:
-            sa, sb = best_valid_selector(table, a, ds, select), best_valid_selector(table, b, ds, select)
-            if sa is None or sb is None:
-                continue
-            rows = paired_better(sa, sb, metric, dataset=ds, published=published, text=text).check(table, trk)
-            for r in rows:
-                r.ours = f"{sa} vs {sb}: {r.ours}"
-            out += rows
-        return out or [ClaimResult(text, published or "", "no results", NA)]
-
-    return Claim(text, check, published)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.tracks.weightreg.claims import best_valid_selector
+from harness.claims import best_valid_selector
 from harness.tracks.weightreg.protocol import FGSM_EPS, fgsm_name
 
 

@@ -210,13 +210,14 @@ def _imbalance(weights: list) -> float:
 
 
 def _accuracy(model: Any, x: Any, y: Any, batch: int) -> float:
+    """Test-style accuracy through ``harness.metrics`` (predictions in batches of ``batch``)."""
     import torch
 
-    correct = 0
+    from harness.metrics import accuracy
+
     with torch.no_grad():
-        for i in range(0, len(y), batch):
-            correct += int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
-    return correct / max(len(y), 1)
+        pred = [model(x[i : i + batch]).argmax(1) for i in range(0, len(y), batch)]
+    return accuracy(y, torch.cat(pred) if pred else y[:0])
 
 
 def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: float, batch: int) -> dict[str, Any]:
@@ -225,7 +226,9 @@ def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: 
     import torch
     import torch.nn.functional as F
 
-    correct = [0] * len(eps)
+    from harness.metrics import accuracy
+
+    preds: list[list[Any]] = [[] for _ in eps]
     grad_norm_sum = 0.0
     for i in range(0, len(y), batch):
         xb = x[i : i + batch].clone().requires_grad_(True)
@@ -235,7 +238,7 @@ def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: 
         grad_norm_sum += float(g.flatten(1).norm(dim=1).sum())
         with torch.no_grad():
             for k, e in enumerate(eps):
-                xa = (xb + e * g.sign()).clamp(lo, hi)
-                correct[k] += int((model(xa).argmax(1) == yb).sum())
+                preds[k].append(model((xb + e * g.sign()).clamp(lo, hi)).argmax(1))
     n = max(len(y), 1)
-    return {"fgsm": [c / n for c in correct], "grad_norm": grad_norm_sum / n}
+    fgsm = [accuracy(y, torch.cat(p)) if p else float("nan") for p in preds]
+    return {"fgsm": fgsm, "grad_norm": grad_norm_sum / n}
