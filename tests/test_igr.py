@@ -62,16 +62,16 @@ def test_recipes_and_physical_time():
 def _cell(method: str, params: dict, **settings) -> Cell:
     track = REGISTRY.get("track", "igr").load()
     base = {n: p.default for n, p in track.settings_params().items()}
-    base.update({"time": 1.0, "hidden": 16, "noise_draws": 1, **settings})
+    base.update({"time": 1.0, "hidden": 16, "noise_draws": 1, "hessian_iters": 5, **settings})
     ds = REGISTRY.get("dataset", "digits").resolve_params({"n_train": 100, "n_valid": 50})
     m = REGISTRY.get("method", method, "igr")
     return Cell("igr", "digits", ds, method, m.resolve_params(params), base, 0, "smoke")
 
 
 @pytest.mark.parametrize("method", sorted(e.name for e in REGISTRY.entries("method", "igr")))
-@pytest.mark.parametrize("protocol", ["gd", "sgd"])
-def test_every_igr_method_runs_and_reports_metrics(method, protocol):
-    rec = run_cell(_cell(method, {}, protocol=protocol), threads=1)
+@pytest.mark.parametrize("optimizer", ["gd", "sgd"])
+def test_every_igr_method_runs_and_reports_metrics(method, optimizer):
+    rec = run_cell(_cell(method, {}, optimizer=optimizer), threads=1)
     assert rec["status"] == "ok", rec["error"]
     m = rec["metrics"]
     for key in (
@@ -81,7 +81,10 @@ def test_every_igr_method_runs_and_reports_metrics(method, protocol):
         "grad_norm_sq",
         "sharpness_0.01",
         "sharpness_0.05",
+        "lambda_max",
+        "lambda_max_init",
         "steps",
+        "epochs",
         "physical_time",
     ):
         assert key in m and math.isfinite(m[key])

@@ -29,6 +29,7 @@ def track_claims() -> list[Claim]:
             "grad_norm_sq",
             "decreasing",
             text="final ‖∇L‖² falls as the learning rate grows (equal physical time)",
+            pool=True,  # small-lr is the sweep's smallest lr: one curve
         ),
         trend(
             SWEEP,
@@ -36,6 +37,7 @@ def track_claims() -> list[Claim]:
             "sharpness_0.05",
             "decreasing",
             text="sharpness (loss rise under weight noise) falls as the learning rate grows",
+            pool=True,  # small-lr is the sweep's smallest lr: one curve
         ),
         trend(
             SWEEP,
@@ -43,6 +45,7 @@ def track_claims() -> list[Claim]:
             "test_accuracy",
             "increasing",
             text="test accuracy rises with the learning rate (paper: flat minima generalise)",
+            pool=True,  # small-lr is the sweep's smallest lr: one curve
         ),
         *(
             paired_better(
