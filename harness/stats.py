@@ -91,3 +91,60 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
 
     res = spearmanr(xs, ys)
     return float(res.statistic), float(res.pvalue)
+
+
+@dataclass
+class SideTest:
+    """A test of which side of ``threshold`` a paired mean difference lies on.
+
+    ``above`` says the estimate lies above the threshold; ``p`` is the one-sided p-value of the
+    test whose alternative is that side (so a small p means "significantly on that side").
+    """
+
+    n: int
+    delta: float
+    ci_lo: float
+    ci_hi: float
+    above: bool
+    p: float
+
+
+def side_of(a: dict[int, float], b: dict[int, float], threshold: float) -> SideTest:
+    """One-sided paired t-test of mean(a - b) against ``threshold``, toward the side the mean is on.
+
+    Used for non-inferiority (threshold = -margin: is a - b significantly above -margin, or
+    significantly below it?) and for each half of an equivalence band. n < 2 gives p = NaN; zero
+    spread gives p = 0 strictly off the threshold and 1 on it.
+    """
+    pr = paired_test(a, b)
+    if pr.n < 2 or math.isnan(pr.delta):
+        return SideTest(pr.n, pr.delta, pr.ci_lo, pr.ci_hi, bool(pr.delta > threshold), math.nan)
+    seeds = sorted(set(a) & set(b))
+    diffs = [float(a[s]) - float(b[s]) for s in seeds if not math.isnan(float(a[s]) - float(b[s]))]
+    std = summarize(diffs).std
+    above = pr.delta > threshold
+    if std == 0:
+        p = 0.0 if pr.delta != threshold else 1.0
+    else:
+        from scipy.stats import t
+
+        tstat = (pr.delta - threshold) / (std / math.sqrt(pr.n))
+        p = float(t.sf(abs(tstat), pr.n - 1))
+    return SideTest(pr.n, pr.delta, pr.ci_lo, pr.ci_hi, bool(above), p)
+
+
+def band_test(a: dict[int, float], b: dict[int, float], band: float) -> SideTest:
+    """Equivalence of a and b within ``[-band, band]``, paired over seeds.
+
+    Inside the band (``above`` = True here means "inside"): p is the TOST p-value, the larger of
+    the two one-sided p-values against -band and +band. Outside: p is the one-sided p-value that
+    the difference lies beyond the nearer edge.
+    """
+    lo, hi = side_of(a, b, -band), side_of(a, b, band)
+    if lo.n < 2 or math.isnan(lo.p):
+        inside = bool(-band < lo.delta < band) if lo.n else False
+        return SideTest(lo.n, lo.delta, lo.ci_lo, lo.ci_hi, inside, math.nan)
+    if -band < lo.delta < band:
+        return SideTest(lo.n, lo.delta, lo.ci_lo, lo.ci_hi, True, max(lo.p, hi.p))
+    edge = hi if lo.delta >= band else lo
+    return SideTest(lo.n, lo.delta, lo.ci_lo, lo.ci_hi, False, edge.p)

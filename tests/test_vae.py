@@ -60,7 +60,7 @@ def _cell(method: str, latent: int = 2, seed: int = 0):
 def test_track_runs_every_method_and_the_report_pieces_work(tmp_path):
     import pandas as pd
 
-    from harness.claims import INCONCLUSIVE, NA
+    from harness.claims import NA, UNTESTABLE
     from harness.registry import REGISTRY
     from harness.runner import run_cell
     from harness.tracks.vae.codes import code_space_figure
@@ -103,8 +103,7 @@ def test_track_runs_every_method_and_the_report_pieces_work(tmp_path):
     for claim in track.claims():
         results = claim.evaluate(table, track)
         assert results and all("check failed" not in r.ours for r in results)
-        if "behaves like" not in claim.text:
-            assert all(r.verdict in (NA, INCONCLUSIVE) for r in results)  # one seed: no paired test
+        assert all(r.verdict in (NA, UNTESTABLE) for r in results)  # one seed: no test over seeds
 
 
 def test_same_seed_same_result_and_latent_8():
@@ -117,13 +116,14 @@ def test_same_seed_same_result_and_latent_8():
 
 
 def test_simple_like_kl_claim_verdicts():
+    """Declared equivalence bands: within a factor 2 of VAE-KL's code norms reproduces; 90x does not."""
     import pandas as pd
 
     from harness.claims import NOT_REPRODUCED, REPRODUCED
     from harness.registry import REGISTRY
 
     track = REGISTRY.get("track", "vae").load()()
-    claim = next(c for c in track.claims() if "behaves like" in c.text)
+    claim = next(c for c in track.claims() if "behaves like" in c.text and c.metric == "code_cov_err")
 
     def table(simple: float) -> pd.DataFrame:
         vals = {"ae": 1.0, "vae-kl": 0.01, "vae-simple": simple}
@@ -131,13 +131,19 @@ def test_simple_like_kl_claim_verdicts():
             [
                 {
                     "dataset": "d",
+                    "method": m,
                     "method_name": m,
+                    "seed": seed,
                     "status": "ok",
-                    **{f"m.{k}": v for k in ("mmd", "code_cov_err", "code_mean", "prior_confidence")},
+                    **{
+                        f"m.{k}": v * (1 + 0.01 * seed)
+                        for k in ("mmd", "code_cov_err", "code_mean", "prior_confidence")
+                    },
                 }
                 for m, v in vals.items()
+                for seed in range(3)
             ]
         )
 
-    assert claim.evaluate(table(0.02), track)[0].verdict == REPRODUCED
+    assert claim.evaluate(table(0.012), track)[0].verdict == REPRODUCED
     assert claim.evaluate(table(0.9), track)[0].verdict == NOT_REPRODUCED

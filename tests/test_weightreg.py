@@ -282,7 +282,8 @@ def test_claims_evaluate_on_a_tiny_table():
     assert not any(r.ours.startswith("check failed") for r in results), [r.ours for r in results]
     by_text = {r.claim: r for r in results}
     acc = next(r for t, r in by_text.items() if t.startswith("WEISSI >= weight decay on test"))
-    assert acc.verdict == "reproduced" and "weissi vs weight-decay[wd=1]" in acc.ours
+    assert acc.verdict == "reproduced" and acc.kind == "non-inferiority"
+    assert "weight-decay chosen per seed on valid_accuracy: weight-decay[wd=1] x4" in acc.ours
 
 
 def test_figures_render_from_a_tiny_table():

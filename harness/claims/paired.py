@@ -1,223 +1,288 @@
 """Claim kinds tested paired over seeds: superiority, non-inferiority, equivalence band, ratio.
 
 Why paired: every method of a track runs on the same seeds (same init, data order and sample),
-so the difference of two methods is tested seed by seed, as the leaderboards do.
+so the difference of two arms is tested seed by seed, with the same paired t-test the
+leaderboards use for their Δ column. Each kind gives one p-value per row:
+
+- superiority: two-sided paired t-test of a - b (the leaderboard's test);
+- non-inferiority with margin m: one-sided test of a - b against -m, toward the side it lies on;
+- equivalence band [-m, m]: TOST p inside the band, the one-sided p beyond the nearer edge outside;
+- ratio against a value: t-test of the per-seed log ratios against log(value).
+
+Differences are oriented so that positive means "a is better" (from the metric's direction).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.claims.core import (
-    INCONCLUSIVE,
-    NA,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    Claim,
-    ClaimResult,
-    direction_verdict,
-    equivalence_verdict,
-    fmt,
-)
-from harness.claims.select import datasets, ok_by_seed, rows_for
-from harness.stats import paired_test, summarize
+from harness.claims.core import NA, Claim, Evidence, Published, fmt
+from harness.claims.preconditions import Precondition, check_all, min_runs
+from harness.claims.select import Fixed, Tuned, arm, dataset_names, datasets
+from harness.stats import band_test, paired_test, side_of, summarize
+
+ArmSpec = str | Fixed | Tuned
+DEFAULT_PRE = (min_runs(2),)
+POOLED = "all datasets"
+
+
+def _higher(track: Any, metric: str, direction: str) -> bool:
+    if direction:
+        return direction == "higher"
+    return track.metric(metric).higher_is_better if track is not None else True
+
+
+def arm_rows(
+    arms: Sequence[Fixed | Tuned],
+    metric: str,
+    preconditions: Sequence[Precondition],
+    dataset: str | None,
+    pool: bool,
+    measure: Callable[[list[dict[int, float]]], tuple[str, float, bool | None]],
+) -> Callable[[Any, Any], list[Evidence]]:
+    """The row loop shared by the seed-paired kinds.
+
+    Per dataset label (or once over all of them with ``pool``, for measurements that do not
+    depend on the dataset's setting: each seed's values are averaged over the datasets): the
+    arms' per-seed values, the cells not ok, the precondition check, then ``measure(values) ->
+    (ours, p, supports)``.
+    """
+
+    def rows(table: Any, track: Any) -> list[Evidence]:
+        labels = datasets(table, dataset)
+        groups = [(POOLED, labels)] if pool and labels else [(ds, [ds]) for ds in labels]
+        out = []
+        for name, members in groups:
+            t = table[table["dataset"].isin(members)]
+            by_arm = {a.label: a.rows(t) for a in arms}
+            if any(not len(r) for r in by_arm.values()):
+                continue  # this dataset does not run every arm
+            values, failed, notes = [], 0, []
+            for a in arms:
+                per_ds = [a.values(t[t["dataset"] == ds], metric) for ds in members]
+                values.append(_mean_by_seed([v for v, _, _ in per_ds]))
+                failed += sum(f for _, f, _ in per_ds)
+                notes += [n for _, _, n in per_ds if n]
+            reason = check_all(preconditions, by_arm)
+            if not any(values) or (len(values) > 1 and not set(values[0]) & set(values[1])):
+                out.append(Evidence(name, "no paired results", verdict=NA, dataset_names=dataset_names(t)))
+                continue
+            ours, p, supports = measure(values)
+            if pool:
+                ours += f"; seeds averaged over {len(members)} datasets (the measurement does not depend on them)"
+            if failed:
+                ours += f"; {failed} cell(s) not ok excluded"
+            if notes:
+                ours += "; " + "; ".join(sorted(set(notes)))
+            out.append(Evidence(name, ours, p, supports, untestable=reason, dataset_names=dataset_names(t)))
+        return out
+
+    return rows
+
+
+def _mean_by_seed(dicts: list[dict[int, float]]) -> dict[int, float]:
+    seeds = sorted(set().union(*dicts)) if dicts else []
+    out = {}
+    for s in seeds:
+        vals = [d[s] for d in dicts if s in d]
+        out[s] = sum(vals) / len(vals)
+    return out
+
+
+def _oriented(va: dict[int, float], vb: dict[int, float], higher: bool) -> tuple[dict, dict]:
+    """Values with the sign flipped for lower-is-better metrics, so that a - b > 0 means a is better."""
+    if higher:
+        return va, vb
+    return {s: -v for s, v in va.items()}, {s: -v for s, v in vb.items()}
+
+
+def _means(va: dict[int, float], vb: dict[int, float]) -> str:
+    sa, sb = summarize(list(va.values())), summarize(list(vb.values()))
+    return f"{fmt(sb.mean)} -> {fmt(sa.mean)}"
+
+
+def superiority(
+    a: ArmSpec,
+    b: ArmSpec,
+    metric: str,
+    text: str | None = None,
+    published: Published | str | None = None,
+    note: str = "",
+    direction: str = "",
+    preconditions: Sequence[Precondition] = DEFAULT_PRE,
+    dataset: str | None = None,
+    pool: bool = False,
+) -> Claim:
+    """Arm ``a`` beats arm ``b`` on ``metric`` (two-sided paired t-test over seeds)."""
+    A, B = arm(a), arm(b)
+    text = text or f"{A.label} beats {B.label} on {metric}"
+    holder: dict[str, bool] = {}
+
+    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+        va, vb = values
+        pr = paired_test(va, vb)
+        right = pr.delta > 0 if holder["higher"] else pr.delta < 0
+        ours = f"{_means(va, vb)} (delta {fmt(pr.delta)} [{fmt(pr.ci_lo)}, {fmt(pr.ci_hi)}], n={pr.n})"
+        return ours, pr.p, bool(right) if pr.n else None
+
+    loop = arm_rows((A, B), metric, preconditions, dataset, pool, measure)
+
+    def rows(table: Any, track: Any) -> list[Evidence]:
+        holder["higher"] = _higher(track, metric, direction)
+        return loop(table, track)
+
+    return Claim(text, rows, "superiority", metric, direction, published, note, tuple(preconditions))
 
 
 def paired_better(
-    a: str, b: str, metric: str, dataset: str | None = None, published: str | None = None, text: str | None = None
+    a: ArmSpec,
+    b: ArmSpec,
+    metric: str,
+    dataset: str | None = None,
+    published: Published | str | None = None,
+    text: str | None = None,
+    **kw: Any,
 ) -> Claim:
-    """Method ``a`` beats ``b`` on ``metric`` (direction from the track's Metric), paired over seeds."""
-    text = text or f"{a} beats {b} on {metric}"
-
-    def check(table: Any, track: Any) -> list[ClaimResult]:
-        higher = track.metric(metric).higher_is_better
-        out = []
-        for ds in datasets(table, dataset):
-            t = table[table["dataset"] == ds]
-            ra, rb = rows_for(t, a), rows_for(t, b)
-            if not len(ra) or not len(rb):
-                continue  # this dataset does not run both methods
-            failed = int((ra["status"] != "ok").sum() + (rb["status"] != "ok").sum())
-            va, vb = ok_by_seed(ra, metric), ok_by_seed(rb, metric)
-            pr = paired_test(va, vb)
-            if pr.n == 0:
-                out.append(ClaimResult(text, published or "", "no paired results", NA, ds))
-                continue
-            sa, sb = summarize(list(va.values())), summarize(list(vb.values()))
-            right = pr.delta > 0 if higher else pr.delta < 0
-            ours = (
-                f"{fmt(sb.mean)} -> {fmt(sa.mean)} (delta {fmt(pr.delta)} [{fmt(pr.ci_lo)}, {fmt(pr.ci_hi)}], "
-                f"p={fmt(pr.p)}, n={pr.n})"
-            )
-            if failed:
-                ours += f"; {failed} cell(s) not ok excluded"
-            out.append(ClaimResult(text, published or "", ours, direction_verdict(right, pr.p), ds))
-        return out or [ClaimResult(text, published or "", "no results", NA)]
-
-    return Claim(text, check, published)
+    """``superiority`` with the argument order the tracks used before the rule was declared."""
+    return superiority(a, b, metric, text=text, published=published, dataset=dataset, **kw)
 
 
 better = paired_better
 
 
-def _values(table: Any, method: str, metric: str, dataset: str) -> tuple[dict[int, float], int]:
-    """``metric`` by seed for ``method`` on ``dataset`` (ok cells), and how many cells were not ok."""
-    rows = rows_for(table[table["dataset"] == dataset], method)
-    return ok_by_seed(rows, metric), int((rows["status"] != "ok").sum())
-
-
-def _pairs(table: Any, a: str, b: str, metric: str, dataset: str) -> tuple[dict[int, float], dict[int, float], int]:
-    """``_values`` of methods ``a`` and ``b``, with their not-ok cells counted together."""
-    (va, fa), (vb, fb) = _values(table, a, metric, dataset), _values(table, b, metric, dataset)
-    return va, vb, fa + fb
-
-
-def per_dataset(text: str, published: str | None, row: Callable[[Any, str], ClaimResult]) -> Claim:
-    """A claim checked separately on each dataset of the table: ``row(table, dataset)`` gives the
-    ClaimResult of one dataset; an empty table gives one "no results" row."""
-
-    def check(table: Any, track_obj: Any) -> list[ClaimResult]:
-        if not len(table):
-            return [ClaimResult(text, published or "", "no results", NA)]
-        return [row(table, ds) for ds in sorted(set(table["dataset"]))]
-
-    return Claim(text, check, published)
-
-
-def _ratio_verdict(text: str, published: str | None, ds: str, logs: dict[int, float], failed: int) -> ClaimResult:
-    """One claim row from per-seed log ratios: the geometric mean with a 95% CI, and a t-test of
-    the logs against 0 (reproduced when the ratio is significantly above 1)."""
-    if not logs:
-        return ClaimResult(text, published or "", "no paired results", NA, ds)
-    pr = paired_test(logs, {s: 0.0 for s in logs})
-    ours = f"{math.exp(pr.delta):.3f}x"  # geometric mean of the per-seed ratios
-    if pr.n > 1:
-        ours += f" [{math.exp(pr.ci_lo):.3f}, {math.exp(pr.ci_hi):.3f}] (p={pr.p:.3g}, n={pr.n})"
-    if failed:
-        ours += f"; {failed} cell(s) not ok excluded"
-    return ClaimResult(text, published or "", ours, direction_verdict(pr.delta > 0, pr.p), ds)
-
-
-def ratio_claim(
-    a: str, b: str, metric: str, text: str, published: str | None = None, lower_is_better: bool = False
+def noninferiority(
+    a: ArmSpec,
+    b: ArmSpec,
+    metric: str,
+    margin: float,
+    text: str | None = None,
+    published: Published | str | None = None,
+    note: str = "",
+    direction: str = "",
+    preconditions: Sequence[Precondition] = DEFAULT_PRE,
+    dataset: str | None = None,
+    pool: bool = False,
 ) -> Claim:
-    """``a`` improves ``metric`` over ``b``; ours = the geometric mean of the per-seed ratios (b/a
-    when lower is better, else a/b) with a 95% CI; verdict from a t-test of the log ratios."""
+    """Arm ``a`` is not worse than ``b`` by more than ``margin`` (declared with the claim, in the
+    metric's units). Reproduced when a - b is significantly above -margin (Holm p < 0.05), not
+    reproduced when significantly below it."""
+    A, B = arm(a), arm(b)
+    text = text or f"{A.label} is not worse than {B.label} on {metric} by more than {margin:g}"
+    holder: dict[str, bool] = {}
 
-    def row(table: Any, ds: str) -> ClaimResult:
-        va, vb, failed = _pairs(table, a, b, metric, ds)
-        num, den = (vb, va) if lower_is_better else (va, vb)
-        logs = {s: math.log(num[s] / den[s]) for s in sorted(set(va) & set(vb)) if va[s] > 0 and vb[s] > 0}
-        return _ratio_verdict(text, published, ds, logs, failed)
-
-    return per_dataset(text, published, row)
-
-
-def speedup_claim(a: str, metric: str, text: str, published: str | None = None) -> Claim:
-    """``metric`` of method ``a`` is a ratio measured inside each cell (e.g. the char twin's time
-    over the cell's own); the claim is that it exceeds 1, tested over seeds like ``ratio_claim``."""
-
-    def row(table: Any, ds: str) -> ClaimResult:
-        va, failed = _values(table, a, metric, ds)
-        return _ratio_verdict(text, published, ds, {s: math.log(v) for s, v in va.items() if v > 0}, failed)
-
-    return per_dataset(text, published, row)
-
-
-def noninferior(a: str, b: str, metric: str, margin: float, text: str, published: str | None = None) -> Claim:
-    """``a`` is not worse than ``b`` by more than ``margin`` (higher is better): reproduced when the
-    95% CI of the paired difference lies above -margin, not reproduced when it lies below."""
-
-    def row(table: Any, ds: str) -> ClaimResult:
-        va, vb, failed = _pairs(table, a, b, metric, ds)
+    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+        va, vb = values
+        oa, ob = _oriented(va, vb, holder["higher"])
+        st = side_of(oa, ob, -margin)
         pr = paired_test(va, vb)
-        if pr.n < 2:
-            return ClaimResult(text, published or "", f"too few paired results (n={pr.n})", NA, ds)
         ours = (
-            f"{sum(vb.values()) / len(vb):.4f} -> {sum(va.values()) / len(va):.4f} "
-            f"(delta {pr.delta:+.4f} [{pr.ci_lo:+.4f}, {pr.ci_hi:+.4f}], n={pr.n})"
+            f"{_means(va, vb)} (delta {fmt(pr.delta)} [{fmt(pr.ci_lo)}, {fmt(pr.ci_hi)}], margin {margin:g}, n={pr.n})"
         )
-        if failed:
-            ours += f"; {failed} cell(s) not ok excluded"
-        if pr.ci_lo > -margin:
-            verdict = REPRODUCED
-        elif pr.ci_hi < -margin:
-            verdict = NOT_REPRODUCED
-        else:
-            verdict = INCONCLUSIVE
-        return ClaimResult(text, published or "", ours, verdict, ds)
+        return ours, st.p, st.above
 
-    return per_dataset(text, published, row)
+    loop = arm_rows((A, B), metric, preconditions, dataset, pool, measure)
+
+    def rows(table: Any, track: Any) -> list[Evidence]:
+        holder["higher"] = _higher(track, metric, direction)
+        return loop(table, track)
+
+    return Claim(text, rows, "non-inferiority", metric, direction, published, note, tuple(preconditions))
 
 
-def close_to(a: str, b: str, metric: str, slack: float, text: str, published: str) -> Claim:
-    """Methods ``a`` and ``b`` are about equal on ``metric``.
-
-    Reproduced when the 95% CI of the paired difference lies inside [-slack, slack]; not
-    reproduced when the mean difference is outside it and significant (p < 0.05); inconclusive
-    otherwise (too few seeds to tell).
-    """
-
-    def check(table: Any, track: Any) -> list[ClaimResult]:
-        col, out = f"m.{metric}", []
-        for ds in datasets(table):
-            t = table[(table["dataset"] == ds) & (table["status"] == "ok")]
-            if col not in t:
-                continue
-            seeds = []
-            for sel in (a, b):
-                rows = rows_for(t, sel)
-                seeds.append(dict(zip(rows["seed"].astype(int), rows[col].astype(float))))
-            pr = paired_test(seeds[0], seeds[1])
-            if pr.n == 0:
-                continue
-            ours = f"{a} - {b} = {pr.delta:+.4f} [{pr.ci_lo:.4f}, {pr.ci_hi:.4f}] (p={pr.p:.3g}, n={pr.n})"
-            lo, hi = (pr.ci_lo, pr.ci_hi) if pr.ci_lo == pr.ci_lo else (pr.delta, pr.delta)
-            verdict = equivalence_verdict(-slack <= lo and hi <= slack, pr.p)
-            out.append(ClaimResult(text, published, ours, verdict, ds))
-        return out or [ClaimResult(text, published, "no paired results", NA)]
-
-    return Claim(text, check, published)
-
-
-def best_valid_selector(table: Any, method_name: str, dataset: str, select: str = "valid_accuracy") -> str | None:
-    """The selector (grid point) of ``method_name`` with the highest mean ``select`` on ``dataset``.
-
-    Only grid points whose cells all finished ``ok`` compete (a coefficient that diverges on some
-    seed is not a usable choice). Test metrics play no part in the choice.
-    """
-    if not len(table) or f"m.{select}" not in table:
-        return None
-    t = table[(table["dataset"] == dataset) & (table["method_name"] == method_name)]
-    best, best_score = None, -math.inf
-    for label, rows in t.groupby("method"):
-        if (rows["status"] != "ok").any():
-            continue
-        score = float(rows[f"m.{select}"].mean())
-        if score > best_score:
-            best, best_score = str(label), score
-    return best
-
-
-def tuned_better(
-    a: str, b: str, metric: str, published: str | None = None, text: str | None = None, select: str = "valid_accuracy"
+def equivalence(
+    a: ArmSpec,
+    b: ArmSpec,
+    metric: str,
+    band: float,
+    text: str | None = None,
+    published: Published | str | None = None,
+    note: str = "",
+    log_scale: bool = False,
+    preconditions: Sequence[Precondition] = DEFAULT_PRE,
+    dataset: str | None = None,
+    pool: bool = False,
 ) -> Claim:
-    """Claim: method ``a`` beats ``b`` on ``metric``, each at its best-``select`` grid point per
-    dataset, paired over seeds (the engine's paired test on the two chosen selectors)."""
-    text = text or f"{a} beats {b} on {metric} (best-{select} coefficients)"
+    """Arms ``a`` and ``b`` agree on ``metric`` within ``[-band, band]`` (declared with the claim).
 
-    def check(table: Any, trk: Any) -> list[ClaimResult]:
-        out: list[ClaimResult] = []
-        for ds in datasets(table):
-            sa, sb = best_valid_selector(table, a, ds, select), best_valid_selector(table, b, ds, select)
-            if sa is None or sb is None:
-                continue
-            rows = paired_better(sa, sb, metric, dataset=ds, published=published, text=text).check(table, trk)
-            for r in rows:
-                r.ours = f"{sa} vs {sb}: {r.ours}"
-            out += rows
-        return out or [ClaimResult(text, published or "", "no results", NA)]
+    ``log_scale``: compare log values, so the band is a ratio (band = log 1.5 means "within a
+    factor 1.5"), for metrics that span orders of magnitude. Reproduced when the TOST p is
+    significant; not reproduced when the difference is significantly beyond the band.
+    """
+    A, B = arm(a), arm(b)
+    what = f"a factor {math.exp(band):.3g}" if log_scale else f"{band:g}"
+    text = text or f"{A.label} ~ {B.label} on {metric} (within {what})"
 
-    return Claim(text, check, published)
+    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+        va, vb = values
+        if log_scale:
+            if min(list(va.values()) + list(vb.values()), default=0) <= 0:
+                return "non-positive values: no log-scale band", math.nan, None
+            va, vb = {s: math.log(v) for s, v in va.items()}, {s: math.log(v) for s, v in vb.items()}
+        st = band_test(va, vb, band)
+        if log_scale:
+            est = (
+                f"ratio {math.exp(st.delta):.3g} [{math.exp(st.ci_lo):.3g}, {math.exp(st.ci_hi):.3g}]"
+                if st.n > 1
+                else f"ratio {math.exp(st.delta):.3g}"
+            )
+            ours = f"{fmt(math.exp(_mean(vb)))} -> {fmt(math.exp(_mean(va)))} ({est}, band x{math.exp(band):.3g})"
+        else:
+            ours = f"{_means(va, vb)} (delta {fmt(st.delta)} [{fmt(st.ci_lo)}, {fmt(st.ci_hi)}], band {band:g})"
+        return ours + f", n={st.n}", st.p, st.above
+
+    rows = arm_rows((A, B), metric, preconditions, dataset, pool, measure)
+    return Claim(text, rows, "equivalence", metric, "", published, note, tuple(preconditions))
+
+
+def _mean(d: dict[int, float]) -> float:
+    return sum(d.values()) / len(d) if d else math.nan
+
+
+def ratio(
+    a: ArmSpec,
+    metric: str,
+    against: ArmSpec | None = None,
+    value: float = 1.0,
+    text: str | None = None,
+    published: Published | str | None = None,
+    note: str = "",
+    direction: str = "",
+    preconditions: Sequence[Precondition] = DEFAULT_PRE,
+    dataset: str | None = None,
+    pool: bool = False,
+) -> Claim:
+    """A ratio exceeds ``value``: t-test of the per-seed log ratios against log(value).
+
+    With ``against``: the improvement factor of ``a`` over it (a/b, or b/a when lower is better).
+    Without: ``metric`` is itself a ratio measured inside each cell (e.g. a speed-up against a twin).
+    Ours is the geometric mean of the per-seed ratios with its 95% CI.
+    """
+    arms = (arm(a),) if against is None else (arm(a), arm(against))
+    text = text or f"{arms[0].label} improves {metric} by more than {value:g}x"
+    holder: dict[str, bool] = {}
+
+    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+        if len(values) == 1:
+            logs = {s: math.log(v) for s, v in values[0].items() if v > 0}
+        else:
+            va, vb = values
+            num, den = (va, vb) if holder["higher"] else (vb, va)
+            logs = {s: math.log(num[s] / den[s]) for s in sorted(set(va) & set(vb)) if va[s] > 0 and vb[s] > 0}
+        if not logs:
+            return "no positive ratios", math.nan, None
+        base = math.log(value)
+        pr = paired_test(logs, {s: base for s in logs})
+        ours = f"{math.exp(base + pr.delta):.3f}x"
+        if pr.n > 1:
+            ours += f" [{math.exp(base + pr.ci_lo):.3f}, {math.exp(base + pr.ci_hi):.3f}]"
+        return ours + f" vs {value:g}x, n={pr.n}", pr.p, bool(pr.delta > 0)
+
+    loop = arm_rows(arms, metric, preconditions, dataset, pool, measure)
+
+    def rows(table: Any, track: Any) -> list[Evidence]:
+        holder["higher"] = _higher(track, metric, direction)
+        return loop(table, track)
+
+    return Claim(text, rows, "ratio", metric, direction, published, note, tuple(preconditions))

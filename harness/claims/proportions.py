@@ -1,18 +1,20 @@
 """Claims tested over test examples instead of seeds: above chance, and one proportion above another.
 
 Why: a method that trains nothing (zero-shot PET) gives the same accuracy on every seed, so a
-paired test over seeds has no variance to work with. The unit of evidence is then the test text:
-a binomial test against chance, and a two-proportion z-test between two methods (unpaired, hence
-conservative when both see the same texts).
+paired test over seeds has no variance to work with. The unit of evidence is then the test
+example: a binomial test against chance (normal approximation, two-sided), and a two-proportion
+z-test between two methods (unpaired, hence conservative when both see the same examples).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from harness.claims.core import NA, Claim, ClaimResult, direction_verdict
-from harness.claims.select import datasets, rows_for
+from harness.claims.core import Claim, Evidence, Published
+from harness.claims.preconditions import Precondition, check_all
+from harness.claims.select import dataset_names, datasets, rows_for
 
 
 def mean_and_n(rows: Any, metric: str, n_column: str = "m.test_texts") -> tuple[float, int, int]:
@@ -31,42 +33,61 @@ def p_two_sided(z: float) -> float:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-def above_chance(selector: str, metric: str, chance: float, text: str, published: str = "") -> Claim:
-    """``selector``'s accuracy is above ``chance``: normal approximation of the binomial test over
-    the n test texts (accuracy = mean over seeds)."""
+def above_chance(
+    selector: str,
+    metric: str,
+    chance: float,
+    text: str,
+    published: Published | str | None = None,
+    note: str = "",
+    n_column: str = "m.test_texts",
+    preconditions: Sequence[Precondition] = (),
+) -> Claim:
+    """``selector``'s accuracy (mean over seeds) is above ``chance`` over its n test examples."""
 
-    def check(table: Any, track: Any) -> list[ClaimResult]:
+    def rows(table: Any, track: Any) -> list[Evidence]:
         out = []
         for ds in datasets(table):
-            acc, n, cells = mean_and_n(rows_for(table[table["dataset"] == ds], selector), metric)
+            r = rows_for(table[table["dataset"] == ds], selector)
+            acc, n, cells = mean_and_n(r, metric, n_column)
             if not cells or n == 0:
                 continue
             z = (acc - chance) / math.sqrt(chance * (1 - chance) / n)
-            p = p_two_sided(z)
-            ours = f"{acc:.4f} vs chance {chance:g} (n={n} test texts, z={z:+.1f}, p={p:.3g})"
-            out.append(ClaimResult(text, published, ours, direction_verdict(acc > chance, p), ds))
-        return out or [ClaimResult(text, published, "no results", NA)]
+            ours = f"{acc:.4f} vs chance {chance:g} (n={n} test examples, z={z:+.1f})"
+            reason = check_all(preconditions, {selector: r})
+            out.append(Evidence(ds, ours, p_two_sided(z), acc > chance, reason, dataset_names=dataset_names(r)))
+        return out
 
-    return Claim(text, check, published)
+    return Claim(text, rows, "above chance", metric, "higher", published, note, tuple(preconditions))
 
 
-def proportions_better(a: str, b: str, metric: str, text: str, published: str = "") -> Claim:
-    """``a``'s accuracy beats ``b``'s: two-proportion z-test over the test texts."""
+def proportions_better(
+    a: str,
+    b: str,
+    metric: str,
+    text: str,
+    published: Published | str | None = None,
+    note: str = "",
+    n_column: str = "m.test_texts",
+    preconditions: Sequence[Precondition] = (),
+) -> Claim:
+    """``a``'s accuracy beats ``b``'s: two-proportion z-test over the test examples."""
 
-    def check(table: Any, track: Any) -> list[ClaimResult]:
+    def rows(table: Any, track: Any) -> list[Evidence]:
         out = []
         for ds in datasets(table):
             t = table[table["dataset"] == ds]
-            pa, na, ca = mean_and_n(rows_for(t, a), metric)
-            pb, nb, cb = mean_and_n(rows_for(t, b), metric)
+            ra, rb = rows_for(t, a), rows_for(t, b)
+            pa, na, ca = mean_and_n(ra, metric, n_column)
+            pb, nb, cb = mean_and_n(rb, metric, n_column)
             if not ca or not cb or not na or not nb:
                 continue
             pool = (pa * na + pb * nb) / (na + nb)
             se = math.sqrt(max(pool * (1 - pool), 1e-12) * (1 / na + 1 / nb))
             z = (pa - pb) / se
-            p = p_two_sided(z)
-            ours = f"{pb:.4f} -> {pa:.4f} (delta {pa - pb:+.4f}, z={z:+.1f}, p={p:.3g}, n={na} test texts)"
-            out.append(ClaimResult(text, published, ours, direction_verdict(pa > pb, p), ds))
-        return out or [ClaimResult(text, published, "no results", NA)]
+            ours = f"{pb:.4f} -> {pa:.4f} (delta {pa - pb:+.4f}, z={z:+.1f}, n={na} test examples)"
+            reason = check_all(preconditions, {a: ra, b: rb})
+            out.append(Evidence(ds, ours, p_two_sided(z), pa > pb, reason, dataset_names=dataset_names(t)))
+        return out
 
-    return Claim(text, check, published)
+    return Claim(text, rows, "superiority", metric, "higher", published, note, tuple(preconditions))

@@ -8,6 +8,7 @@ registered dataset name, a structured column, never by parsing the display label
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -65,3 +66,103 @@ def datasets(table: Any, dataset: str | None = None) -> list[str]:
         return labels
     by_name = set(table[table["dataset_name"] == dataset]["dataset"]) if "dataset_name" in table else set()
     return [d for d in labels if d == dataset or d in by_name]
+
+
+def dataset_names(rows: Any) -> set[str]:
+    """The registered dataset names behind some rows (for the published value's comparable mark)."""
+    return set(rows["dataset_name"]) if "dataset_name" in rows and len(rows) else set()
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """One method selector (``logit-adjusted`` = its default parameters)."""
+
+    selector: str
+
+    @property
+    def label(self) -> str:
+        return self.selector
+
+    def rows(self, table: Any) -> Any:
+        return rows_for(table, self.selector)
+
+    def values(self, table: Any, metric: str) -> tuple[dict[int, float], int, str]:
+        """Per-seed values of ``metric``, the number of cells not ok, and a note (none here)."""
+        rows = self.rows(table)
+        return ok_by_seed(rows, metric), int((rows["status"] != "ok").sum()) if len(rows) else 0, ""
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A method at the grid point chosen on validation, separately inside each seed.
+
+    Why inside each seed: the choice is then part of what the seed-to-seed spread measures, so the
+    CI and the test carry the selection noise (choosing once on the mean of the same seeds that
+    are then tested would not). Test metrics play no part in the choice; a cell that did not
+    finish ``ok`` is not a candidate. Ties go to the first grid point in label order.
+    """
+
+    method: str
+    select: str = "valid_accuracy"
+    higher_is_better: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} (best {self.select} per seed)"
+
+    def rows(self, table: Any) -> Any:
+        return table[table["method_name"] == self.method] if len(table) else table
+
+    def choices(self, table: Any) -> dict[int, Any]:
+        """Seed -> the chosen cell (a row of ``table``)."""
+        rows = ok_rows(self.rows(table))
+        col = f"m.{self.select}"
+        out: dict[int, Any] = {}
+        if col not in rows or not len(rows):
+            return out
+        for seed, group in rows.sort_values("method").groupby("seed"):
+            group = group[group[col].notna()]
+            if not len(group):
+                continue
+            best = group[col].astype(float)
+            pick = best.idxmax() if self.higher_is_better else best.idxmin()
+            out[int(seed)] = group.loc[pick]
+        return out
+
+    def values(self, table: Any, metric: str) -> tuple[dict[int, float], int, str]:
+        chosen = self.choices(table)
+        col = f"m.{metric}"
+        vals = {s: float(r[col]) for s, r in chosen.items() if col in r and not math.isnan(float(r[col]))}
+        tally: dict[str, int] = {}
+        for r in chosen.values():
+            tally[str(r["method"])] = tally.get(str(r["method"]), 0) + 1
+        note = f"{self.method} chosen per seed on {self.select}: " + ", ".join(
+            f"{k} x{v}" for k, v in sorted(tally.items())
+        )
+        rows = self.rows(table)
+        return vals, int((rows["status"] != "ok").sum()) if len(rows) else 0, note if chosen else ""
+
+
+Arm = Fixed | Tuned
+
+
+def arm(spec: str | Fixed | Tuned) -> Fixed | Tuned:
+    """A method selector string means ``Fixed(selector)``."""
+    return Fixed(spec) if isinstance(spec, str) else spec
+
+
+def best_valid_selector(table: Any, method_name: str, dataset: str, select: str = "valid_accuracy") -> str | None:
+    """The grid point of ``method_name`` with the highest mean ``select`` on ``dataset`` (for
+    figures that mark one grid point; claims choose per seed with ``Tuned``). Only grid points
+    whose cells all finished ``ok`` compete; test metrics play no part."""
+    if not len(table) or f"m.{select}" not in table:
+        return None
+    t = table[(table["dataset"] == dataset) & (table["method_name"] == method_name)]
+    best, best_score = None, -math.inf
+    for label, rows in t.groupby("method"):
+        if (rows["status"] != "ok").any():
+            continue
+        score = float(rows[f"m.{select}"].mean())
+        if score > best_score:
+            best, best_score = str(label), score
+    return best

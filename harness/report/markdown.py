@@ -98,18 +98,54 @@ def leaderboard_markdown(rows: Sequence[Row], track_cls: Any, heading_level: int
     return "\n".join(lines)
 
 
+def published_cell(c: ClaimResult) -> str:
+    """The published value with its source and the comparable mark, or "-"."""
+    return f"{c.published} [{c.comparable}]" if c.published else "-"
+
+
 def claims_markdown(results: Sequence[ClaimResult]) -> str:
+    """The claims table: raw p, Holm p over the claim's rows, and the verdict read from Holm p."""
     from tabulate import tabulate
 
     if not results:
         return "_No claims registered for this track._\n"
-    table = [[c.claim, c.dataset, c.published or "-", c.ours, f"**{c.verdict}**"] for c in results]
+    table = [
+        [
+            c.claim,
+            c.dataset,
+            c.kind,
+            published_cell(c),
+            c.ours,
+            fmt(c.p, ".3g"),
+            fmt(c.p_holm, ".3g"),
+            f"**{c.verdict}**",
+        ]
+        for c in results
+    ]
     return (
         tabulate(
             table,
-            headers=["claim", "dataset", "published", "ours", "verdict"],
+            headers=["claim", "dataset", "kind", "published", "ours", "p", "p (Holm)", "verdict"],
             tablefmt="github",
             disable_numparse=True,
         )
         + "\n"
     )
+
+
+def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
+    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict."""
+    return [
+        {
+            "claim": c.claim,
+            "dataset": c.dataset,
+            "kind": c.kind,
+            "published": c.published,
+            "comparable": c.comparable,
+            "ours": c.ours,
+            "p": c.p,
+            "p_holm": c.p_holm,
+            "verdict": c.verdict,
+        }
+        for c in results
+    ]
