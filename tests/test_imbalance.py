@@ -110,8 +110,10 @@ def test_digits_lt_is_long_tailed_with_balanced_test():
     train = np.bincount(s.y_train.numpy(), minlength=10)
     test = np.bincount(s.y_test.numpy(), minlength=10)
     assert train.tolist() == longtail_counts(100, 10, 10) == s.meta["class_counts"]
-    assert test.tolist() == [40] * 10
-    assert len(s.y_valid) == 0 and s.input_dim == 64
+    valid = np.bincount(s.y_valid.numpy(), minlength=10)
+    assert test.tolist() == valid.tolist() == [20] * 10 and s.input_dim == 64  # held-out rows halved
+    held = {tuple(r) for r in s.x_test.numpy().tolist()}
+    assert not held & {tuple(r) for r in s.x_valid.numpy().tolist()}  # validation and test disjoint
     again = digits_lt(rho=10, n_max=100, n_test_per_class=40)
     assert torch.equal(s.x_train, again.x_train)  # deterministic
 
@@ -231,7 +233,8 @@ def test_cifar10_lt_on_fake_copy(tmp_path, monkeypatch):
     _write_fake_cifar10(tmp_path)
     s = cifar_lt("cifar10", rho=10, root=str(tmp_path))
     assert np.bincount(s.y_train.numpy(), minlength=10).tolist() == longtail_counts(20, 10, 10)
-    assert np.bincount(s.y_test.numpy(), minlength=10).tolist() == [4] * 10
+    assert np.bincount(s.y_test.numpy(), minlength=10).tolist() == [2] * 10  # 4 held out: half test
+    assert np.bincount(s.y_valid.numpy(), minlength=10).tolist() == [2] * 10  # half validation
     assert tuple(s.x_train.shape[1:]) == (3, 32, 32) and s.x_train.dtype == torch.float32
     monkeypatch.setenv(CIFAR_ENV, str(tmp_path))
     assert len(cifar10_lt(rho=10).y_train) == len(s.y_train)

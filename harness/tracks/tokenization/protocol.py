@@ -12,8 +12,10 @@ Protocol (same for every method; only the vocabulary and word-row init differ):
 2. Each method continues MLM from it for ``continue_steps`` steps on the same texts: ``char-bert``
    with its char vocabulary (so pretraining compute is equal), ``wobert`` with the word vocabulary
    and mean-of-chars word rows, ``wobert-random-init`` with random word rows. Encoders have equal
-   size; only the embedding table grows with the vocabulary. Pretraining is one deterministic run
-   per arm (seed 0); the cell seed varies what follows.
+   size; only the embedding table grows with the vocabulary. The continued pretraining is one
+   independent run per arm and cell seed (new-row init and MLM batches; cached and shared by the
+   label fractions of that seed), so comparisons between arms have n = seeds, not n = 1; the
+   shared char MLM is the common starting point of every arm.
 3. Fine-tune a classifier head (mean-pooled states by default, ``pooling="cls"`` for BERT's [CLS])
    on the sentiment train split (``label_fraction`` of it, a class-balanced draw per seed),
    ``finetune_steps`` steps of ``batch_size`` texts; the checkpoint with the best validation
@@ -45,7 +47,8 @@ from harness.tracks.tokenization.speed import SPEED_LENGTHS, throughput
 
 
 # version 2: speed measured against the char twin inside each cell; fine-tuning with mean pooling, batch 16.
-@track("tokenization", version=2)
+# version 3: one continued-pretraining run per cell seed (was one per arm).
+@track("tokenization", version=3)
 class Tokenization(Track):
     """WoBERT vs char BERT: sequence length, speed, accuracy, and the mean-of-chars init."""
 
@@ -71,6 +74,7 @@ class Tokenization(Track):
         Metric("vocab_size", True, "vocabulary size", ".0f"),
         Metric("encoder_params", True, "encoder parameters (no embeddings)", ".0f"),
         Metric("labelled_texts", True, "labelled training texts", ".0f"),
+        Metric("continue_seed", True, "continued-pretraining run (seed)", ".0f"),
     )
     secondary = ("tokens_per_text", "speedup_infer_512", "mlm_bpc")
 
@@ -157,7 +161,7 @@ class Tokenization(Track):
         )
 
     @staticmethod
-    def continue_config(s: Any, recipe: VocabRecipe) -> Any:
+    def continue_config(s: Any, recipe: VocabRecipe, seed: int = 0) -> Any:
         from harness.models.pretrain import ContinueConfig
 
         if s.early_steps > s.continue_steps:
@@ -167,6 +171,7 @@ class Tokenization(Track):
             lr=s.continue_lr,
             warmup=max(1, s.continue_steps // 10),
             early_steps=s.early_steps,
+            seed=seed,
             **dataclasses.asdict(recipe),
         )
 
@@ -184,10 +189,10 @@ class Tokenization(Track):
             raise HarnessError(f"tokenization needs non-empty train/valid/test splits ({cell.dataset_selector})")
         recipe: VocabRecipe = self.recipe(cell)
         cfg = self.pretrain_config(s)
-        art = continued_mlm(cfg, self.continue_config(s, recipe))
+        art = continued_mlm(cfg, self.continue_config(s, recipe, seed=cell.seed))
         s = dataclasses.replace(s, max_len=min(s.max_len, cfg.model.max_positions))  # a hub model may be shorter
         vocab = art.vocab
-        out: dict[str, float] = {"vocab_size": float(len(vocab))}
+        out: dict[str, float] = {"vocab_size": float(len(vocab)), "continue_seed": float(cell.seed)}
 
         # Held-out MLM bits per character (before fine-tuning touches the encoder).
         rng = random.Random(ctx.seed("sample"))
@@ -263,10 +268,10 @@ class Tokenization(Track):
     def cost(self, cell: Any) -> float:
         """Seconds on one core at the quick size (~0.4 s per MLM step, ~0.06 s per fine-tuning step
         of 16 texts, ~8 s of evaluation and timing); the shared char pretraining is spread over the
-        ~27 cells of a suite block and each continued arm over its ~9 cells."""
+        ~27 cells of a suite block and each continued run (one per arm and seed) over its 3 cells."""
         s = self.settings(cell)
         # A hub model is assumed BERT-base sized (768 wide, 12 layers) without reading its config.
         scale = (768 / 128) ** 2 * 12 / 2 if s.hub_model else (s.hidden / 128) ** 2 * s.layers / 2
         return scale * (
-            0.06 * s.finetune_steps * s.batch_size / 16 + 8 + 0.4 * (s.pretrain_steps / 27 + s.continue_steps / 9)
+            0.06 * s.finetune_steps * s.batch_size / 16 + 8 + 0.4 * (s.pretrain_steps / 27 + s.continue_steps / 3)
         )
