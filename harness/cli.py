@@ -54,9 +54,8 @@ def list_cmd(track_name: str | None, kind: str) -> None:
     if kind in ("all", "suites") and not track_name:
         click.echo("suites: " + ", ".join(builtin_suites()))
     for t in tracks:
-        cls = t.load()
         if kind in ("all", "tracks"):
-            click.echo(f"\ntrack {t.name} (v{t.version}): {_first_line(t.doc)}  primary={cls.primary}")
+            click.echo(f"\ntrack {t.name} (v{t.version}): {_first_line(t.doc)}  primary={t.meta.get('primary', '')}")
         if kind in ("all", "datasets"):
             for d in REGISTRY.entries("dataset", t.name):
                 click.echo(f"  dataset {_sig(d)}  - {_first_line(d.doc)}")
@@ -92,7 +91,11 @@ def _sig(entry: Any) -> str:
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=None, help="Per-cell timeout in seconds.")
 @click.option("--force", is_flag=True, help="Rerun cells that already have a result.")
 @click.option("--retry-failed", is_flag=True, help="Rerun cells whose earlier run failed (error/timeout/oom).")
-@click.option("--dry-run", is_flag=True, help="Print the cells and an estimated cost; run nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the cells to run, their estimated time and memory; run nothing (imports no method code).",
+)
 @click.option("--ray-address", default=None, help="Attach to a Ray cluster (with --executor ray).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def run(
@@ -114,20 +117,23 @@ def run(
     quiet: bool,
 ) -> None:
     """Run a suite (default: quick). Finished cells are skipped, so rerunning resumes."""
+    from harness.estimate import estimate, longest_first
     from harness.planner import plan
+    from harness.runner import check_device_name
     from harness.store import Store
-    from harness.suite import expand, load_suite
+    from harness.suite import check_methods, expand, load_suite
 
-    if executor != "ray":
-        from harness.runner import resolve_device
-
-        device = resolve_device(device)
+    check_device_name(device)
     suite = load_suite(suite_name)
     cells = expand(suite, list(tracks) or None, list(methods) or None, list(datasets) or None, seeds)
     store = Store(results)
     p = plan(cells, store, force=force, retry_failed=retry_failed)
     cores = os.cpu_count() or 1
     jobs = jobs or (cores if executor != "inline" else 1)
+    if p.todo and not dry_run and executor != "ray":
+        from harness.runner import resolve_device
+
+        device = resolve_device(device)  # imports torch: only when cells will run here
     skipped_tracks = [b for b in suite.not_runnable() if not tracks or b.track in tracks]
     for b in skipped_tracks:
         click.echo(f"note: {b.track} block not runnable here: {b.reason or 'marked runnable = false'}", err=True)
@@ -136,73 +142,72 @@ def run(
         f"{len(p.failed_kept)} failed earlier (rerun with --retry-failed), {len(p.todo)} to run",
         err=True,
     )
-    costs = _cell_costs(p.todo)
-    todo = _longest_first(p.todo, costs)
-    if dry_run:
-        _dry_run(todo, costs, jobs)
+    est = estimate(p.todo)
+    todo = longest_first(p.todo, est)
+    if dry_run:  # names, parameters and settings are checked; a method's own checks need its code
+        for line in est.lines(jobs, "dry run"):
+            click.echo(line)
         return
-    if not p.todo:
-        _exit_for_failures(store, cells)
-        return
+    check_methods(p.todo)  # imports the methods' code (maybe torch): only for cells that will run
+    if p.todo:
+        _run_cells(todo, est, store, executor, device, jobs, timeout, threads, ray_address, quiet)
+    _store_exact_checks(results, cells, quiet)
+    _exit_for_failures(store, cells, p)
+
+
+def _run_cells(
+    todo: list[Any],
+    est: Any,
+    store: Any,
+    executor: str,
+    device: str,
+    jobs: int,
+    timeout: float | None,
+    threads: int | None,
+    ray_address: str | None,
+    quiet: bool,
+) -> None:
+    """Say the cost, run the cells, then put the measured wall time beside the estimate."""
     from harness.executor_factory import make_executor
     from harness.progress import Progress
 
+    for line in est.lines(jobs, "plan"):
+        click.echo(line, err=True)
     extra = {"address": ray_address} if executor == "ray" else {}
-    ex = make_executor(executor, store, device=device, jobs=jobs, timeout=timeout, threads=threads, **extra)
+    ex = make_executor(
+        executor, store, device=device, jobs=jobs, timeout=timeout, threads=threads, memory=est.memory, **extra
+    )
     t0 = time.time()
-    with Progress(len(p.todo), jobs, enabled=not quiet) as prog:
+    with Progress(len(todo), jobs, enabled=not quiet) as prog:
         ex.run(todo, prog.start, prog.finish)
+    wall = time.time() - t0
     click.echo(
-        f"ran {len(p.todo)} cells in {time.time() - t0:.1f}s with {jobs} job(s) on {device}; results in {results}/",
+        f"ran {len(todo)} cells in {wall / 60:.1f} min ({wall:.1f}s; estimated ~{est.minutes(jobs):.1f} min) "
+        f"with {jobs} job(s) on {device}; results in {store.root}/",
         err=True,
     )
-    _exit_for_failures(store, cells)
 
 
-def _cell_costs(cells: list[Any]) -> dict[str, float]:
-    """Each cell's estimated cost (its track's ``cost``), computed once for ordering and --dry-run."""
-    from harness.registry import REGISTRY
+def _store_exact_checks(results: str, cells: list[Any], quiet: bool) -> None:
+    """Compute (when the code changed) and store the exact claims of the run's tracks, so that
+    ``report`` and ``publish`` read them instead of running them (some need torch)."""
+    from harness.exact_results import refresh
+    from harness.manifest import current_fingerprint
 
-    tracks: dict[str, Any] = {}
-    out: dict[str, float] = {}
-    for cell in cells:
-        if cell.track not in tracks:
-            tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
-        try:
-            out[cell.key] = float(tracks[cell.track].cost(cell))
-        except Exception:  # an estimate must never stop a run
-            out[cell.key] = 0.0
-    return out
+    done = refresh(results, sorted({c.track for c in cells}), current_fingerprint())
+    if done and not quiet:
+        click.echo(f"stored the exact checks of {', '.join(done)} in {results}/.exact/", err=True)
 
 
-def _longest_first(cells: list[Any], costs: dict[str, float]) -> list[Any]:
-    """Start the most expensive cells first, so that with --jobs N the last few long cells do not
-    run alone while the other workers sit idle."""
-    return sorted(cells, key=lambda c: costs[c.key], reverse=True)
-
-
-def _dry_run(cells: list[Any], costs: dict[str, float], jobs: int) -> None:
-    total = 0.0
-    per_track: dict[str, tuple[int, float]] = {}
-    for c in cells:
-        cost = costs[c.key]
-        total += cost
-        n, s = per_track.get(c.track, (0, 0.0))
-        per_track[c.track] = (n + 1, s + cost)
-    for t, (n, s) in sorted(per_track.items()):
-        click.echo(f"  {t}: {n} cells, ~{s / 60:.1f} core-minutes")
-    click.echo(
-        f"dry run: {len(cells)} cells to run, estimated ~{total / 60:.1f} core-minutes, "
-        f"~{total / 60 / max(1, jobs):.1f} minutes with {jobs} job(s)"
-    )
-
-
-def _exit_for_failures(store: Any, cells: list[Any]) -> None:
+def _exit_for_failures(store: Any, cells: list[Any], p: Any) -> None:
+    """Print the status counts; exit 1 when any cell failed or is missing. Only the cells that ran
+    are read again (the plan read the others)."""
     from harness.store import FAILED
 
+    ran = {c.key for c in p.todo}
     counts: dict[str, int] = {}
     for c in cells:
-        s = store.status(c.track, c.key) or "missing"
+        s = (store.status(c.track, c.key) if c.key in ran else p.status.get(c.key)) or "missing"
         counts[s] = counts.get(s, 0) + 1
     click.echo("status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True)
     if any(counts.get(s) for s in FAILED + ("missing",)):
@@ -213,11 +218,14 @@ def _exit_for_failures(store: Any, cells: list[Any]) -> None:
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", default="reports", show_default=True, help="Output directory for report.html / report.md.")
 @click.option("--track", "tracks", multiple=True, help="Only these tracks.")
-def report(results: str, out: str, tracks: tuple[str, ...]) -> None:
+@click.option("--scale", default=None, help="Results of this scale (default: the scale of the newest cell).")
+def report(results: str, out: str, tracks: tuple[str, ...], scale: str | None) -> None:
     """Render the self-contained HTML report and a Markdown summary from the results."""
+    from harness.exact_results import reading
     from harness.report.build import build_report
 
-    html_path, md_path = build_report(results, out, list(tracks) or None)
+    with reading(results):  # exact claims come from the results (computed by harness run)
+        html_path, md_path = build_report(results, out, list(tracks) or None, scale)
     click.echo(f"wrote {html_path} and {md_path}")
 
 
@@ -225,11 +233,18 @@ def report(results: str, out: str, tracks: tuple[str, ...]) -> None:
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True)
 @click.option("--out", default="leaderboards", show_default=True)
 @click.option("--track", "tracks", multiple=True, help="Only these tracks.")
-def publish(results: str, out: str, tracks: tuple[str, ...]) -> None:
-    """Write leaderboards/<track>.md and leaderboards/<track>.csv."""
+@click.option("--scale", default=None, help="Results of this scale (default: the scale of the newest cell).")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["md", "latex"]), help="Also LaTeX (booktabs).")
+@click.option("--force", is_flag=True, help="Replace a leaderboard of another scale in --out.")
+def publish(results: str, out: str, tracks: tuple[str, ...], scale: str | None, formats: tuple, force: bool) -> None:
+    """Write <track>.md, .csv, .seeds.csv and .claims.csv (and .tex) under --out; the quick scale at
+    its top, any other scale in --out/<scale>/, so scales never replace each other."""
+    from harness.exact_results import reading
     from harness.report.build import publish_leaderboards
 
-    for path in publish_leaderboards(results, out, list(tracks) or None):
+    with reading(results):
+        paths = publish_leaderboards(results, out, list(tracks) or None, scale, ("md", *formats), force)
+    for path in paths:
         click.echo(f"wrote {path}")
 
 
@@ -246,8 +261,10 @@ def compare(
     """Flag leaderboard rows whose mean moved beyond seed noise (exit code 1 when any did)."""
     from harness.compare import compare as run_compare
     from harness.compare import render
+    from harness.exact_results import reading
 
-    cmp = run_compare(results, leaderboards, list(tracks) or None, alpha=alpha)
+    with reading(results):
+        cmp = run_compare(results, leaderboards, list(tracks) or None, alpha=alpha)
     click.echo(render(cmp, show_all=show_all))
     if cmp.worse if only_worse else cmp.moved:
         sys.exit(1)

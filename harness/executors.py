@@ -2,9 +2,12 @@
 
 - ``inline``: in this process, one after another (tests, debugging; a timeout cannot be enforced).
 - ``local``: ``jobs`` long-lived worker subprocesses, each running cells one after another.
-  A worker that dies (OOM kill, segfault, SIGKILL) is replaced and only its current cell is
-  recorded as ``error`` with the cause; a cell past ``timeout`` has its worker killed and is
-  recorded as ``timeout``. Workers live in their own session, so Ctrl-C reaches only the driver.
+  A worker that dies is replaced and only its current cell is recorded, never retried: ``oom``
+  when SIGKILL ended it (the kernel's out-of-memory killer sends SIGKILL), ``error`` with the cause
+  otherwise (segfault, exit); a cell past ``timeout`` has its worker killed and is recorded as
+  ``timeout``. A cell starts only when its declared memory fits (``harness.memory.MemoryGate``);
+  one larger than the machine is recorded ``oom`` without starting. Workers live in their own
+  session, so Ctrl-C reaches only the driver.
 - ``ray``: see harness/ray_executor.py (optional extra); harness/executor_factory.py picks one by name.
 """
 
@@ -21,8 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness import memory as mem
 from harness.cell import Cell
 from harness.errors import HarnessError
+from harness.memory import MemoryGate, resident_memory, too_big
 from harness.runner import base_record, run_cell
 from harness.store import Store
 
@@ -35,13 +40,27 @@ class Executor:
     """Runs cells; calls ``on_start(cell)`` and ``on_done(cell, summary)`` as they go."""
 
     def __init__(
-        self, store: Store, device: str = "cpu", jobs: int = 1, timeout: float | None = None, threads: int | None = None
+        self,
+        store: Store,
+        device: str = "cpu",
+        jobs: int = 1,
+        timeout: float | None = None,
+        threads: int | None = None,
+        memory: dict[str, int] | None = None,
     ):
         self.store = store
         self.device = device
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
+        self.memory = memory or {}  # run key -> bytes the cell declares (Track.memory)
+
+    def _record(self, cell: Cell, rec: dict[str, Any], on_start: StartCallback | None, on_done: Callback) -> None:
+        """Store a record the executor made itself (a refused, killed or timed-out cell)."""
+        if on_start is not None:
+            on_start(cell)
+        self.store.write(rec)
+        on_done(cell, rec)
 
     def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
         raise NotImplementedError
@@ -49,7 +68,12 @@ class Executor:
 
 class InlineExecutor(Executor):
     def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+        total = mem.total_memory()
         for cell in cells:
+            reason = too_big(self.memory.get(cell.key, 0), total)
+            if reason:
+                self._record(cell, base_record(cell, "oom", error=f"not started: {reason}"), on_start, on_done)
+                continue
             on_start(cell)
             rec = run_cell(cell, device=self.device, threads=self.threads)
             self.store.write(rec)
@@ -132,8 +156,10 @@ class _Worker:
             self.kill()
         self.log.close()
 
-    def death_cause(self) -> str:
+    def death(self) -> tuple[str, str]:
+        """(status, cause) of a worker that died: ``oom`` when SIGKILL ended it, else ``error``."""
         code = self.proc.wait(timeout=10)
+        status = "error"
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -141,11 +167,12 @@ class _Worker:
                 name = f"signal {-code}"
             cause = f"worker process was killed by {name}"
             if -code == signal.SIGKILL:
-                cause += " (out of memory, or killed externally)"
+                status = "oom"
+                cause += " (the out-of-memory killer, or killed externally; rerun with --retry-failed)"
         else:
             cause = f"worker process exited with code {code}"
         tail = _tail(self.log_path)
-        return f"{cause}{': ' + tail if tail else ''}"
+        return status, f"{cause}{': ' + tail if tail else ''}"
 
 
 def _tail(path: Path, lines: int = 3) -> str:
@@ -165,38 +192,33 @@ class LocalExecutor(Executor):
         errors: list[BaseException] = []
         stop = threading.Event()
         live: dict[int, _Worker] = {}
+        gate = MemoryGate()
 
         def slot_loop(slot: int) -> None:
             worker: _Worker | None = None
+
+            def resident() -> int:
+                return resident_memory(worker.proc.pid) if worker is not None else 0
+
             try:
                 while not stop.is_set():
                     try:
                         cell = todo.get_nowait()
                     except queue.Empty:
                         break
-                    if worker is None:
-                        worker = self._start_worker(slot, log_dir)
-                        live[slot] = worker
-                    on_start(cell)
-                    ok = worker.send({"cell": cell.to_dict()})
-                    reply = worker.wait_reply(self.timeout) if ok else None
-                    if reply == "timeout":
-                        worker.kill()
-                        worker = None
-                        rec = base_record(
-                            cell, "timeout", error=f"cell exceeded --timeout {self.timeout:g}s and was stopped"
-                        )
-                        self.store.write(rec)
-                        on_done(cell, rec)
-                    elif reply is None:
-                        cause = worker.death_cause()
-                        worker.kill()
-                        worker = None
-                        rec = base_record(cell, "error", error=cause)
-                        self.store.write(rec)
-                        on_done(cell, rec)
-                    else:
-                        on_done(cell, reply)
+                    ticket = gate.acquire(self.memory.get(cell.key, 0), resident, stop)
+                    if ticket is None:
+                        break
+                    if isinstance(ticket, str):
+                        self._record(cell, base_record(cell, "oom", error=f"not started: {ticket}"), on_start, on_done)
+                        continue
+                    try:
+                        if worker is None:
+                            worker = self._start_worker(slot, log_dir)
+                            live[slot] = worker
+                        worker = self._run_one(worker, cell, on_start, on_done)
+                    finally:
+                        gate.release(ticket)
             except BaseException as exc:  # surfaced by the driver after the other slots stop
                 errors.append(exc)
                 stop.set()
@@ -224,11 +246,29 @@ class LocalExecutor(Executor):
         if errors:
             raise errors[0]
 
+    def _run_one(self, worker: _Worker, cell: Cell, on_start: StartCallback, on_done: Callback) -> _Worker | None:
+        """Run ``cell`` on ``worker``; returns the worker, or None when it had to be killed or died."""
+        on_start(cell)
+        ok = worker.send({"cell": cell.to_dict()})
+        reply = worker.wait_reply(self.timeout) if ok else None
+        if reply == "timeout":
+            worker.kill()
+            error = f"cell exceeded --timeout {self.timeout:g}s and was stopped"
+            self._record(cell, base_record(cell, "timeout", error=error), None, on_done)
+            return None
+        if reply is None:
+            status, cause = worker.death()
+            worker.kill()
+            self._record(cell, base_record(cell, status, error=cause), None, on_done)
+            return None
+        on_done(cell, reply)
+        return worker
+
     def _start_worker(self, slot: int, log_dir: Path) -> _Worker:
         worker = _Worker(slot, self.device, self.threads, self.store.root, log_dir)
         reply = worker.wait_reply(WORKER_START_TIMEOUT)
         if not isinstance(reply, dict) or not reply.get("ready"):
-            cause = worker.death_cause() if reply is None else "worker did not start in time"
+            cause = worker.death()[1] if reply is None else "worker did not start in time"
             worker.kill()
             raise HarnessError(f"could not start a worker process: {cause}")
         return worker

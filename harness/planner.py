@@ -13,6 +13,7 @@ class Plan:
     todo: list[Cell] = field(default_factory=list)
     cached: list[Cell] = field(default_factory=list)  # finished (ok/diverged): skipped
     failed_kept: list[Cell] = field(default_factory=list)  # failed before; rerun only with retry_failed
+    status: dict[str, str | None] = field(default_factory=dict)  # run key -> stored status (None: no result)
 
     @property
     def total(self) -> int:
@@ -27,7 +28,10 @@ def plan(cells: list[Cell], store: Store, force: bool = False, retry_failed: boo
     """
     out = Plan()
     for cell in cells:
-        status = None if force else store.status(cell.track, cell.key)
+        status = store.status(cell.track, cell.key)
+        out.status[cell.key] = status
+        if force:
+            status = None
         if status in FINISHED:
             out.cached.append(cell)
         elif status in FAILED and not retry_failed:

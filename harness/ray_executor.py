@@ -4,13 +4,14 @@ Why Ray: per-task CPU/GPU requests, a crashed worker fails only its task, a runn
 force-cancelled (our per-cell timeout), and ``ray.init(address=...)`` attaches to a cluster.
 
 How a cell travels: the driver submits one task per cell with ``num_cpus`` = the executor's
-threads (and ``num_gpus=1`` on CUDA). The task is a streaming generator: it first warms up (imports,
-registry, torch threads) and yields a "started" marker, so ``--timeout`` counts from the moment the
-cell really starts, not from submission or worker start-up; then it yields the record. The driver
-is the only writer: it stores each record atomically through the Store as it arrives, so the
-results directory never needs to be visible from the cluster's nodes. Tasks are never retried
-(``max_retries=0``): a cell whose worker died is recorded ``error`` with the cause, not rerun
-silently.
+threads, ``memory`` = the cell's declared memory (Ray schedules by it; a cell larger than every
+node is recorded ``oom`` without starting) and ``num_gpus=1`` on CUDA. The task is a streaming
+generator: it first warms up (imports, registry, torch threads) and yields a "started" marker, so
+``--timeout`` counts from the moment the cell really starts, not from submission or worker
+start-up; then it yields the record. The driver is the only writer: it stores each record atomically
+through the Store as it arrives, so the results directory never needs to be visible from the
+cluster's nodes. Tasks are never retried (``max_retries=0``): a cell whose worker died is recorded
+``error`` with the cause, not rerun silently.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from harness.cell import Cell
 from harness.errors import HarnessError
 from harness.executors import Callback, Executor, StartCallback
+from harness.memory import too_big
 from harness.runner import base_record
 from harness.store import Store
 
@@ -85,9 +87,10 @@ class RayExecutor(Executor):
         timeout: float | None = None,
         threads: int | None = None,
         address: str | None = None,
+        memory: dict[str, int] | None = None,
     ):
         self.ray = _import_ray()
-        super().__init__(store, device=device, jobs=jobs, timeout=timeout, threads=threads)
+        super().__init__(store, device=device, jobs=jobs, timeout=timeout, threads=threads, memory=memory)
         self.address = address
         self._on_start: StartCallback = lambda cell: None
 
@@ -126,9 +129,15 @@ class RayExecutor(Executor):
         self._warn_if_unschedulable(gpu)
         env = forwarded_env()
         pending: dict[Any, tuple[Cell, dict[str, Any]]] = {}  # generator -> (cell, start info)
+        largest = max((n.get("Resources", {}).get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
         try:
             for cell in cells:
-                gen = task.remote(cell.to_dict(), device, self.threads, env)
+                need = self.memory.get(cell.key, 0)
+                reason = too_big(need, int(largest) or None)
+                if reason:  # Ray would wait forever for a node that large
+                    self._record(cell, base_record(cell, "oom", error=f"not started: {reason}"), on_start, on_done)
+                    continue
+                gen = task.options(memory=need).remote(cell.to_dict(), device, self.threads, env)
                 pending[gen] = (cell, {})
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)

@@ -7,6 +7,11 @@ entry-point group ``kexue_bench.plugins``) and ``harness list`` shows it at once
 Parameters of datasets and methods are the function's keyword parameters that have defaults;
 their annotations (int, float, str, bool) give the type, and ``bounds`` the allowed range.
 Parameters without a default are the track's protocol inputs (e.g. ``logits, targets``).
+
+Reading the registry imports nothing: ``load_builtins`` fills it from a cached manifest
+(``harness.manifest``) with lazy entries, and an entry's module is imported by ``Entry.load()``
+when its code is needed (running a cell, building a recipe). A track's ``params`` are its
+``Settings`` fields, so a suite is validated without importing the track either.
 """
 
 from __future__ import annotations
@@ -14,10 +19,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-import os
-import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +86,7 @@ class Entry:
 
     kind: str  # "track" | "dataset" | "method"
     name: str
-    target: Any  # the decorated object, or a lazy "module:attr" string
+    target: Any  # the decorated object, a lazy "module:attr" string, or None: import ``origin`` to get it
     version: int = 1
     track: str | None = None  # methods: the track they belong to
     tracks: tuple[str, ...] = ()  # datasets: the tracks that can use them
@@ -90,12 +94,36 @@ class Entry:
     doc: str = ""
     baseline: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # the module whose import registers this entry
+
+    @property
+    def lazy(self) -> bool:
+        """True for an entry read from the manifest whose module is not imported yet."""
+        return self.target is None
+
+    @property
+    def scope(self) -> str:
+        return (self.track or "") if self.kind == "method" else ""
 
     def load(self) -> Any:
-        """Resolve a lazy ``module:attr`` target on first use."""
+        """The registered object, importing its module on first use (lazy targets)."""
         if isinstance(self.target, str):
             module, _, attr = self.target.partition(":")
             self.target = getattr(importlib.import_module(module), attr)
+        elif self.target is None:
+            try:
+                importlib.import_module(self.origin)
+            except Exception as exc:
+                raise HarnessError(
+                    f"{self.kind} {self.name!r}: importing {self.origin} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            real = REGISTRY.lookup(self.kind, self.scope, self.name)
+            if real is None or real.target is None:
+                raise HarnessError(
+                    f"{self.kind} {self.name!r} is not registered by {self.origin} any more "
+                    "(a stale registry manifest; it is rebuilt on the next command)"
+                )
+            self.target, self.meta = real.target, real.meta
         return self.target
 
     def resolve_params(self, given: dict[str, Any], where: str = "") -> dict[str, Any]:
@@ -116,15 +144,41 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str, str], Entry] = {}
         self._loaded = False
+        self._importing = ""  # the entry module being imported by harness.manifest, if any
 
     def add(self, entry: Entry) -> Entry:
-        scope = (entry.track or "") if entry.kind == "method" else ""
-        key = (entry.kind, scope, entry.name)
+        """Register ``entry``. A real registration replaces its lazy manifest copy, never the reverse."""
+        if self._importing and not entry.origin:
+            entry.origin = self._importing
+        key = (entry.kind, entry.scope, entry.name)
         old = self._entries.get(key)
-        if old is not None and old.target is not entry.target and _qualname(old.target) != _qualname(entry.target):
-            raise HarnessError(f"{entry.kind} {entry.name!r} is registered twice")
+        if old is not None and not old.lazy:
+            if entry.lazy:
+                return old
+            if old.target is not entry.target and _qualname(old.target) != _qualname(entry.target):
+                raise HarnessError(f"{entry.kind} {entry.name!r} is registered twice")
         self._entries[key] = entry
         return entry
+
+    def lookup(self, kind: str, scope: str, name: str) -> Entry | None:
+        """The entry under (kind, scope, name) as it stands, without loading anything."""
+        return self._entries.get((kind, scope, name))
+
+    def all_entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    def drop_lazy(self) -> None:
+        """Forget the entries of an earlier manifest (before reading a newer one)."""
+        self._entries = {k: e for k, e in self._entries.items() if not e.lazy}
+
+    @contextmanager
+    def importing(self, module: str) -> Iterator[None]:
+        """Entries registered while ``module`` is imported get it as their ``origin``."""
+        outer, self._importing = self._importing, self._importing or module
+        try:
+            yield
+        finally:
+            self._importing = outer
 
     def entries(self, kind: str, track: str | None = None) -> list[Entry]:
         load_builtins()
@@ -264,7 +318,9 @@ def track(name: str, *, version: int = 1) -> Callable:
 
     def deco(cls: type) -> type:
         cls.name = name
-        REGISTRY.add(Entry("track", name, cls, version, doc=_doc(cls)))
+        settings = cls.settings_params() if hasattr(cls, "settings_params") else {}
+        meta = {"primary": getattr(cls, "primary", "")}
+        REGISTRY.add(Entry("track", name, cls, version, params=settings, doc=_doc(cls), meta=meta))
         return cls
 
     return deco
@@ -310,29 +366,21 @@ def _fmt(v: Any) -> str:
 
 
 def load_builtins() -> None:
-    """Import every built-in track/dataset/method module and the plugins, once.
+    """Fill the registry once per process: every built-in track/dataset/method and the plugins.
 
     Plugins are installed packages declaring the entry-point group ``kexue_bench.plugins`` (each
     entry point names a module to import) and, for quick experiments without packaging, the
-    comma-separated module names in the environment variable ``KEXUE_BENCH_PLUGINS``.
+    comma-separated module names in the environment variable ``KEXUE_BENCH_PLUGINS``. The entries
+    come from the cached manifest when it matches the code (see ``harness.manifest``), else from
+    importing every entry module, which also rebuilds the manifest.
     """
     if REGISTRY._loaded:
         return
     REGISTRY._loaded = True
-    for pkg_name in BUILTIN_PACKAGES:
-        pkg = importlib.import_module(pkg_name)
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{pkg_name}.{info.name}")
-    for module in filter(None, (m.strip() for m in os.environ.get("KEXUE_BENCH_PLUGINS", "").split(","))):
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            raise HarnessError(f"KEXUE_BENCH_PLUGINS module {module!r} failed to import: {exc}") from exc
-    from importlib.metadata import entry_points
+    from harness.manifest import populate
 
-    for ep in entry_points(group=PLUGIN_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plugin must not take the harness down
-            raise HarnessError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+    try:
+        populate(REGISTRY)
+    except BaseException:
+        REGISTRY._loaded = False
+        raise

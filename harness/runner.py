@@ -20,10 +20,15 @@ from harness.cell import Cell
 from harness.errors import Diverged, HarnessError
 
 
-def resolve_device(requested: str) -> str:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a one-line error."""
+def check_device_name(requested: str) -> None:
+    """A one-line error for a device name that is not auto, cpu, cuda or cuda:N (imports nothing)."""
     if requested not in ("auto", "cpu", "cuda") and not requested.startswith("cuda:"):
         raise HarnessError(f"--device must be auto, cpu or cuda, got {requested!r}")
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a one-line error."""
+    check_device_name(requested)
     if requested == "cpu":
         return "cpu"
     import torch

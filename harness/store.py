@@ -1,5 +1,8 @@
 """One JSON file per cell under ``<results>/<track>/<run key>.json``, written atomically.
 
+Beside the track folders: ``.logs/`` (worker logs) and ``.exact/`` (exact claims computed by
+``harness run``, see ``harness.exact_results``).
+
 Why one file per cell: every writer writes a distinct file, so concurrent runs and a killed driver
 can never corrupt or half-write a finished result (temp file + fsync + rename), resume is a
 directory listing, and the same layout works on a shared filesystem.
@@ -51,14 +54,14 @@ class Store:
         """Result files whose run key starts with ``key_prefix`` (for ``harness show``)."""
         if not self.root.exists():
             return []
-        return sorted(self.root.glob(f"*/{key_prefix}*.json"))
+        return sorted(p for p in self.root.glob(f"*/{key_prefix}*.json") if _is_track_dir(p.parent))
 
     def records(self, warn: bool = True) -> list[dict[str, Any]]:
         """Every readable record. Corrupt or truncated files are reported on stderr and skipped."""
         out = []
         if not self.root.exists():
             return out
-        for path in sorted(self.root.glob("*/*.json")):
+        for path in sorted(p for p in self.root.glob("*/*.json") if _is_track_dir(p.parent)):
             try:
                 with open(path, encoding="utf-8") as fh:
                     rec = json.load(fh)
@@ -70,6 +73,11 @@ class Store:
                 continue
             out.append(rec)
         return out
+
+
+def _is_track_dir(folder: Path) -> bool:
+    """Result folders are named after tracks; ``.logs``, ``.exact`` and the like hold other files."""
+    return not folder.name.startswith((".", "_"))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -151,7 +159,7 @@ def settings_label(track: str, settings: dict[str, Any]) -> str:
     from harness.registry import REGISTRY
 
     try:
-        defaults = {n: p.default for n, p in REGISTRY.get("track", track).load().settings_params().items()}
+        defaults = {n: p.default for n, p in REGISTRY.get("track", track).params.items()}
     except Exception:  # a track that is no longer registered: show every setting
         defaults = {}
     return " ".join(

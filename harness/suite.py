@@ -31,7 +31,7 @@ from typing import Any
 
 import tomllib
 
-from harness.cell import Cell
+from harness.cell import Cell, canonical_json
 from harness.errors import HarnessError, unknown_name
 from harness.registry import REGISTRY, Entry, format_selector, parse_selector
 
@@ -126,15 +126,16 @@ def expand_selector(kind: str, spec: Any, track: str, where: str) -> list[tuple[
     return out
 
 
-def _settings(track_cls: Any, given: Any, where: str) -> dict[str, Any]:
+def _settings(track: Entry, given: Any, where: str) -> dict[str, Any]:
+    """The block's settings over the track's defaults (a track entry's params are its Settings)."""
     if given is None:
         given = {}
     if not isinstance(given, dict):
         raise HarnessError(f"{where} must be a table, got {given!r}")
-    params = track_cls.settings_params()
+    params = track.params
     unknown = [k for k in given if k not in params]
     if unknown:
-        raise unknown_name(f"setting of track {track_cls.name!r}", unknown[0], params, where)
+        raise unknown_name(f"setting of track {track.name!r}", unknown[0], params, where)
     return {n: (p.coerce(given[n], where) if n in given else p.default) for n, p in params.items()}
 
 
@@ -172,7 +173,6 @@ def _block(block: Any, where: str, default_seeds: int) -> Block:
     if "track" not in block:
         raise HarnessError(f"{where}: missing key 'track'")
     track_entry = REGISTRY.get("track", str(block["track"]), where=f"{where}.track")
-    track_cls = track_entry.load()
     name = track_entry.name
     datasets = [
         x
@@ -184,9 +184,6 @@ def _block(block: Any, where: str, default_seeds: int) -> Block:
         for j, m in enumerate(_str_list(block.get("methods"), f"{where}.methods", allow_tables=True))
         for x in expand_selector("method", m, name, f"{where}.methods[{j}]")
     ]
-    checker = track_cls()
-    for entry, params in methods:
-        checker.check_method(entry, params)
     runnable = block.get("runnable", True)
     if not isinstance(runnable, bool):
         raise HarnessError(f"{where}.runnable must be true or false")
@@ -195,10 +192,31 @@ def _block(block: Any, where: str, default_seeds: int) -> Block:
         datasets=datasets,
         methods=methods,
         seeds=_positive_int(block.get("seeds", default_seeds), f"{where}.seeds"),
-        settings=_settings(track_cls, block.get("settings"), f"{where}.settings"),
+        settings=_settings(track_entry, block.get("settings"), f"{where}.settings"),
         runnable=runnable,
         reason=str(block.get("reason", "")),
     )
+
+
+def check_methods(cells: list[Cell]) -> None:
+    """Validate each distinct (track, method, parameters) of ``cells`` with ``Track.check_method``.
+
+    Called for the cells about to run only: the check may import the method's module (it builds
+    the recipe), which a fully cached run, a report or ``list`` never needs.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    tracks: dict[str, Any] = {}
+    for cell in cells:
+        key = (cell.track, cell.method, canonical_json(cell.method_params))
+        if key in seen:
+            continue
+        seen.add(key)
+        if cell.track not in tracks:
+            tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
+        try:
+            tracks[cell.track].check_method(REGISTRY.get("method", cell.method, cell.track), cell.method_params)
+        except HarnessError as exc:
+            raise HarnessError(f"track {cell.track!r}, method {cell.method_selector}: {exc}") from None
 
 
 def _with_baseline(track: str, methods: list[tuple[Entry, dict]]) -> list[tuple[Entry, dict]]:

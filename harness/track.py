@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, Param, params_of
 
+DEFAULT_CELL_MEMORY = 512 * 1024**2  # a worker with torch imported and a small model
+
 
 @dataclasses.dataclass
 class NoSettings:
@@ -69,6 +71,11 @@ class Track:
     def cost(self, cell: Any) -> float:
         """Rough relative cost of a cell in seconds on one CPU core, for --dry-run estimates."""
         return 10.0
+
+    def memory(self, cell: Any) -> int:
+        """Peak resident memory in bytes of a worker running this cell (interpreter, torch, data,
+        model); the local executor starts a cell only when this much is free."""
+        return DEFAULT_CELL_MEMORY
 
     # --- helpers shared by all tracks ------------------------------------------------------
     @classmethod

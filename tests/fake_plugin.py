@@ -1,4 +1,5 @@
-"""A test-only track whose methods succeed, diverge, raise, crash their process or hang.
+"""A test-only track whose methods succeed, diverge, raise, crash their process (SIGKILL, as the
+out-of-memory killer does) or hang, and declare as much memory as a test asks.
 
 Loaded through KEXUE_BENCH_PLUGINS so that worker subprocesses see it too.
 """
@@ -11,13 +12,14 @@ import time
 from dataclasses import dataclass
 
 from harness.claims import paired_better
-from harness.registry import dataset, method, track
+from harness.registry import REGISTRY, dataset, method, track
 from harness.track import Metric, Track
 
 
 @dataclass
 class FakeSettings:
     sleep: float = 0.0
+    memory_mb: float = 0.0  # declared memory of every cell (0: the default)
 
 
 @track("fake")
@@ -27,7 +29,7 @@ class FakeTrack(Track):
     primary = "score"
     metrics = (Metric("score", True, "score"),)
     Settings = FakeSettings
-    settings_bounds = {"sleep": (0.0, None)}
+    settings_bounds = {"sleep": (0.0, None), "memory_mb": (0.0, None)}
     recipe_type = str
 
     def run(self, cell, ctx):
@@ -45,6 +47,12 @@ class FakeTrack(Track):
         if behaviour == "hang":
             time.sleep(600)
         return {"score": base + (0.5 if behaviour == "good" else 0.0)}
+
+    def memory(self, cell):
+        """A method's ``memory_gib`` meta, else the block's ``memory_mb`` setting, else the default."""
+        gib = REGISTRY.get("method", cell.method, "fake").meta.get("memory_gib", 0)
+        mb = self.settings(cell).memory_mb
+        return int(gib * 1024**3) if gib else int(mb * 1024**2) if mb else super().memory(cell)
 
     def claims(self):
         return [paired_better("good", "plain", "score", text="good beats plain")]
@@ -66,6 +74,12 @@ def plain() -> str:
 def good(strength: float = 0.5) -> str:
     """Better than plain."""
     return "good"
+
+
+@method("big-memory", track="fake", memory_gib=1e6)
+def big_memory() -> str:
+    """Declares a million GiB: no machine can start it."""
+    return "plain"
 
 
 def _behaviour(name: str):

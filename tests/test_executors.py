@@ -1,4 +1,5 @@
-"""The local executor: worker crashes, hangs and a killed driver never lose or corrupt results."""
+"""The local executor: worker crashes (SIGKILL: recorded ``oom``), hangs and a killed driver never lose or
+corrupt results."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_killed_worker_and_timeout_are_recorded_others_finish(tmp_path):
     by_method: dict[str, set] = {}
     for c in cells:
         by_method.setdefault(c.method, set()).add(store.status("fake", c.key))
-    assert by_method == {"plain": {"ok"}, "good": {"ok"}, "crash": {"error"}, "hang": {"timeout"}}
+    assert by_method == {"plain": {"ok"}, "good": {"ok"}, "crash": {"oom"}, "hang": {"timeout"}}
     crash = store.read("fake", next(c.key for c in cells if c.method == "crash"))
     assert "SIGKILL" in crash["error"]
 

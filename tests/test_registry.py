@@ -74,7 +74,8 @@ def test_duplicate_registration_is_an_error():
 
 
 def test_entry_point_plugins_are_imported(monkeypatch, tmp_path):
-    import importlib.metadata as md
+    """An installed distribution declaring the entry-point group is imported (here: a dist-info
+    directory on sys.path, which is what pip writes)."""
     import sys
 
     import harness.registry as reg
@@ -83,20 +84,14 @@ def test_entry_point_plugins_are_imported(monkeypatch, tmp_path):
         "from harness.registry import method\n\n"
         "@method('from-entry-point', track='fake')\n"
         "def from_entry_point(level: int = 2) -> str:\n"
-        "    '''Registered by an installed package.'''\n"
+        '    """Registered by an installed package."""\n'
         "    return 'plain'\n"
     )
+    dist = tmp_path / "ep_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[{reg.PLUGIN_GROUP}]\ndemo = ep_plugin_mod\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-
-    class FakeEP:
-        name, value = "demo", "ep_plugin_mod"
-
-        def load(self):
-            import importlib
-
-            return importlib.import_module(self.value)
-
-    monkeypatch.setattr(md, "entry_points", lambda group: [FakeEP()] if group == reg.PLUGIN_GROUP else [])
     monkeypatch.setattr(REGISTRY, "_loaded", False)
     reg.load_builtins()
     assert REGISTRY.get("method", "from-entry-point", "fake").params["level"].default == 2

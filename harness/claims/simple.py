@@ -19,13 +19,18 @@ EXACT = "(exact)"
 def exact(
     text: str, fn: Callable[[], tuple[str, bool]], published: Published | str | None = None, note: str = ""
 ) -> Claim:
-    """An exact or deterministic check computed at report time: ``fn() -> (ours, ok)``."""
+    """An exact or deterministic check ``fn() -> (ours, ok)``. ``harness run`` computes it and stores it
+    with the results; a report reads it there (``harness.exact_results``: reports stay torch-free)."""
 
     def rows(table: Any, track: Any) -> list[Evidence]:
-        ours, ok = fn()
-        return [Evidence(EXACT, ours, verdict=REPRODUCED if ok else NOT_REPRODUCED)]
+        from harness.exact_results import outcome
 
-    return Claim(text, rows, "exact", published=published, note=note)
+        ours, ok = outcome(track, text, fn)  # ok None: not computed for these results
+        return [Evidence(EXACT, ours, verdict=NA if ok is None else REPRODUCED if ok else NOT_REPRODUCED)]
+
+    claim = Claim(text, rows, "exact", published=published, note=note)
+    claim.exact_check = fn  # what harness.exact_results.refresh runs during `harness run`
+    return claim
 
 
 def exact_on_results(

@@ -1,0 +1,73 @@
+"""What a run will cost before it starts: each cell's estimated time (``Track.cost``) and memory
+(``Track.memory``), per-track sums, and the lines ``harness run`` prints before and after.
+
+Why printed by every run, not only ``--dry-run``: the estimate beside the measured wall time at
+the end is how the cost model gets checked (and corrected) run after run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.memory import fmt_bytes
+from harness.registry import REGISTRY
+
+
+@dataclass
+class Estimate:
+    seconds: dict[str, float] = field(default_factory=dict)  # cell key -> core-seconds
+    memory: dict[str, int] = field(default_factory=dict)  # cell key -> bytes one worker needs
+    cells: list[Any] = field(default_factory=list)
+
+    def minutes(self, jobs: int) -> float:
+        """Wall minutes with ``jobs`` cells at a time: the work spread over the jobs, but never less
+        than the longest cell (cells start longest first)."""
+        total = sum(self.seconds.values())
+        return max(total / max(1, jobs), max(self.seconds.values(), default=0.0)) / 60
+
+    def lines(self, jobs: int, head: str) -> list[str]:
+        per_track: dict[str, list[float]] = {}
+        for c in self.cells:
+            n, s, m = per_track.get(c.track, [0, 0.0, 0])
+            per_track[c.track] = [n + 1, s + self.seconds[c.key], max(m, self.memory[c.key])]
+        out = [
+            f"  {t}: {int(n)} cells, ~{s / 60:.1f} core-minutes, up to {fmt_bytes(m)} per cell"
+            for t, (n, s, m) in sorted(per_track.items())
+        ]
+        total = sum(self.seconds.values())
+        out.append(
+            f"{head}: {len(self.cells)} cells to run, estimated ~{total / 60:.1f} core-minutes, "
+            f"~{self.minutes(jobs):.1f} minutes with {jobs} job(s)"
+        )
+        return out
+
+
+def estimate(cells: list[Any]) -> Estimate:
+    """Each cell's cost and memory from its track, computed once (for ordering, printing, admission).
+
+    Loads the track classes (cheap, no torch); an estimate that fails counts as 0 s and the default
+    memory, so it never stops a run."""
+    from harness.track import DEFAULT_CELL_MEMORY
+
+    tracks: dict[str, Any] = {}
+    est = Estimate(cells=list(cells))
+    for cell in cells:
+        if cell.track not in tracks:
+            tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
+        track = tracks[cell.track]
+        try:
+            est.seconds[cell.key] = float(track.cost(cell))
+        except Exception:
+            est.seconds[cell.key] = 0.0
+        try:
+            est.memory[cell.key] = int(track.memory(cell))
+        except Exception:
+            est.memory[cell.key] = DEFAULT_CELL_MEMORY
+    return est
+
+
+def longest_first(cells: list[Any], est: Estimate) -> list[Any]:
+    """Start the most expensive cells first, so that with --jobs N the last few long cells do not
+    run alone while the other workers sit idle."""
+    return sorted(cells, key=lambda c: est.seconds[c.key], reverse=True)
