@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from harness.registry import format_selector
@@ -37,13 +38,11 @@ class Cell:
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the result (labels excluded)."""
-        d = asdict(self)
-        d.pop("method_label")
-        d.pop("dataset_label")
-        return d
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("method_label", "dataset_label")}
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """Computed once per cell: a suite run asks for every cell's key several times."""
         return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()[:16]
 
     @property
