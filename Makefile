@@ -34,6 +34,7 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/bench_overhead.py
+	$(PY) benchmarks/bench_cold_paths.py --results results
 
 clean:
 	rm -rf results reports/report.html reports/report.md

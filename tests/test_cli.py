@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -61,6 +62,17 @@ def test_dry_run_counts_cells(runner, tmp_path):
     out = runner.invoke(main, ["run", "--suite", "smoke", "--track", "igr", "--dry-run", "--results", str(tmp_path)])
     assert out.exit_code == 0
     assert "dry run: 12 cells to run" in out.output
+
+
+def test_run_says_the_estimate_before_and_beside_the_measured_time(runner, tmp_path):
+    suite = write_suite(tmp_path / "s.toml", FAKE_SUITE)
+    out = runner.invoke(main, ["run", "--suite", str(suite), "--results", str(tmp_path / "r"), "--executor", "inline"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    plan = next(i for i, line in enumerate(lines) if line.startswith("plan: 6 cells to run, estimated ~"))
+    first_cell = next(i for i, line in enumerate(lines) if line.startswith("[1/6]"))
+    assert plan < first_cell and lines[plan - 1].startswith("  fake: 6 cells, ~1.0 core-minutes, up to 0.5 GiB per cell")
+    assert re.search(r"ran 6 cells in [0-9.]+ min \([0-9.]+s; estimated ~1\.0 min\) with 1 job", out.output)
 
 
 def test_run_report_publish_show(runner, tmp_path, fake_results):
