@@ -35,6 +35,7 @@ datasets = ["mnist[n_train=1000,n_valid=1000,n_test=5000]"]
 methods = ["small-lr"]
 [run.settings]
 time = 60.0
+hessian_iters = 0  # the hand-written loop measures no lambda_max (its cost: bench_igr_hessian.py)
 """
 
 

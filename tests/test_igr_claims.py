@@ -121,3 +121,13 @@ def test_exact_checks_are_kept():
     exact = _results(_table()[:0], kinds=("exact",))
     assert [r.claim[:16] for r in exact] == ["GD is O(h)-close", "larger h ends at"]
     assert all(r.verdict == "reproduced" for r in exact)
+
+
+def test_edge_figure_draws_every_block():
+    from harness.tracks.igr.figures import track_figures
+
+    figs = track_figures(_table())
+    assert [caption.split(" ")[0] for caption, _ in figs] == ["λ_max", "Metrics"]
+    edge = figs[0][1]
+    assert len(edge.axes) == 3  # converge, time and SGD blocks
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in edge.axes)
