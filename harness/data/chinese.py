@@ -142,9 +142,6 @@ class TextSplits:
     unlabelled: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train_texts), "valid": len(self.valid_texts), "test": len(self.test_texts)}
-
 
 def clean_sentiment(pos: list[str], neg: list[str]) -> tuple[list[str], list[str], int]:
     """De-duplicate each class and drop texts that occur with both labels.

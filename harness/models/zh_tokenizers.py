@@ -202,14 +202,6 @@ def token_char_lengths(vocab: Vocab) -> list[int]:
     return out
 
 
-def mean_tokens(tokenizer: Any, texts: Sequence[str]) -> float:
-    """Mean number of tokens per text, without [CLS]/[SEP] and without truncation."""
-    if not texts:
-        return 0.0
-    enc = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
-    return sum(len(e) for e in enc) / len(enc)
-
-
 def char_to_word_ids(vocab: Vocab) -> list[list[int]]:
     """For each word of a word vocabulary, the ids of its characters (for mean-of-chars init)."""
     index = vocab.index()
