@@ -123,9 +123,8 @@ class RayExecutor(Executor):
         owned = self._connect()
         gpu = self._wants_gpu()
         device = "cuda" if gpu else ("cpu" if self.device == "auto" else self.device)
-        task = ray.remote(max_retries=0)(run_cell_task).options(
-            num_cpus=self.threads, num_gpus=1 if gpu else 0, name="kexue-bench-cell"
-        )
+        task = ray.remote(max_retries=0)(run_cell_task)
+        resources = {"num_cpus": self.threads, "num_gpus": 1 if gpu else 0, "name": "kexue-bench-cell"}
         self._warn_if_unschedulable(gpu)
         env = forwarded_env()
         pending: dict[Any, tuple[Cell, dict[str, Any]]] = {}  # generator -> (cell, start info)
@@ -137,7 +136,8 @@ class RayExecutor(Executor):
                 if reason:  # Ray would wait forever for a node that large
                     self._record(cell, base_record(cell, "oom", error=f"not started: {reason}"), on_start, on_done)
                     continue
-                gen = task.options(memory=need).remote(cell.to_dict(), device, self.threads, env)
+                options = {**resources, "memory": need} if need > 0 else resources
+                gen = task.options(**options).remote(cell.to_dict(), device, self.threads, env)
                 pending[gen] = (cell, {})
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)

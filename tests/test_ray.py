@@ -101,3 +101,16 @@ def test_without_ray_executor_says_how_to_install(tmp_path, monkeypatch):
     lines = [line for line in out.output.strip().splitlines() if line.startswith("error:")]
     assert lines == ["error: --executor ray needs Ray, which is not installed: pip install 'kexue-bench[ray]'"]
     assert not (tmp_path / "r").exists() or not list((tmp_path / "r").glob("*/*.json"))
+
+
+@pytest.mark.slow
+def test_ray_asks_for_each_cells_memory_and_refuses_what_no_node_has(tmp_path, ray_cluster):
+    from harness.ray_executor import RayExecutor
+
+    cells = _fake_cells(tmp_path, '["plain", "good"]', seeds=1)
+    need = {cells[0].key: 100 * 1024**2, cells[1].key: 10**15}  # 100 MiB; 1 PB
+    store = Store(tmp_path / "ray-mem")
+    RayExecutor(store, jobs=2, threads=1, memory=need).run(cells, lambda c: None, lambda c, r: None)
+    assert store.status("fake", cells[0].key) == "ok"
+    big = store.read("fake", cells[1].key)
+    assert big["status"] == "oom" and "not started: declares" in big["error"]
