@@ -56,6 +56,8 @@ def list_cmd(track_name: str | None, kind: str) -> None:
     for t in tracks:
         if kind in ("all", "tracks"):
             click.echo(f"\ntrack {t.name} (v{t.version}): {_first_line(t.doc)}  primary={t.meta.get('primary', '')}")
+            if t.params:  # a track's parameters are its Settings: what a suite block may override
+                click.echo("  settings " + ", ".join(f"{p.name}={p.default!r}" for p in t.params.values()))
         if kind in ("all", "datasets"):
             for d in REGISTRY.entries("dataset", t.name):
                 click.echo(f"  dataset {_sig(d)}  - {_first_line(d.doc)}")

@@ -302,12 +302,19 @@ def populate(registry: Registry) -> str:
     ``"cached"`` or ``"built"`` (for tests and the benchmark)."""
     fp = fingerprint()
     _CURRENT.append(fp)
-    path = manifest_path(fp)
-    entries, how = _decoded(read(path)), "cached"
+    try:
+        path: Path | None = manifest_path(fp)
+    except OSError:  # no writable cache directory: build every time
+        path = None
+    entries, how = _decoded(read(path)) if path else None, "cached"
     if entries is None:  # missing, or damaged: build it from the code
         data, how = build(registry), "built"
-        atomic_write_bytes(path, json.dumps(data, sort_keys=True).encode())
-        _prune(path.parent)
+        if path is not None:
+            try:
+                atomic_write_bytes(path, json.dumps(data, sort_keys=True).encode())
+                _prune(path.parent)
+            except OSError:
+                pass
         entries = _decoded(data) or []
     registry.drop_lazy()
     for entry in entries:

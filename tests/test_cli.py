@@ -36,6 +36,7 @@ def test_list(runner):
     out = runner.invoke(main, ["list", "--track", "igr"])
     assert out.exit_code == 0
     assert "small-lr[lr=0.02] (baseline)" in out.output and "egr[mu=0.05,lr=0.02]" in out.output
+    assert "  settings " in out.output and "protocol='time'" in out.output
     _one_line_error(runner.invoke(main, ["list", "--track", "igx"]), "did you mean 'igr'")
 
 
@@ -71,7 +72,8 @@ def test_run_says_the_estimate_before_and_beside_the_measured_time(runner, tmp_p
     lines = out.output.splitlines()
     plan = next(i for i, line in enumerate(lines) if line.startswith("plan: 6 cells to run, estimated ~"))
     first_cell = next(i for i, line in enumerate(lines) if line.startswith("[1/6]"))
-    assert plan < first_cell and lines[plan - 1].startswith("  fake: 6 cells, ~1.0 core-minutes, up to 0.5 GiB per cell")
+    assert plan < first_cell
+    assert lines[plan - 1].startswith("  fake: 6 cells, ~1.0 core-minutes, up to 0.5 GiB per cell")
     assert re.search(r"ran 6 cells in [0-9.]+ min \([0-9.]+s; estimated ~1\.0 min\) with 1 job", out.output)
 
 
