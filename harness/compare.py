@@ -2,11 +2,14 @@
 
 Why: a refactor, a dependency upgrade or a new machine can shift results silently. This diffs a
 results directory against the published ``leaderboards/<track>.csv`` files, row by row
-(track, dataset, method), with a Welch t-test on the two rows' mean, std and number of ok seeds,
-Holm-corrected over all rows compared so that a large table does not raise false alarms by
-chance. A side with a single seed borrows the other side's std (same protocol, same noise); two
-single-seed rows, or two zero-variance rows, count as moved when their means differ at all
-(beyond ``atol``), because then there is no noise to explain a difference.
+(track, dataset, method), Holm-corrected over all rows compared so that a large table does not
+raise false alarms by chance. Where the published side has per-seed values
+(``<track>.seeds.csv``) and the results share at least two of its seeds, the test is paired over
+those seeds (the same seed means the same init and data order, so the comparison is far more
+sensitive); otherwise a Welch t-test on the two rows' mean, std and number of ok seeds. A side
+with a single seed borrows the other side's std (same protocol, same noise); two single-seed
+rows, or zero-variance differences, count as moved when they differ at all (beyond ``atol``),
+because then there is no noise to explain a difference.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Change:
     moved: bool = False
     direction: str = ""  # "worse" | "better" | "" (unchanged or unknown orientation)
     note: str = ""  # "missing" (published, not in results), "new" (in results only), "not tested"
+    test: str = ""  # "paired" (over shared seeds) or "welch" (summary statistics)
 
     @property
     def delta(self) -> float:
@@ -91,8 +95,8 @@ def read_published(leaderboards: str | Path, tracks: list[str] | None = None) ->
     root = Path(leaderboards)
     if root.is_file():
         paths = [root]
-    elif root.is_dir():
-        paths = sorted(root.glob("*.csv"))
+    elif root.is_dir():  # <track>.csv only: not <track>.seeds.csv / <track>.claims.csv
+        paths = sorted(p for p in root.glob("*.csv") if "." not in p.stem)
     else:
         raise HarnessError(f"published leaderboards {root} not found (a directory of <track>.csv or one CSV file)")
     if tracks:
@@ -113,19 +117,67 @@ def read_published(leaderboards: str | Path, tracks: list[str] | None = None) ->
     return pd.concat(frames, ignore_index=True)
 
 
-def current_rows(results: str | Path, tracks: list[str] | None = None) -> Any:
-    """The leaderboard rows the results directory gives now (same code as `harness publish`)."""
+def current_rows(results: str | Path, tracks: list[str] | None = None, scale: str | None = None) -> tuple[Any, dict]:
+    """The leaderboard rows the results directory gives now (same code as `harness publish`), and
+    per (track, dataset, method) the primary metric by seed of the ok, fresh cells."""
     import pandas as pd
 
-    from harness.report.build import _load, _track_parts
     from harness.report.markdown import leaderboard_records
+    from harness.report.publish import load, seed_records, track_parts
 
-    table, classes = _load(str(results), tracks)
-    recs = []
+    table, classes, _ = load(str(results), tracks, scale)
+    recs, seeds = [], {}
     for cls in classes:
-        _, rows, _ = _track_parts(table, cls)
+        t, rows, _ = track_parts(table, cls)
         recs += leaderboard_records(rows, cls)
-    return pd.DataFrame(recs, columns=list(NEEDED) if not recs else None)
+        seeds.update(_by_seed(seed_records(t), cls.primary))
+    return pd.DataFrame(recs, columns=list(NEEDED) if not recs else None), seeds
+
+
+def _by_seed(frame: Any, metric: str) -> dict[tuple[str, str, str], dict[int, float]]:
+    """(track, dataset, method) -> {seed: metric} over the ok rows of a seeds table."""
+    out: dict[tuple[str, str, str], dict[int, float]] = {}
+    if metric not in frame or not len(frame):
+        return out
+    ok = frame[frame["status"] == "ok"]
+    for key, g in ok.groupby(list(KEY)):
+        vals = {int(s): float(v) for s, v in zip(g["seed"], g[metric]) if v == v}
+        if vals:
+            out[tuple(str(k) for k in key)] = vals
+    return out
+
+
+def published_seeds(leaderboards: str | Path, old: Any) -> dict[tuple[str, str, str], dict[int, float]]:
+    """Per-seed published values from ``<track>.seeds.csv`` beside the leaderboards (when present)."""
+    import pandas as pd
+
+    root = Path(leaderboards)
+    folder = root.parent if root.is_file() else root
+    out: dict[tuple[str, str, str], dict[int, float]] = {}
+    for track, rows in old.groupby("track"):
+        path = folder / f"{track}.seeds.csv"
+        if not path.exists():
+            continue
+        try:
+            frame = pd.read_csv(path, dtype={k: str for k in KEY})
+        except Exception as exc:
+            raise HarnessError(f"per-seed leaderboard {path} is unreadable: {type(exc).__name__}: {exc}") from None
+        out.update(_by_seed(frame, str(rows["metric"].iloc[0])))
+    return out
+
+
+def paired_p(old: dict[int, float], new: dict[int, float], atol: float = 1e-12) -> float:
+    """Paired t-test p of new - old over shared seeds (NaN with fewer than two); identical per-seed
+    values (within ``atol``) give 1, a constant non-zero shift gives 0."""
+    from harness.stats import paired_test, summarize
+
+    seeds = sorted(set(old) & set(new))
+    if len(seeds) < 2:
+        return math.nan
+    diffs = [new[s] - old[s] for s in seeds]
+    if summarize(diffs).std <= atol:
+        return 1.0 if max(abs(d) for d in diffs) <= atol else 0.0
+    return paired_test({s: new[s] for s in seeds}, {s: old[s] for s in seeds}).p
 
 
 def _orientation(track: str, metric: str) -> bool | None:
@@ -155,7 +207,10 @@ def compare(
     from harness.store import collect
 
     present = set(collect(results, warn=False).get("track", []))
-    new = current_rows(results, [t for t in results_tracks if t in present] or None)
+    scales = set(old["scale"].dropna().astype(str)) if "scale" in old else set()
+    scale = scales.pop() if len(scales) == 1 else None  # compare like with like: the published scale
+    new, new_seeds = current_rows(results, [t for t in results_tracks if t in present] or None, scale)
+    old_seeds = published_seeds(leaderboards, old)
     new_by_key = {tuple(str(r[k]) for k in KEY): r for _, r in new.iterrows()}
     changes: list[Change] = []
     seen = set()
@@ -170,7 +225,11 @@ def compare(
             ch.new_mean, ch.new_std, ch.new_n = float(n["mean"]), float(n["std"]), _int(n["n_ok"])
             if str(n["metric"]) != ch.metric:
                 raise HarnessError(f"{'/'.join(key)}: published metric {ch.metric!r}, results give {n['metric']!r}")
-            ch.p = welch_p(ch.old_mean, ch.old_std, ch.old_n, ch.new_mean, ch.new_std, ch.new_n, atol)
+            ch.p = paired_p(old_seeds.get(key, {}), new_seeds.get(key, {}), atol)
+            ch.test = "paired"
+            if math.isnan(ch.p):
+                ch.p = welch_p(ch.old_mean, ch.old_std, ch.old_n, ch.new_mean, ch.new_std, ch.new_n, atol)
+                ch.test = "welch"
             if math.isnan(ch.p):
                 ch.note = "not tested"
         changes.append(ch)
@@ -226,15 +285,18 @@ def render(cmp: Comparison, show_all: bool = False) -> str:
                 f"{f(c.new_mean)} ± {f(c.new_std)} (n={c.new_n})",
                 f(c.delta),
                 f(c.p_holm),
+                c.test or "-",
                 ("MOVED " + c.direction).strip() if c.moved else (c.note or "within noise"),
             ]
             for c in rows
         ]
-        headers = ["track", "dataset", "method", "metric", "published", "now", "Δ", "p (Holm)", "verdict"]
+        headers = ["track", "dataset", "method", "metric", "published", "now", "Δ", "p (Holm)", "test", "verdict"]
         lines.append(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True))
     tested = sum(c.p == c.p for c in cmp.changes)
+    paired = sum(c.test == "paired" for c in cmp.changes)
     lines.append(
-        f"compared {tested} row(s): {len(cmp.moved)} moved beyond seed noise ({len(cmp.worse)} worse), "
+        f"compared {tested} row(s) ({paired} paired over seeds): "
+        f"{len(cmp.moved)} moved beyond seed noise ({len(cmp.worse)} worse), "
         f"{cmp.count('missing')} published but missing from the results, {cmp.count('new')} new, "
         f"{cmp.count('not tested')} not testable"
     )

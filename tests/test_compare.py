@@ -23,14 +23,20 @@ def published(tmp_path):
     assert out.exit_code == 0, out.output
     out = runner.invoke(main, ["publish", "--results", str(res), "--out", str(lb)])
     assert out.exit_code == 0, out.output
-    return res, lb
+    return res, lb / "smoke"  # a scale other than quick is published in its own sub-folder
 
 
-def _shift_published(lb, method: str, by: float) -> None:
+def _shift_published(lb, method: str, by: float, seeds: bool = True) -> None:
+    """Shift a published row's mean (and its per-seed values, unless ``seeds`` is False)."""
     path = lb / "fake.csv"
     df = pd.read_csv(path)
     df.loc[df["method"] == method, "mean"] += by
     df.to_csv(path, index=False)
+    if seeds:
+        path = lb / "fake.seeds.csv"
+        df = pd.read_csv(path)
+        df.loc[df["method"] == method, "score"] += by
+        df.to_csv(path, index=False)
 
 
 def _invoke(*args):
@@ -41,12 +47,13 @@ def test_unchanged_results_pass(published):
     res, lb = published
     out = _invoke("--results", res, "--leaderboards", lb)
     assert out.exit_code == 0, out.output
-    assert "compared 2 row(s): 0 moved beyond seed noise" in out.output
+    assert "compared 2 row(s) (2 paired over seeds): 0 moved beyond seed noise" in out.output
 
 
 def test_shift_within_seed_noise_is_not_flagged(published):
     res, lb = published
-    _shift_published(lb, "good", 0.004)  # seed std is 0.01
+    (lb / "fake.seeds.csv").unlink()  # no per-seed data: Welch on the summary statistics
+    _shift_published(lb, "good", 0.004, seeds=False)  # seed std is 0.01
     out = _invoke("--results", res, "--leaderboards", lb, "--all")
     assert out.exit_code == 0, out.output
     assert "within noise" in out.output
@@ -105,3 +112,15 @@ def test_welch_p_matches_scipy_and_handles_degenerate_rows():
     assert welch_p(0.5, math.nan, 1, 0.5, 0.01, 3) == pytest.approx(1.0)  # n=1 borrows the other std
     assert welch_p(0.5, math.nan, 1, 0.8, 0.01, 3) < 0.01
     assert math.isnan(welch_p(math.nan, math.nan, 0, 0.5, 0.01, 3))
+
+
+def test_paired_over_seeds_sees_a_shift_welch_cannot(published):
+    """A shift of 0.004 per seed is inside the seed-to-seed spread (std 0.01), so the summary
+    statistics cannot see it, but every seed moved by the same amount: paired, it is a move."""
+    res, lb = published
+    _shift_published(lb, "good", 0.004)
+    paired = {c.method: c for c in compare(res, lb).changes}
+    assert paired["good"].test == "paired" and paired["good"].moved
+    (lb / "fake.seeds.csv").unlink()
+    welch = {c.method: c for c in compare(res, lb).changes}
+    assert welch["good"].test == "welch" and not welch["good"].moved

@@ -31,8 +31,10 @@ def test_smoke_suite_runs_reports_and_publishes(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     tracks = {p.parent.name for p in res.glob("*/*.json")}
-    for track in tracks:
-        assert (lb / f"{track}.md").exists() and (lb / f"{track}.csv").exists()
+    for track in tracks:  # smoke-scale tables go to their own folder, never over the quick ones
+        for ext in ("md", "csv", "seeds.csv", "claims.csv"):
+            assert (lb / "smoke" / f"{track}.{ext}").exists(), (track, ext)
+    assert not list(lb.glob("*.md"))
     # a warm rerun runs nothing
     again = subprocess.run(
         harness + ["run", "--suite", "smoke", "--results", str(res), "--seeds", "1", "-q"],

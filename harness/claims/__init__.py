@@ -25,6 +25,7 @@ from harness.claims.core import (
     Published,
     counts,
     fmt,
+    headline,
     verdict_from,
 )
 from harness.claims.paired import better, equivalence, noninferiority, paired_better, ratio, superiority
@@ -63,6 +64,7 @@ __all__ = [
     "exact",
     "exact_on_results",
     "fmt",
+    "headline",
     "min_grid",
     "min_runs",
     "noninferiority",

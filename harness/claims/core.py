@@ -74,6 +74,7 @@ class ClaimResult:
     comparable: str = ""
     p: float = math.nan
     p_holm: float = math.nan
+    headline: bool = False  # the claim the report's summary shows for its track
 
 
 @dataclass
@@ -118,6 +119,7 @@ class Claim:
     published: Published | None = None
     note: str = ""
     preconditions: tuple[Any, ...] = ()
+    headline: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -161,6 +163,7 @@ class Claim:
                     comparable=self.published.mark(e.dataset_names) if self.published else "",
                     p=e.p if not e.untestable else math.nan,
                     p_holm=p_holm,
+                    headline=self.headline,
                 )
             )
         return out
@@ -179,3 +182,9 @@ def counts(results: list[ClaimResult]) -> dict[str, int]:
     for r in results:
         out[r.verdict] = out.get(r.verdict, 0) + 1
     return out
+
+
+def headline(claim: Claim) -> Claim:
+    """Mark ``claim`` as its track's headline (shown in the report's summary); returns it."""
+    claim.headline = True
+    return claim

@@ -70,7 +70,7 @@ def arm_rows(
                 out.append(Evidence(name, "no paired results", verdict=NA, dataset_names=dataset_names(t)))
                 continue
             ours, p, supports = measure(values)
-            if pool:
+            if pool and len(members) > 1:
                 ours += f"; seeds averaged over {len(members)} datasets (the measurement does not depend on them)"
             if failed:
                 ours += f"; {failed} cell(s) not ok excluded"

@@ -59,9 +59,14 @@ def track_claims() -> list[Claim]:
 
 
 def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
-    """One panel per metric: a bar per (dataset, method) with the std over seeds."""
+    """One panel per metric: a bar per (dataset, method) with the std over seeds.
+
+    Method names label the bars of every panel (the panels are read on their own), and the value
+    axes get at most four compact ticks so large counts (tokens) never overlap."""
     if not len(table) or "m.response_ppl" not in table:
         return None
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
     from harness.report.plots import _plt
 
     t = table[table["status"] == "ok"]
@@ -69,8 +74,9 @@ def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
     if not groups:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 0.5 * len(groups) + 1.5), squeeze=False)
-    labels = [f"{ds} · {m}" for (ds, m), _ in groups]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 0.45 * len(groups) + 1.6), squeeze=False)
+    several = len({ds for (ds, _), _ in groups}) > 1
+    labels = [f"{m} ({ds})" if several else m for (ds, m), _ in groups]
     for ax, metric in zip(axes[0], metrics):
         col = f"m.{metric}"
         vals = [d[col].dropna() if col in d else d["seed"].iloc[:0] for _, d in groups]
@@ -79,9 +85,16 @@ def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
             [v.mean() if len(v) else 0 for v in vals],
             xerr=[v.std() if len(v) > 1 else 0 for v in vals],
             capsize=3,
+            color="#48a",
         )
+        for i, v in enumerate(vals):
+            if not len(v):
+                ax.text(0, i, " not reached", va="center", fontsize=8, color="#b00")
         ax.set_yticks(range(len(groups)))
-        ax.set_yticklabels(labels if ax is axes[0][0] else [""] * len(groups), fontsize=6)
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.tick_params(axis="x", labelsize=8)
         ax.set_title(metric, fontsize=9)
     fig.tight_layout()
     return fig

@@ -1,0 +1,154 @@
+"""``harness publish``: leaderboards/<track>.md, .csv, .seeds.csv, .claims.csv (and .tex).
+
+Why these files: the Markdown is for reading, the CSV for tools, the per-seed CSV so anyone can
+recompute every paired delta and CI, the claims CSV so verdicts can be audited, the LaTeX for
+papers. Each names the suite, scale, seeds, harness version and commit that produced it and the
+command that reproduces it. Scales never replace each other: the ``quick`` scale is published at
+the top of the output folder, every other scale in a sub-folder named after it, and a folder
+holding another scale's leaderboard is only overwritten with ``force``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.report.leaderboard import mark_stale, track_rows
+from harness.report.markdown import claims_markdown, claims_records, leaderboard_markdown, leaderboard_records
+from harness.report.provenance import PUBLISHED_SCALE, provenance
+
+SEED_KEY = ("track", "dataset", "method", "seed", "status")
+FORMATS = ("md", "latex")
+
+
+def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tuple[Any, list[Any], str]:
+    """The collected results of one scale, the registered track classes that have results, and the scale.
+
+    ``scale`` None: the results' only scale, or when they hold several, the scale of the most
+    recently finished cell (what was just run), so a smoke run never mixes into quick tables.
+    """
+    from harness.registry import REGISTRY
+    from harness.store import collect
+
+    if not Path(results).exists():
+        raise HarnessError(f"results directory {results}/ does not exist; run `harness run` first")
+    table = collect(results)
+    if not len(table):
+        raise HarnessError(f"no readable results in {results}/")
+    scales = sorted(set(table["scale"]))
+    if scale is None:
+        newest = table.sort_values("finished_at", na_position="first")["scale"].iloc[-1]
+        scale = scales[0] if len(scales) == 1 else str(newest)
+    elif scale not in scales:
+        raise HarnessError(f"--scale {scale!r}: no results of that scale in {results}/ (found: {', '.join(scales)})")
+    table = table[table["scale"] == scale]
+    present = sorted(set(table["track"]))
+    for t in tracks or []:
+        REGISTRY.get("track", t, where="--track")
+        if t not in present:
+            found = ", ".join(present)
+            raise HarnessError(f"--track {t!r}: no {scale}-scale results for it in {results}/ (found: {found})")
+    classes = []
+    for name in (t for t in present if not tracks or t in tracks):
+        try:
+            classes.append(REGISTRY.get("track", name).load())
+        except HarnessError:
+            continue  # results of a track that is no longer registered are left out
+    return table, classes, scale
+
+
+def track_parts(table: Any, track_cls: Any) -> tuple[Any, list[Any], list[Any]]:
+    """A track's rows of the table, its leaderboard rows and its evaluated claim rows (claims see
+    only fresh cells: a result computed by an older version of its method, dataset or track is
+    shown as stale in the leaderboard and never counts as evidence)."""
+    t = table[table["track"] == track_cls.name]
+    rows = track_rows(t, track_cls)
+    fresh = mark_stale(t) if len(t) else t
+    fresh = fresh[~fresh["stale"]].drop(columns=["stale"]) if len(fresh) else fresh
+    claims = [res for claim in track_cls().claims() for res in claim.evaluate(fresh, track_cls)]
+    return t, rows, claims
+
+
+def seed_records(t: Any) -> Any:
+    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric."""
+    import pandas as pd
+
+    if not len(t):
+        return pd.DataFrame(columns=list(SEED_KEY))
+    fresh = mark_stale(t)
+    fresh = fresh[~fresh["stale"]]
+    metrics = sorted(c for c in fresh.columns if c.startswith("m.") and fresh[c].notna().any())
+    out = fresh[list(SEED_KEY) + metrics].rename(columns={c: c[2:] for c in metrics})
+    return out.sort_values(["dataset", "method", "seed"]).reset_index(drop=True)
+
+
+def destination(out: str, scale: str) -> Path:
+    """``out`` for the published scale, ``out/<scale>`` for every other one."""
+    return Path(out) if scale == PUBLISHED_SCALE else Path(out) / scale
+
+
+def _check_scale(csv_path: Path, scale: str, force: bool) -> None:
+    if force or not csv_path.exists():
+        return
+    import pandas as pd
+
+    try:
+        old = pd.read_csv(csv_path, usecols=lambda c: c == "scale")
+    except (ValueError, OSError):
+        return
+    found = set(old["scale"].dropna().astype(str)) if "scale" in old else set()
+    if found and found != {scale}:
+        raise HarnessError(
+            f"{csv_path} holds a {'/'.join(sorted(found))}-scale leaderboard; refusing to replace it with "
+            f"{scale}-scale results (use another --out, or --force)"
+        )
+
+
+def publish_leaderboards(
+    results: str,
+    out: str = "leaderboards",
+    tracks: list[str] | None = None,
+    scale: str | None = None,
+    formats: tuple[str, ...] = ("md",),
+    force: bool = False,
+) -> list[Path]:
+    """Write the leaderboard files of every track with results; returns the paths written."""
+    import pandas as pd
+
+    from harness.report.latex import leaderboard_latex
+
+    for f in formats:
+        if f not in FORMATS:
+            raise HarnessError(f"--format {f!r}: choose from {', '.join(FORMATS)}")
+    table, classes, scale = load(results, tracks, scale)
+    outdir = destination(out, scale)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cls in classes:
+        t, rows, claims = track_parts(table, cls)
+        prov = provenance(results, table, cls.name)
+        paths = {ext: outdir / f"{cls.name}.{ext}" for ext in ("md", "csv", "seeds.csv", "claims.csv", "tex")}
+        _check_scale(paths["csv"], scale, force)
+        md = [f"# Leaderboard: `{cls.name}`", "", (cls.__doc__ or "").strip(), "", *prov.lines(), ""]
+        md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), "", claims_markdown(claims)]
+        paths["md"].write_text("\n".join(md), encoding="utf-8")
+        records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
+        pd.DataFrame(records).to_csv(paths["csv"], index=False)
+        seed_records(t).to_csv(paths["seeds.csv"], index=False)
+        pd.DataFrame(claims_records(claims)).to_csv(paths["claims.csv"], index=False)
+        written += [paths[k] for k in ("md", "csv", "seeds.csv", "claims.csv")]
+        if "latex" in formats:
+            note = f"{prov.scale} scale, {prov.seeds_text}, commit {prov.commit_text}; reproduce: {prov.reproduce()}"
+            paths["tex"].write_text(leaderboard_latex(rows, cls, note), encoding="utf-8")
+            written.append(paths["tex"])
+    return written
+
+
+def _rule_text() -> str:
+    return (
+        "Verdicts: each row's raw p comes from the claim's test; Holm corrects all rows of a claim together, "
+        "and a claim is `reproduced` (or `not reproduced`) only when its Holm p < 0.05 with the estimate on "
+        "the claimed (or the other) side, else `inconclusive`. `untestable`: a declared precondition failed "
+        "(reason given); `descriptive`: reported without a verdict."
+    )

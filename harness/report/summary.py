@@ -1,0 +1,97 @@
+"""The report's first screen: per-track verdict counts, the rule, the scale, each track's headline claim.
+
+Why a summary: a reader should learn in one screen what was checked, how, on what scale, and
+what held, before any table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.claims import COUNTED, ClaimResult, counts
+
+RULE = (
+    "Each claim row gets a p-value from the claim's declared test (paired over seeds unless stated), and "
+    "Holm corrects all rows of a claim together. A row is reproduced or not reproduced only when its Holm "
+    "p < 0.05 with the estimate on the claimed or the other side; otherwise it is inconclusive, and it is "
+    "untestable when a declared precondition fails."
+)
+
+
+@dataclass
+class TrackSummary:
+    name: str
+    counts: dict[str, int]
+    headline: str
+    published: str
+    ours: str
+    verdicts: str
+    scale: str
+
+
+def headline_rows(claims: list[ClaimResult]) -> list[ClaimResult]:
+    """Rows of the track's headline claim: the one marked ``headline``, else the first claim with a
+    published value, else the first claim with a verdict."""
+    for pick in (
+        lambda c: c.headline,
+        lambda c: bool(c.published) and c.verdict in COUNTED,
+        lambda c: c.verdict in COUNTED,
+    ):
+        first = next((c for c in claims if pick(c)), None)
+        if first is not None:
+            return [c for c in claims if c.claim == first.claim]
+    return claims[:1]
+
+
+def summarize_track(name: str, claims: list[ClaimResult], scale: str) -> TrackSummary:
+    rows = headline_rows(claims)
+    tally = counts(claims)
+    head = rows[0] if rows else None
+    verdicts = ", ".join(f"{n} {v}" for v, n in counts(rows).items() if n) if rows else ""
+    return TrackSummary(
+        name,
+        {v: tally.get(v, 0) for v in COUNTED},
+        head.claim if head else "(no claims)",
+        f"{head.published} [{head.comparable}]" if head and head.published else "-",
+        (head.ours if head else "") + (f" ({head.dataset})" if head and head.dataset else ""),
+        verdicts,
+        scale,
+    )
+
+
+def summary_markdown(summaries: list[TrackSummary], scale_lines: list[str]) -> list[str]:
+    from tabulate import tabulate
+
+    table = [[s.name, *(s.counts[v] for v in COUNTED), s.headline, s.published, s.ours, s.verdicts] for s in summaries]
+    headers = ["track", *COUNTED, "headline claim", "published", "ours (first row)", "headline verdicts"]
+    return [
+        "## Summary",
+        "",
+        RULE,
+        "",
+        *[f"- {line}" for line in scale_lines],
+        "",
+        tabulate(table, headers=headers, tablefmt="github", disable_numparse=True),
+        "",
+    ]
+
+
+def scale_line(scale: str, provs: list[Any], hardware: str) -> str:
+    """ "quick scale (Default suite: ...): 3 seeds; device cpu, 1 thread per cell; 2 CPU cores ..."."""
+    from harness.suite import load_suite
+
+    try:
+        desc = load_suite(scale).description
+    except Exception:  # a scale without a built-in suite of that name
+        desc = ""
+    seeds = sorted({s for p in provs for s in p.seeds})
+    seeds_text = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} seeds" if seeds else "no seeds"
+    devices = sorted({d for p in provs for d in p.devices})
+    threads = sorted({t for p in provs for t in p.threads})
+    about = f" ({desc.rstrip('.')})" if desc else ""
+    return (
+        f"Scale `{scale}`{about}: small models (see each track), {seeds_text}; "
+        f"device {', '.join(devices) or '?'}, {', '.join(map(str, threads)) or '?'} torch thread(s) per cell; "
+        f"{hardware}."
+    )

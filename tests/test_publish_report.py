@@ -1,0 +1,136 @@
+"""`harness publish` files (provenance, per-seed and claims CSVs, LaTeX), scales kept apart, and the
+report (summary first, track order, size) checked in a real browser (headless Chromium).
+
+The results are written straight to a store (tests/report_fixtures.py): nothing is trained.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from report_fixtures import TRACKS, write_results  # noqa: E402
+
+from harness.errors import HarnessError  # noqa: E402
+from harness.exact_results import reading  # noqa: E402
+from harness.report.build import build_report, publish_leaderboards  # noqa: E402
+from harness.stats import paired_test  # noqa: E402
+
+CLAIMS_COLUMNS = ["claim", "dataset", "kind", "published", "comparable", "ours", "p", "p_holm", "verdict"]
+
+
+def _publish(res, out, **kw):
+    with reading(res):  # exact claims read from the results (not computed here)
+        return publish_leaderboards(str(res), str(out), **kw)
+
+
+def test_publish_writes_provenance_seeds_and_claims(tmp_path):
+    res, lb = tmp_path / "res", tmp_path / "lb"
+    write_results(res, ("imbalance", "vae"))
+    written = {p.name for p in _publish(res, lb)}
+    assert {"imbalance.md", "imbalance.csv", "imbalance.seeds.csv", "imbalance.claims.csv"} <= written
+    md = (lb / "imbalance.md").read_text()
+    assert "Suite / scale: `quick`; 3 seeds" in md and "git commit 0123456789ab" in md
+    assert "Reproduce: `harness run --suite quick --track imbalance && harness publish --track imbalance`" in md
+    board = pd.read_csv(lb / "imbalance.csv")
+    assert set(board["scale"]) == {"quick"} and set(board["git_commit"]) == {"0123456789abcdef0123456789abcdef01234567"}
+    claims = pd.read_csv(lb / "imbalance.claims.csv")
+    assert list(claims.columns) == CLAIMS_COLUMNS and len(claims)
+    seeds = pd.read_csv(lb / "imbalance.seeds.csv")
+    assert list(seeds.columns)[:5] == ["track", "dataset", "method", "seed", "status"]
+    assert set(seeds["dataset"]) == set(board["dataset"]) and set(seeds["method"]) == set(board["method"])
+
+
+def test_an_outside_script_recomputes_every_paired_delta_from_the_seeds_csv(tmp_path):
+    res, lb = tmp_path / "res", tmp_path / "lb"
+    write_results(res, ("imbalance", "weightreg"))
+    _publish(res, lb)
+    for track in ("imbalance", "weightreg"):
+        board, seeds = pd.read_csv(lb / f"{track}.csv"), pd.read_csv(lb / f"{track}.seeds.csv")
+        for _, row in board.iterrows():
+            ds = seeds[(seeds["dataset"] == row["dataset"]) & (seeds["status"] == "ok")]
+            base = board[(board["dataset"] == row["dataset"]) & board["baseline"]].iloc[0]["method"]
+            by_seed = {m: dict(zip(g["seed"], g[row["metric"]])) for m, g in ds.groupby("method")}
+            if row["method"] == base:
+                continue
+            pr = paired_test(by_seed[row["method"]], by_seed[base])
+            assert pr.delta == pytest.approx(row["delta_vs_baseline"], abs=1e-12)
+            assert pr.ci_lo == pytest.approx(row["delta_ci95_lo"], abs=1e-12)
+            assert pr.ci_hi == pytest.approx(row["delta_ci95_hi"], abs=1e-12)
+
+
+def test_scales_never_replace_each_other(tmp_path):
+    """What `make run SUITE=smoke` does after a quick run (run, report, publish into the same
+    folders) must leave the published quick leaderboards byte-for-byte untouched."""
+    res, lb = tmp_path / "res", tmp_path / "lb"
+    write_results(res, ("imbalance",))
+    _publish(res, lb)
+    before = {p.name: p.read_bytes() for p in lb.glob("*.*")}
+    write_results(res, ("imbalance",), scale="smoke", seeds=2)  # newer cells of another scale
+    paths = _publish(res, lb)
+    assert all(p.parent == lb / "smoke" for p in paths)
+    assert {p.name: p.read_bytes() for p in lb.glob("*.*")} == before
+    assert "`smoke`" in (lb / "smoke" / "imbalance.md").read_text()
+    _publish(res, lb, scale="quick")  # republishing the quick scale from the same cells: identical bytes
+    assert {p.name: p.read_bytes() for p in lb.glob("*.*")} == before
+    with pytest.raises(HarnessError, match="refusing to replace"):
+        _publish(res, lb / "smoke", scale="quick")  # quick into a folder that holds smoke tables
+    _publish(res, lb / "smoke", scale="quick", force=True)
+    with pytest.raises(HarnessError, match="--scale 'paper'"):
+        _publish(res, lb, scale="paper")
+
+
+def test_latex_tables_are_booktabs(tmp_path):
+    res, lb = tmp_path / "res", tmp_path / "lb"
+    write_results(res, ("imbalance",))
+    _publish(res, lb, formats=("md", "latex"))
+    tex = (lb / "imbalance.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "\\begin{tabular}" in tex
+    assert "$\\pm$" in tex and "95\\% CI" in tex  # special characters escaped
+
+
+def _report(tmp_path):
+    res, rep = tmp_path / "res", tmp_path / "rep"
+    write_results(res)
+    with reading(res):
+        html, md = build_report(str(res), str(rep))
+    return html, md
+
+
+def test_report_leads_with_the_summary_in_track_order_and_is_small(tmp_path):
+    html_path, md_path = _report(tmp_path)
+    html = html_path.read_text()
+    assert html.index('id="summary"') < html.index('id="toc"') < html.index('id="track-')
+    assert "Holm corrects all rows of a claim together" in html and "seeds" in html
+    positions = [html.index(f'<section id="track-{t}"') for t in TRACKS]
+    assert positions == sorted(positions)  # igr, fewshot, tokenization, imbalance, weightreg, vae, embdim, dialogue
+    assert html_path.stat().st_size <= 1_000_000
+    md = md_path.read_text()
+    assert md.index("## Summary") < md.index("## Contents") < md.index("## Track `igr`")
+
+
+def _chromium() -> str | None:
+    return next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
+
+
+@pytest.mark.skipif(
+    _chromium() is None,
+    reason="headless Chromium not installed (Debian: apt-get install -y chromium; .ci/ensure-chromium does it)",
+)
+def test_report_renders_in_headless_chromium(tmp_path):
+    html_path, _ = _report(tmp_path)
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"]
+    dom = subprocess.run(
+        [*cmd, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert '<section id="summary">' in dom and '<nav id="toc">' in dom
+    for track in TRACKS:
+        assert f'<section id="track-{track}" class="track">' in dom, track
+    assert dom.count("<img") >= len(TRACKS)  # every track has at least its per-method bars
+    shot = tmp_path / "shot.png"
+    subprocess.run([*cmd, f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120, check=True)
+    assert shot.exists() and shot.stat().st_size > 10_000  # a rendered page, not a blank one
