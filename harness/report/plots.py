@@ -49,6 +49,8 @@ def method_bars(rows: Sequence[Any], metric_label: str) -> Any | None:
     datasets = sorted({r.dataset for r in rows})
     if not datasets:
         return None
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
     n_methods = max(sum(1 for r in rows if r.dataset == d) for d in datasets)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 0.35 * n_methods + 1.2), squeeze=False)
@@ -66,6 +68,8 @@ def method_bars(rows: Sequence[Any], metric_label: str) -> Any | None:
         hi = max((r.ci_hi if r.ci_hi == r.ci_hi else r.mean) for r in rs) if rs else 1
         pad = (hi - lo) * 0.15 or 0.01
         ax.set_xlim(lo - pad, hi + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # at most 5 ticks: labels never overlap
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_title(ds, fontsize=8)
         ax.set_xlabel(metric_label, fontsize=8)
     fig.tight_layout()

@@ -54,7 +54,7 @@ def summarize_track(name: str, claims: list[ClaimResult], scale: str) -> TrackSu
         {v: tally.get(v, 0) for v in COUNTED},
         head.claim if head else "(no claims)",
         f"{head.published} [{head.comparable}]" if head and head.published else "-",
-        (head.ours if head else "") + (f" ({head.dataset})" if head and head.dataset else ""),
+        (head.ours.split(" (note: ")[0] if head else "") + (f" ({head.dataset})" if head and head.dataset else ""),
         verdicts,
         scale,
     )
@@ -91,7 +91,7 @@ def scale_line(scale: str, provs: list[Any], hardware: str) -> str:
     threads = sorted({t for p in provs for t in p.threads})
     about = f" ({desc.rstrip('.')})" if desc else ""
     return (
-        f"Scale `{scale}`{about}: small models (see each track), {seeds_text}; "
+        f"Scale {scale}{about}: small models (see each track), {seeds_text}; "
         f"device {', '.join(devices) or '?'}, {', '.join(map(str, threads)) or '?'} torch thread(s) per cell; "
         f"{hardware}."
     )

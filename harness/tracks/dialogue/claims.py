@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.claims import Claim, Published, min_runs, noninferiority, requires, superiority
+from harness.claims import Claim, Published, headline, min_runs, noninferiority, requires, superiority
 
 SU_QUALITATIVE = (
     "Su 7718: whole-dialogue training is more efficient; 'no significant difference' in quality (no number)"
@@ -17,12 +17,14 @@ def track_claims() -> list[Claim]:
     """Su's whole-dialogue LM against CDial-GPT's format at equal compute."""
     reached = requires("tokens_to_target", ">", 0, "an arm did not reach the target PPL in every seed")
     return [
-        superiority(
-            "su-lm",
-            "cdial",
-            "response_ppl",
-            text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
-            note=SU_QUALITATIVE,
+        headline(
+            superiority(
+                "su-lm",
+                "cdial",
+                "response_ppl",
+                text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
+                note=SU_QUALITATIVE,
+            )
         ),
         superiority(
             "su-lm",
@@ -93,7 +95,8 @@ def metric_panels(table: Any, metrics: tuple[str, ...]) -> Any | None:
         ax.set_yticks(range(len(groups)))
         ax.set_yticklabels(labels, fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        if max((float(v.mean()) for v in vals if len(v)), default=0.0) >= 1e4:  # token counts: 20k, 40k
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.tick_params(axis="x", labelsize=8)
         ax.set_title(metric, fontsize=9)
     fig.tight_layout()

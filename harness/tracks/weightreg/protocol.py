@@ -12,9 +12,10 @@ normalisation layers (they add their own scale invariance). Adam is the default 
 with plain SGD coupled L2 and decoupled decay coincide.
 
 Tuning. The suite lists each method's coefficient grid as separate selectors, every cell reports
-``valid_accuracy`` next to its test metrics, and the claims compare methods at the coefficient with
-the best mean validation accuracy (``best_valid_selector``): the test numbers of the other grid
-points are computed but never used to choose, so test is used once per decision.
+``valid_accuracy`` next to its test metrics, and the claims compare methods at the coefficient
+chosen on validation accuracy inside each seed (``harness.claims.Tuned``), so the choice's noise
+is part of the seed-to-seed spread the tests see; the test numbers of the other grid points are
+computed but never used to choose.
 
 Robustness metrics are measured in units of the training inputs' overall standard deviation
 (``scale``), so the same eps means the same thing on MNIST (pixels in [0, 1]) and MNIST-1D
