@@ -84,7 +84,7 @@ def test_run_report_publish_show(runner, tmp_path, fake_results):
     assert "good beats plain" in html and "data:image/png;base64," in html
     out = runner.invoke(main, ["publish", "--results", str(fake_results), "--out", str(tmp_path / "lb")])
     assert out.exit_code == 0
-    md = (tmp_path / "lb" / "fake.md").read_text()
+    md = (tmp_path / "lb" / "smoke" / "fake.md").read_text()  # a non-quick scale gets its own folder
     assert "| 1      | good" in md and "reproduced" in md
     key = next(fake_results.glob("fake/*.json")).stem
     out = runner.invoke(main, ["show", key[:8], "--results", str(fake_results)])

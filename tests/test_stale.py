@@ -17,6 +17,7 @@ def _run_and_publish(runner, suite, res, lb):
     assert out.exit_code == 0, out.output
     out = runner.invoke(main, ["publish", "--results", str(res), "--out", str(lb)])
     assert out.exit_code == 0, out.output
+    lb = lb / "smoke"  # the fake suite's scale: published in its own folder
     return pd.read_csv(lb / "fake.csv").set_index("method"), (lb / "fake.md").read_text()
 
 
@@ -30,11 +31,11 @@ def test_version_bump_marks_old_cells_stale(tmp_path, monkeypatch):
     monkeypatch.setattr(REGISTRY.get("method", "good", "fake"), "version", 2)
     out = runner.invoke(main, ["publish", "--results", str(res), "--out", str(lb)])
     assert out.exit_code == 0, out.output
-    csv = pd.read_csv(lb / "fake.csv").set_index("method")
+    csv = pd.read_csv(lb / "smoke" / "fake.csv").set_index("method")
     assert csv.loc["good", "status"] == "0/0 ok, 3 stale"  # old cells shown, not averaged in
     assert csv.loc["good", "n_ok"] == 0 and pd.isna(csv.loc["good", "mean"])
     assert csv.loc["plain", "status"] == "3/3 ok"  # other methods are untouched
-    md = (lb / "fake.md").read_text()
+    md = (lb / "smoke" / "fake.md").read_text()
     assert "0/0 ok, 3 stale" in md and "no ok run" in md
 
     # rerunning computes the new version's cells (new run keys); the old ones stay and stay stale

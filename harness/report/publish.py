@@ -48,7 +48,7 @@ def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tu
         REGISTRY.get("track", t, where="--track")
         if t not in present:
             found = ", ".join(present)
-            raise HarnessError(f"--track {t!r}: no {scale}-scale results for it in {results}/ (found: {found})")
+            raise HarnessError(f"--track {t!r}: no results for it at scale {scale} in {results}/ (found: {found})")
     classes = []
     for name in (t for t in present if not tracks or t in tracks):
         try:
