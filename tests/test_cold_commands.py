@@ -90,7 +90,7 @@ def test_reading_commands_import_neither_torch_nor_transformers(finished):
         ["run", "--suite", str(suite), "--results", str(res), "-q"],
         ["report", "--results", str(res), "--out", str(root / "rep")],
         ["publish", "--results", str(res), "--out", str(root / "lb")],
-        ["compare", "--results", str(res), "--leaderboards", str(root / "lb")],
+        ["compare", "--results", str(res), "--leaderboards", str(root / "lb" / "smoke")],
         ["show", next(res.glob("imbalance/*.json")).stem[:8], "--results", str(res)],
         ["collect", "--results", str(res), "--out", str(root / "all.parquet")],
     ]
@@ -104,16 +104,16 @@ def test_reading_commands_import_neither_torch_nor_transformers(finished):
     assert not (root / "imports.log").exists(), (root / "imports.log").read_text()
 
     # exact claims were computed by `harness run` and read from the results, not "not computed"
-    md = (root / "lb" / "imbalance.md").read_text()
+    md = (root / "lb" / "smoke" / "imbalance.md").read_text()  # a non-quick scale: its own folder
     row = next(line for line in md.splitlines() if "Logit-adjusted loss = log(1 +" in line)
     assert "reproduced" in row and "not computed" not in row
-    assert "not computed" not in (root / "lb" / "weightreg.md").read_text()
+    assert "not computed" not in (root / "lb" / "smoke" / "weightreg.md").read_text()
 
     # the cold path publishes exactly what the normal environment publishes
     normal = _harness(["publish", "--results", str(res), "--out", str(root / "lb-normal")], env)
     assert normal.returncode == 0, normal.stderr
-    for path in (root / "lb").iterdir():
-        assert path.read_bytes() == (root / "lb-normal" / path.name).read_bytes(), path.name
+    for path in (root / "lb" / "smoke").iterdir():
+        assert path.read_bytes() == (root / "lb-normal" / "smoke" / path.name).read_bytes(), path.name
 
 
 @pytest.mark.slow
@@ -128,7 +128,7 @@ def test_missing_exact_results_read_not_computed(finished):
     assert out.returncode == 0, out.stderr
     row = next(
         line
-        for line in (root / "lb-missing" / "imbalance.md").read_text().splitlines()
+        for line in (root / "lb-missing" / "smoke" / "imbalance.md").read_text().splitlines()
         if "Logit-adjusted loss = log(1 +" in line
     )
     assert "not computed: run `harness run`" in row and "n.a." in row
