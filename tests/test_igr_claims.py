@@ -41,13 +41,13 @@ def _row(setting: str, method: str, seed: int, lr: float, reached: float, lam: f
     return row
 
 
-def _table(egr_reached: float = 1.0) -> pd.DataFrame:
+def _table(egr_reached: float = 1.0, large_lam: float = 13.0) -> pd.DataFrame:
     rows = []
     for seed in range(5):
         # converge block: lambda_max falls with lr among converged arms; lr=0.5 is underfit and would
         # otherwise carry the trend on its own (tiny lambda_max)
         rows.append(_row(CONVERGE, "small-lr[lr=0.03]", seed, 0.03, 1, 15.0))
-        for lr, lam in ((0.06, 14.0), (0.12, 13.0)):
+        for lr, lam in ((0.06, 14.0), (0.12, large_lam)):
             rows.append(_row(CONVERGE, f"constant-lr[lr={lr:g}]", seed, lr, 1, lam))
         rows.append(_row(CONVERGE, "constant-lr[lr=0.5]", seed, 0.5, 0, 1.0))
         rows.append(_row(CONVERGE, "egr[lr=0.03,mu=0.03]", seed, 0.03, egr_reached, 14.5, mu=0.03))
@@ -101,12 +101,22 @@ def test_a_trend_with_too_few_converged_arms_is_untestable(results):
     assert r.p != r.p  # untestable rows carry no p-value and stay out of the Holm family
 
 
-def test_egr_claims_need_both_arms_converged(results):
-    ok = _find(results, "EGR at the smallest lr lowers λ_max", CONVERGE)
-    assert ok.verdict == "reproduced"  # 15.0 -> 14.5 on every seed
+def test_egr_moves_toward_the_largest_lr(results):
+    ok = _find(results, "EGR at the smallest lr moves λ_max toward", CONVERGE)
+    assert ok.verdict == "reproduced"  # 15.0 -> 14.5 on every seed, the largest lr (0.12) at 13.0
     assert "EGR covers 25% of the smallest-to-largest-lr gap" in ok.ours  # (14.5 - 15) / (13 - 15)
-    bad = _find(_results(_table(egr_reached=0.0)), "EGR at the smallest lr lowers λ_max", CONVERGE)
+    assert "largest lr 0.12" in ok.ours  # lr 0.5 is underfit: not the reference
+    assert _find(results, "EGR at the smallest lr raises test accuracy", CONVERGE).verdict == "reproduced"
+
+
+def test_egr_claims_need_both_arms_converged():
+    bad = _find(_results(_table(egr_reached=0.0)), "EGR at the smallest lr moves λ_max toward", CONVERGE)
     assert bad.verdict == "untestable" and bad.ours.startswith("underfit")
+
+
+def test_egr_toward_a_largest_lr_that_does_not_move_is_untestable():
+    flat = _find(_results(_table(large_lam=15.0)), "EGR at the smallest lr moves λ_max toward", CONVERGE)
+    assert flat.verdict == "untestable" and "the largest lr does not move lambda_max" in flat.ours
 
 
 def test_claims_split_by_optimizer_and_name_the_protocol(results):
