@@ -5,25 +5,40 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.tracks.igr.claims import SWEEP
+from harness.tracks.igr.blocks import SWEEP, block_settings, describe_protocol
+
+
+def short_labels(table: Any) -> dict[str, str]:
+    """Block label -> "dataset · optimizer, protocol" (the full label lists every setting: too long for a plot)."""
+    out: dict[str, str] = {}
+    for block in sorted(set(table["dataset"])):
+        t = table[table["dataset"] == block]
+        s = block_settings(t)
+        name = f"{t['dataset_name'].iloc[0]} · {s['optimizer'].upper()} {s['protocol']}"
+        out[block] = name if name not in out.values() else f"{name} ({len(out) + 1})"
+    return out
 
 
 def track_figures(table: Any) -> list[tuple[str, Any]]:
     from harness.report.plots import sweep_figure
 
+    if not len(table):
+        return []
     out = []
     fig = edge_figure(table)
     if fig is not None:
         out.append(
             (
-                "λ_max of the training-loss Hessian at the end (filled) and at initialisation (grey) against the "
+                "λ_max of the training-loss Hessian at the end (dots) and at initialisation (crosses) against the "
                 "learning rate, with the edge of stability 2/lr (dashed): GD is stable near a minimum only below "
-                "it. Hollow markers: arms that did not reach their block's target loss (underfit). Mean over seeds.",
+                "it. Hollow dots: arms that did not reach their block's target loss (underfit). Mean over seeds.",
                 fig,
             )
         )
-    metrics = ["test_accuracy", "grad_norm_sq", "lambda_max", "sharpness_0.05"]
-    fig = sweep_figure(table, SWEEP, "lr", metrics, log_x=True)
+    short = table.assign(dataset=table["dataset"].map(short_labels(table)))
+    fig = sweep_figure(
+        short, SWEEP, "lr", ["test_accuracy", "grad_norm_sq", "lambda_max", "sharpness_0.05"], log_x=True
+    )
     if fig:
         out.append(("Metrics against the learning rate, one line per block (mean and 95% CI over seeds)", fig))
     return out
@@ -41,17 +56,21 @@ def edge_figure(table: Any) -> Any | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     blocks = sorted(set(t["dataset"]))
-    fig, axes = plt.subplots(1, len(blocks), figsize=(4.4 * len(blocks), 3.4), squeeze=False)
-    for ax, block in zip(axes[0], blocks):
+    cols = min(3, len(blocks))
+    nrows = math.ceil(len(blocks) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.4 * cols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(blocks) :]:
+        ax.set_visible(False)
+    for ax, block in zip(axes.flat, blocks):
         d = t[t["dataset"] == block]
         lrs = sorted(set(d["p.lr"].astype(float)))
         for lr in lrs:
             rows = d[d["p.lr"].astype(float) == lr]
             reached = rows["m.reached_target"].mean() if "m.reached_target" in rows else math.nan
-            underfit = reached == reached and reached < 1.0
-            face = "none" if underfit else "C0"
+            face = "none" if reached == reached and reached < 1.0 else "C0"
             ax.scatter([lr], [rows["m.lambda_max"].mean()], facecolors=face, edgecolors="C0", s=30, zorder=3)
             if "m.lambda_max_init" in rows and rows["m.lambda_max_init"].notna().any():
                 ax.scatter([lr], [rows["m.lambda_max_init"].mean()], color="0.6", marker="x", s=20, zorder=2)
@@ -61,8 +80,10 @@ def edge_figure(table: Any) -> Any | None:
         ax.scatter([], [], color="0.6", marker="x", label="λ_max (init)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a sub-decade lr grid
         ax.set_xlabel("lr")
-        ax.set_title(block, fontsize=7)
+        s = block_settings(d)
+        ax.set_title(f"{d['dataset_name'].iloc[0]}\n{describe_protocol(s)}", fontsize=7)
         ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
