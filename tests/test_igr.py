@@ -82,13 +82,13 @@ def test_every_igr_method_runs_and_reports_metrics(method, optimizer):
         "sharpness_0.01",
         "sharpness_0.05",
         "lambda_max",
-        "lambda_max_init",
         "steps",
         "epochs",
         "physical_time",
     ):
         assert key in m and math.isfinite(m[key])
     assert m["physical_time"] == pytest.approx(1.0, rel=0.2)
+    assert ("lambda_max_init" in m) == (method == "small-lr")  # measured once per block and seed
     assert rec["train_seconds"] > 0
 
 

@@ -69,11 +69,14 @@ def test_time_protocol_marks_an_underfit_arm():
 
 
 def test_lambda_max_is_measured_at_init_and_end_and_can_be_switched_off():
-    m = _ok(_cell(protocol="time", time=3.0))
-    assert m["lambda_max"] > 0 and m["lambda_max_init"] > 0
-    off = _ok(_cell(protocol="time", time=3.0, hessian_iters=0))
+    base = _ok(_cell("small-lr", {"lr": 0.5}, protocol="time", time=3.0))
+    assert base["lambda_max"] > 0 and base["lambda_max_init"] > 0
+    # every arm starts from the same weights: init is measured in the baseline's cell only
+    other = _ok(_cell("constant-lr", {"lr": 0.5}, protocol="time", time=3.0))
+    assert "lambda_max_init" not in other and other["lambda_max"] == base["lambda_max"]
+    off = _ok(_cell("small-lr", {"lr": 0.5}, protocol="time", time=3.0, hessian_iters=0))
     assert "lambda_max" not in off and "lambda_max_init" not in off
-    assert off["test_accuracy"] == m["test_accuracy"]  # measuring does not change training
+    assert off["test_accuracy"] == base["test_accuracy"]  # measuring does not change training
 
 
 @pytest.mark.parametrize(

@@ -184,17 +184,22 @@ def _edge_rows(table: Any) -> list[tuple[str, str]]:
             if "m.lambda_max" not in rows:
                 continue
             bad = underfit(rows)
-            parts = []
+            parts = [f"λ_max at init {_init_lambda(t):.2g}"]
             for lr in sweep_lrs(t):
                 r = rows[(rows["p.lr"].astype(float) - lr).abs() < 1e-12 * max(1, lr)]
                 lam = r["m.lambda_max"].astype(float).mean()
-                init = r["m.lambda_max_init"].astype(float).mean() if "m.lambda_max_init" in r else math.nan
                 flag = " underfit" if any(m in bad for m in set(r["method"])) else ""
-                parts.append(
-                    f"lr={lr:g}: λ_max {lam:.3g} (init {init:.2g}), 2/lr {2 / lr:.3g}, lr·λ/2 {lam * lr / 2:.2f}{flag}"
-                )
+                parts.append(f"lr={lr:g}: λ_max {lam:.3g}, 2/lr {2 / lr:.3g}, lr·λ_max/2 {lam * lr / 2:.2f}{flag}")
             out.append((ds, f"[{describe_protocol(s)}] " + "; ".join(parts)))
     return out
+
+
+def _init_lambda(t: Any) -> float:
+    """The block's mean lambda_max at initialisation (recorded in the baseline's cells; shared by all arms)."""
+    if "m.lambda_max_init" not in t:
+        return math.nan
+    vals = t["m.lambda_max_init"].astype(float).dropna()
+    return float(vals.mean()) if len(vals) else math.nan
 
 
 def _backward_error_check() -> tuple[str, bool]:

@@ -29,7 +29,7 @@ def track_figures(table: Any) -> list[tuple[str, Any]]:
     if fig is not None:
         out.append(
             (
-                "λ_max of the training-loss Hessian at the end (dots) and at initialisation (crosses) against the "
+                "λ_max of the training-loss Hessian at the end (dots) and at initialisation (dotted) against the "
                 "learning rate, with the edge of stability 2/lr (dashed): GD is stable near a minimum only below "
                 "it. Hollow dots: arms that did not reach their block's target loss (underfit). Mean over seeds.",
                 fig,
@@ -72,12 +72,13 @@ def edge_figure(table: Any) -> Any | None:
             reached = rows["m.reached_target"].mean() if "m.reached_target" in rows else math.nan
             face = "none" if reached == reached and reached < 1.0 else "C0"
             ax.scatter([lr], [rows["m.lambda_max"].mean()], facecolors=face, edgecolors="C0", s=30, zorder=3)
-            if "m.lambda_max_init" in rows and rows["m.lambda_max_init"].notna().any():
-                ax.scatter([lr], [rows["m.lambda_max_init"].mean()], color="0.6", marker="x", s=20, zorder=2)
+        init = table[table["dataset"] == block]["m.lambda_max_init"] if "m.lambda_max_init" in table else None
+        if init is not None and init.notna().any():  # one value per block: every arm starts from it
+            ax.axhline(float(init.mean()), color="0.6", ls=":", lw=1)
         grid = [lrs[0] * (lrs[-1] / lrs[0]) ** (i / 50) for i in range(51)] if len(lrs) > 1 else lrs
         ax.plot(grid, [2.0 / x for x in grid], "k--", lw=1, label="2/lr")
         ax.scatter([], [], color="C0", label="λ_max (end)")
-        ax.scatter([], [], color="0.6", marker="x", label="λ_max (init)")
+        ax.plot([], [], color="0.6", ls=":", label="λ_max (init)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a sub-decade lr grid
