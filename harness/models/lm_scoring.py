@@ -49,8 +49,9 @@ class Pattern:
     def __post_init__(self) -> None:
         t = self.template if "{y}" in self.template else self.template.replace("__", "{y}")
         if t.count("{x}") != 1 or t.count("{y}") != 1:
-            raise HarnessError(f"pattern {self.template!r} needs exactly one {{x}} (text) and one {{y}} or __ "
-                               f"(label word)")
+            raise HarnessError(
+                f"pattern {self.template!r} needs exactly one {{x}} (text) and one {{y}} or __ (label word)"
+            )
         object.__setattr__(self, "_normal", t)
 
     def pieces(self) -> list[str]:
@@ -63,8 +64,8 @@ class Pattern:
                 break
             if cut:
                 out.append(rest[:cut])
-            out.append(rest[cut:cut + 3])
-            rest = rest[cut + 3:]
+            out.append(rest[cut : cut + 3])
+            rest = rest[cut + 3 :]
         return out
 
     def fill(self, text: str, word: str) -> str:
@@ -108,8 +109,14 @@ def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def build_plan(tokenizer: Any, pattern: Pattern, texts: Sequence[str], verbalizers: Sequence[str],
-               context: str = "", max_text_tokens: int = 0) -> Plan:
+def build_plan(
+    tokenizer: Any,
+    pattern: Pattern,
+    texts: Sequence[str],
+    verbalizers: Sequence[str],
+    context: str = "",
+    max_text_tokens: int = 0,
+) -> Plan:
     """Tokenize every (text, verbalizer) option. ``max_text_tokens`` > 0 cuts each text's tokens."""
     if len(verbalizers) < 2:
         raise HarnessError(f"scoring needs at least two label words, got {list(verbalizers)}")
@@ -178,8 +185,8 @@ def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(list(r), dtype=torch.long)
-        mask[i, :len(r)] = 1
+        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+        mask[i, : len(r)] = 1
     return ids, mask
 
 
@@ -190,8 +197,7 @@ def _run(model: Any, ids: Any, mask: Any, start: Any, cache: Any) -> Any:
 
     base = base_model(model)
     positions = start[:, None] + torch.arange(ids.shape[1])[None, :]
-    out = base(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-               **{_cache_kw(base): cache})
+    out = base(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **{_cache_kw(base): cache})
     return out.last_hidden_state
 
 
@@ -209,7 +215,7 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
 
     g = len(plan.prefix)
     n_labels = len(plan.options[rows[0]])
-    middles = [plan.options[i][0][g:plan.split[i]] for i in rows]
+    middles = [plan.options[i][0][g : plan.split[i]] for i in rows]
     mid_ids, mid_mask = _pad(middles, pad_id)
     cache = copy.deepcopy(prefix_cache)
     cache.batch_repeat_interleave(len(rows))
@@ -224,7 +230,7 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
         last = prefix_last.expand(len(rows), -1)
     first_targets = torch.tensor([[plan.options[i][j][plan.split[i]] for j in range(n_labels)] for i in rows])
     logp_first = torch.log_softmax(head_logits(model, last).float(), dim=-1).gather(1, first_targets)
-    suffixes = [plan.options[i][j][plan.split[i]:] for i in rows for j in range(n_labels)]
+    suffixes = [plan.options[i][j][plan.split[i] :] for i in rows for j in range(n_labels)]
     if all(len(s) == 1 for s in suffixes):
         return logp_first
     # Each option's suffix continues from its text's keys/values (rows repeated once per label).
@@ -259,14 +265,23 @@ def score_plan(model: Any, plan: Plan, batch_size: int = 8, pad_id: int = 0) -> 
         hidden = _run(model, ids, torch.ones_like(ids), torch.zeros(1, dtype=torch.long), prefix_cache)
         prefix_last = hidden[:, -1]
         for b in range(0, len(order), batch_size):
-            rows = order[b:b + batch_size]
+            rows = order[b : b + batch_size]
             out[rows] = _score_batch(model, plan, rows, prefix_cache, prefix_last, pad_id)
     return out
 
 
-def option_scores(model: Any, tokenizer: Any, texts: Sequence[str], pattern: Pattern | str,
-                  verbalizers: Sequence[str], *, context: str = "", batch_size: int = 8,
-                  calibrate: Sequence[str] | None = None, max_text_tokens: int = 0) -> Any:
+def option_scores(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    pattern: Pattern | str,
+    verbalizers: Sequence[str],
+    *,
+    context: str = "",
+    batch_size: int = 8,
+    calibrate: Sequence[str] | None = None,
+    max_text_tokens: int = 0,
+) -> Any:
     """Label scores [n_texts, n_labels] of ``texts`` under ``pattern``.
 
     ``context`` is prepended once (in-context demonstrations, see ``icl_context``). ``calibrate``
@@ -313,7 +328,7 @@ def naive_option_scores(model: Any, plan: Plan) -> Any:
                 ids = torch.tensor([seq])
                 logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
                 picked = logp.gather(1, ids[0, 1:, None])[:, 0]
-                out[i, j] = picked[d - 1:].sum()
+                out[i, j] = picked[d - 1 :].sum()
     return out
 
 

@@ -49,8 +49,9 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return torch.arange(mask.shape[1])[None, :].expand_as(mask)
 
 
-def lower_states(model: Any, sequences: Sequence[Sequence[int]], layer: int, *, batch_size: int = 8,
-                 pad_id: int = 0) -> list[torch.Tensor]:
+def lower_states(
+    model: Any, sequences: Sequence[Sequence[int]], layer: int, *, batch_size: int = 8, pad_id: int = 0
+) -> list[torch.Tensor]:
     """Hidden states entering layer ``layer`` (i.e. after layers 0..layer-1), one [T_i, H] tensor per sequence.
 
     Sequences are batched by length; the result is in input order, cut to each sequence's length.
@@ -60,12 +61,13 @@ def lower_states(model: Any, sequences: Sequence[Sequence[int]], layer: int, *, 
     out: list[torch.Tensor | None] = [None] * len(sequences)
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
-            rows = order[b:b + batch_size]
+            rows = order[b : b + batch_size]
             ids, mask = _pad([sequences[i] for i in rows], pad_id)
-            hidden = lower(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-                           use_cache=False).last_hidden_state
+            hidden = lower(
+                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+            ).last_hidden_state
             for k, i in enumerate(rows):
-                out[i] = hidden[k, :len(sequences[i])].clone()
+                out[i] = hidden[k, : len(sequences[i])].clone()
     return out  # type: ignore[return-value]
 
 
@@ -75,8 +77,8 @@ def pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
     hidden = states[0].new_zeros(len(states), width, states[0].shape[1])
     mask = torch.zeros(len(states), width, dtype=torch.long)
     for i, s in enumerate(states):
-        hidden[i, :s.shape[0]] = s
-        mask[i, :s.shape[0]] = 1
+        hidden[i, : s.shape[0]] = s
+        mask[i, : s.shape[0]] = 1
     return hidden, mask
 
 
@@ -163,8 +165,9 @@ class StateCache:
         keys = [self.key(s) for s in sequences]
         todo = sorted({k: i for i, k in enumerate(keys) if k not in self._store}.items(), key=lambda kv: kv[1])
         if todo:
-            fresh = lower_states(self.model, [sequences[i] for _, i in todo], self.layer,
-                                 batch_size=self.batch_size, pad_id=self.pad_id)
+            fresh = lower_states(
+                self.model, [sequences[i] for _, i in todo], self.layer, batch_size=self.batch_size, pad_id=self.pad_id
+            )
             for (k, _), s in zip(todo, fresh):
                 self._store[k] = s
             self.computed += len(todo)
