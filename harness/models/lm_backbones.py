@@ -146,17 +146,19 @@ def family(spec: str) -> str:
     return BACKBONES[r.target].family if r.kind == "registered" else "causal"
 
 
-def load_folder(folder: str | Path, dtype: Any = None, local_only: bool = True) -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a ``save_pretrained`` folder (or hub id when ``local_only`` is False)."""
+def load_folder(folder: str | Path, dtype: Any = None, hub: bool = False) -> tuple[Any, Any]:
+    """A causal LM and its tokenizer from a ``save_pretrained`` folder, or from a hub id when ``hub``
+    (network or the local Hugging Face cache; only the cache when ``HF_HUB_OFFLINE`` is set)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = str(folder)
+    local_only = not hub or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32, local_files_only=local_only)
     except Exception as exc:
-        what = "hub model" if not local_only else "model folder"
+        what = "hub model (needs the network or the Hugging Face cache)" if hub else "model folder"
         raise HarnessError(f"cannot load the {what} {where!r}: {first_line(exc)}") from None
     model.eval()
     return model, tokenizer
@@ -174,7 +176,7 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, scale: str = "quick", dtype: 
     if r.kind == "gguf":
         return lm_gguf.load_gguf_file(Path(r.target), dtype)
     if r.kind == "hub":
-        return load_folder(r.target, dtype, local_only=os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"))
+        return load_folder(r.target, dtype, hub=True)
     return load_folder(r.target, dtype)
 
 

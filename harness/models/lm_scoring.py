@@ -20,9 +20,10 @@ Speed (the naive loop ``naive_option_scores`` is the reference the tests compare
 * the output layer (151k words for Qwen, ~28% of the FLOPs) applied only at the scored positions;
 * ``torch.inference_mode``.
 
-Tokenization is per segment: the literal parts of the pattern, the text and the verbalizer are
-tokenized separately and concatenated (after one start token), so a label's tokens are exactly its
-verbalizer's tokens wherever it sits.
+Every sequence starts with one start token (BOS, else EOS), so a label word at the very start is
+scored too. Tokenization is of the whole filled string by default (the model's canonical tokens)
+or per segment (see ``build_plan``); either way both the fast path and the reference score the
+same token sequences.
 """
 
 from __future__ import annotations
@@ -109,17 +110,29 @@ def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
+TOKENIZATIONS = ("whole", "segments")
+
+
 def build_plan(
     tokenizer: Any,
     pattern: Pattern,
     texts: Sequence[str],
     verbalizers: Sequence[str],
     context: str = "",
-    max_text_tokens: int = 0,
+    max_text_chars: int = 0,
+    tokenization: str = "whole",
 ) -> Plan:
-    """Tokenize every (text, verbalizer) option. ``max_text_tokens`` > 0 cuts each text's tokens."""
+    """Tokenize every (text, verbalizer) option after one start token.
+
+    ``tokenization="whole"`` tokenizes ``context + filled pattern`` as one string (the model's own,
+    canonical tokens: Qwen writes 很满意 as one token); ``"segments"`` tokenizes the context, each
+    literal, the text and the label word separately and concatenates them (a label is then exactly
+    its word's tokens). ``max_text_chars`` > 0 cuts each text to that many characters first.
+    """
     if len(verbalizers) < 2:
         raise HarnessError(f"scoring needs at least two label words, got {list(verbalizers)}")
+    if tokenization not in TOKENIZATIONS:
+        raise HarnessError(f"tokenization must be one of {', '.join(TOKENIZATIONS)}, got {tokenization!r}")
 
     def enc(s: str) -> list[int]:
         return list(tokenizer(s, add_special_tokens=False)["input_ids"]) if s else []
@@ -127,19 +140,20 @@ def build_plan(
     word_ids = [enc(w) for w in verbalizers]
     if any(not w for w in word_ids) or len({tuple(w) for w in word_ids}) < len(word_ids):
         raise HarnessError(f"label words {list(verbalizers)} must be non-empty and tokenize differently")
-    head = [start_token_id(tokenizer), *enc(context)]
+    start = start_token_id(tokenizer)
+    head = [start, *enc(context)]
     literals = {p: enc(p) for p in pattern.pieces() if p not in ("{x}", "{y}")}
     options, split = [], []
     for text in texts:
-        x = enc(text)
-        if max_text_tokens > 0:
-            x = x[:max_text_tokens]
-        opts = []
-        for w in word_ids:
-            seq = list(head)
-            for p in pattern.pieces():
-                seq += x if p == "{x}" else w if p == "{y}" else literals[p]
-            opts.append(seq)
+        text = text[:max_text_chars] if max_text_chars > 0 else text
+        if tokenization == "whole":
+            opts = [[start, *enc(context + pattern.fill(text, w))] for w in verbalizers]
+        else:
+            x = enc(text)
+            opts = [
+                head + [t for p in pattern.pieces() for t in (x if p == "{x}" else w if p == "{y}" else literals[p])]
+                for w in word_ids
+            ]
         options.append(opts)
         split.append(_common_prefix_len(opts))
     if not options:
@@ -280,7 +294,8 @@ def option_scores(
     context: str = "",
     batch_size: int = 8,
     calibrate: Sequence[str] | None = None,
-    max_text_tokens: int = 0,
+    max_text_chars: int = 0,
+    tokenization: str = "whole",
 ) -> Any:
     """Label scores [n_texts, n_labels] of ``texts`` under ``pattern``.
 
@@ -290,10 +305,10 @@ def option_scores(
     """
     pattern = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_token_id(tokenizer)
-    plan = build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_tokens)
+    plan = build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization)
     scores = score_plan(model, plan, batch_size, pad_id)
     if calibrate:
-        cf_plan = build_plan(tokenizer, pattern, list(calibrate), verbalizers, context, max_text_tokens)
+        cf_plan = build_plan(tokenizer, pattern, list(calibrate), verbalizers, context, max_text_chars, tokenization)
         scores = calibrated(scores, score_plan(model, cf_plan, batch_size, pad_id))
     return scores
 
@@ -309,17 +324,18 @@ def calibrated(scores: Any, content_free: Any) -> Any:
 
 
 # --- the reference ----------------------------------------------------------------------------------
-def naive_option_scores(model: Any, plan: Plan) -> Any:
-    """The plain way, one text at a time: ``model(input_ids).logits`` over the whole sequence, log-softmax,
-    sum from the divergence point. When the options differ only in their last token, one pass per text
-    reads every label's logit at the last shared position (what anyone would do)."""
+def naive_option_scores(model: Any, plan: Plan, one_pass_when_last: bool = True) -> Any:
+    """The plain way, one sequence at a time: ``model(input_ids).logits`` over the whole filled sequence,
+    log-softmax, sum from the divergence point. With ``one_pass_when_last``, texts whose options differ
+    only in their last token take one pass that reads every label's logit at the last shared position
+    (what anyone would do); otherwise every (text, label) option is its own pass."""
     import torch
 
     out = torch.zeros(len(plan.options), len(plan.options[0]) if plan.options else 0)
     with torch.inference_mode():
         for i, opts in enumerate(plan.options):
             d = plan.split[i]
-            if all(len(s) == d + 1 for s in opts):
+            if one_pass_when_last and all(len(s) == d + 1 for s in opts):
                 logits = model(input_ids=torch.tensor([opts[0][:d]])).logits[0, -1]
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 out[i] = torch.stack([logp[s[d]] for s in opts])

@@ -148,6 +148,30 @@ def state_sequences(plan: Plan) -> list[list[int]]:
     return _layout(plan)[0]
 
 
+def _sequences_per_text(plan: Plan) -> list[int]:
+    return [1 if all(len(s) == d + 1 for s in opts) else len(opts) for opts, d in zip(plan.options, plan.split)]
+
+
+def batched_option_scores(
+    top: TopLayers, plan: Plan, states: Sequence[torch.Tensor], batch_size: int = 8
+) -> torch.Tensor:
+    """``top.option_scores`` over length-sorted batches of texts (less padding), in text order.
+
+    Differentiable unless called under ``torch.inference_mode``; for training, call
+    ``top.option_scores`` on each minibatch instead.
+    """
+    counts = _sequences_per_text(plan)
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    order = sorted(range(len(counts)), key=lambda i: max(states[starts[i] + k].shape[0] for k in range(counts[i])))
+    out = torch.zeros(len(plan.options), len(plan.options[0]) if plan.options else 0)
+    for b in range(0, len(order), batch_size):
+        rows = order[b : b + batch_size]
+        sub = Plan(plan.prefix, [plan.options[i] for i in rows], [plan.split[i] for i in rows])
+        sub_states = [states[starts[i] + k] for i in rows for k in range(counts[i])]
+        out[rows] = top.option_scores(sub, sub_states)
+    return out
+
+
 class StateCache:
     """Lower-layer states keyed by (backbone, layer, token sequence): computed once per process and
     reused across cells, seeds and epochs. ``get`` computes only the missing sequences."""
