@@ -9,6 +9,7 @@ import pytest
 import torch
 from lm_tiny import tiny_model, tiny_tokenizer
 
+from harness.artifacts import cache_dir
 from harness.errors import HarnessError
 from harness.models import lm_scoring as S
 from harness.models import lm_states as L
@@ -151,3 +152,26 @@ def test_state_cache_computes_each_sequence_once(lm):
         assert a is b
     with pytest.raises(HarnessError, match="layer range"):
         L.lower_states(model, seqs, layer=7)
+
+
+def test_stored_states_are_built_once_and_rebuilt_when_corrupt(lm, monkeypatch):
+    model, tok = lm
+    plan = S.build_plan(tok, S.Pattern(CASES[1][0]), TEXTS, CASES[1][1])
+    seqs = L.state_sequences(plan)
+    calls = []
+    real = L.lower_states
+    monkeypatch.setattr(L, "lower_states", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = L.stored_lower_states("tiny-test", model, seqs, 2)
+    again = L.stored_lower_states("tiny-test", model, seqs, 2)
+    assert len(calls) == 1 and all(torch.equal(a, b) for a, b in zip(first, again))
+    torch.testing.assert_close(
+        L.TopLayers(model, 2).option_scores(plan, again), S.naive_option_scores(model, plan), **TOL
+    )
+    L.stored_lower_states("tiny-test", model, seqs, 1)  # another layer is another entry
+    assert len(calls) == 2
+    path = next(
+        p for p in (cache_dir() / "lm-states").glob("*.safetensors") if p.stem == L.states_key("tiny-test", 2, seqs)
+    )
+    path.write_bytes(path.read_bytes()[:100])
+    rebuilt = L.stored_lower_states("tiny-test", model, seqs, 2)
+    assert len(calls) == 3 and all(torch.equal(a, b) for a, b in zip(first, rebuilt))

@@ -199,3 +199,57 @@ class StateCache:
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self._store.values())
+
+
+def states_key(backbone: str, layer: int, sequences: Sequence[Sequence[int]]) -> str:
+    h = hashlib.sha1(f"v1|{backbone}|{layer}|{len(sequences)}".encode())
+    for seq in sequences:
+        h.update((",".join(map(str, seq)) + ";").encode())
+    return h.hexdigest()[:24]
+
+
+def stored_lower_states(
+    backbone: str,
+    model: Any,
+    sequences: Sequence[Sequence[int]],
+    layer: int,
+    *,
+    batch_size: int = 8,
+    pad_id: int = 0,
+) -> list[torch.Tensor]:
+    """``lower_states`` cached on disk across processes (``<cache>/lm-states/<key>.safetensors``), keyed by
+    (backbone name, layer, the exact token sequences): every cell of a suite that scores or trains on the
+    same texts under the same pattern reuses one build. Built under a file lock, written atomically; an
+    unreadable or mismatched file is rebuilt. ``backbone`` must name the weights (a fine-tuned model is
+    a different backbone)."""
+    from safetensors.torch import load_file, save
+
+    from harness.artifacts import artifact_lock, artifact_path, atomic_write_bytes
+
+    key = states_key(backbone, layer, sequences)
+    path = artifact_path("lm-states", key, ".safetensors")
+    lengths = [len(s) for s in sequences]
+
+    def read() -> list[torch.Tensor] | None:
+        if not path.exists():
+            return None
+        try:
+            data = load_file(str(path))
+            flat, stored = data["states"], data["lengths"].tolist()
+        except Exception:
+            return None
+        if stored != lengths or flat.shape[0] != sum(lengths):
+            return None
+        return list(torch.split(flat, lengths))
+
+    found = read()
+    if found is not None:
+        return found
+    with artifact_lock("lm-states", key):
+        found = read()
+        if found is not None:
+            return found
+        states = lower_states(model, sequences, layer, batch_size=batch_size, pad_id=pad_id)
+        flat = torch.cat(states) if states else torch.zeros(0, 0)
+        atomic_write_bytes(path, save({"states": flat.contiguous(), "lengths": torch.tensor(lengths)}))
+        return list(torch.split(flat, lengths))
