@@ -64,9 +64,14 @@ def _load_char_mlm(scale: str, dtype: Any) -> tuple[Any, Any]:
 
 
 def _load_wobert(scale: str, dtype: Any) -> tuple[Any, Any]:
+    """The same artifact the fewshot track's ``wobert`` backbone uses (tokenization track's default
+    continued MLM; a 4-step one at smoke scale), so both share one cache entry."""
     from harness.models.pretrain import ContinueConfig, continued_mlm
 
-    artifact = continued_mlm(scale, ContinueConfig(arm="mean"))
+    cont = ContinueConfig(arm="mean")
+    if scale == "smoke":
+        cont = ContinueConfig(arm="mean", num_words=200, word_min_count=2, steps=4, warmup=1, early_steps=2)
+    artifact = continued_mlm(scale, cont)
     return artifact.model, artifact.tokenizer
 
 
