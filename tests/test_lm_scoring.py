@@ -41,6 +41,18 @@ def test_batched_scores_equal_the_naive_loop(lm, pattern, words, tokenization):
         torch.testing.assert_close(S.score_plan(model, plan, batch_size, pad_id=tok.pad_token_id), naive, **TOL)
 
 
+@pytest.mark.parametrize("pattern, words", [CASES[0], CASES[2]])
+def test_without_a_start_token_too(lm, pattern, words):
+    model, tok = lm
+    plan = S.build_plan(tok, S.Pattern(pattern), TEXTS, words, start_token=False)
+    assert plan.options[0][0][0] != S.start_token_id(tok)
+    torch.testing.assert_close(
+        S.score_plan(model, plan, 4, tok.pad_token_id), S.naive_option_scores(model, plan), **TOL
+    )
+    with pytest.raises(HarnessError, match="start token"):
+        S.build_plan(tok, S.Pattern("__满意。{x}"), TEXTS, ["不", "很"], start_token=False)
+
+
 def test_label_last_pattern_is_one_pass_and_prefix_pattern_is_not(lm):
     model, tok = lm
     assert S.build_plan(tok, S.Pattern(CASES[0][0]), TEXTS, CASES[0][1]).last_token_only

@@ -121,6 +121,7 @@ def build_plan(
     context: str = "",
     max_text_chars: int = 0,
     tokenization: str = "whole",
+    start_token: bool = True,
 ) -> Plan:
     """Tokenize every (text, verbalizer) option after one start token.
 
@@ -128,6 +129,8 @@ def build_plan(
     canonical tokens: Qwen writes 很满意 as one token); ``"segments"`` tokenizes the context, each
     literal, the text and the label word separately and concatenates them (a label is then exactly
     its word's tokens). ``max_text_chars`` > 0 cuts each text to that many characters first.
+    ``start_token=False`` drops the leading start token; the first token is then not scored, so a
+    pattern whose options differ at its very first token needs it.
     """
     if len(verbalizers) < 2:
         raise HarnessError(f"scoring needs at least two label words, got {list(verbalizers)}")
@@ -140,14 +143,14 @@ def build_plan(
     word_ids = [enc(w) for w in verbalizers]
     if any(not w for w in word_ids) or len({tuple(w) for w in word_ids}) < len(word_ids):
         raise HarnessError(f"label words {list(verbalizers)} must be non-empty and tokenize differently")
-    start = start_token_id(tokenizer)
-    head = [start, *enc(context)]
+    start = [start_token_id(tokenizer)] if start_token else []
+    head = [*start, *enc(context)]
     literals = {p: enc(p) for p in pattern.pieces() if p not in ("{x}", "{y}")}
     options, split = [], []
     for text in texts:
         text = text[:max_text_chars] if max_text_chars > 0 else text
         if tokenization == "whole":
-            opts = [[start, *enc(context + pattern.fill(text, w))] for w in verbalizers]
+            opts = [[*start, *enc(context + pattern.fill(text, w))] for w in verbalizers]
         else:
             x = enc(text)
             opts = [
@@ -156,6 +159,11 @@ def build_plan(
             ]
         options.append(opts)
         split.append(_common_prefix_len(opts))
+        if split[-1] == 0:
+            raise HarnessError(
+                f"pattern {pattern.template!r}: the options differ at the first token, which is only "
+                "scored after a start token (start_token=True)"
+            )
     if not options:
         return Plan(head, [], [])
     shared = min(_common_prefix_len([o[0] for o in options]), min(split))
@@ -231,15 +239,19 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
     n_labels = len(plan.options[rows[0]])
     middles = [plan.options[i][0][g : plan.split[i]] for i in rows]
     mid_ids, mid_mask = _pad(middles, pad_id)
-    cache = copy.deepcopy(prefix_cache)
-    cache.batch_repeat_interleave(len(rows))
+    if prefix_cache is None:  # no shared prefix (no start token, texts differ from the first token)
+        cache = _new_cache(model)
+    else:
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(len(rows))
     full_mask = torch.cat([torch.ones(len(rows), g, dtype=torch.long), mid_mask], dim=1)
     lengths = torch.tensor([len(m) for m in middles])
     if mid_ids.shape[1]:
         hidden = _run(model, mid_ids, full_mask, torch.full((len(rows),), g), cache)
         idx = (lengths - 1).clamp(min=0)
         last = hidden[torch.arange(len(rows)), idx]
-        last = torch.where((lengths > 0)[:, None], last, prefix_last.expand_as(last))
+        if prefix_last is not None:  # texts whose options differ right after the shared prefix
+            last = torch.where((lengths > 0)[:, None], last, prefix_last.expand_as(last))
     else:
         last = prefix_last.expand(len(rows), -1)
     first_targets = torch.tensor([[plan.options[i][j][plan.split[i]] for j in range(n_labels)] for i in rows])
@@ -269,15 +281,17 @@ def score_plan(model: Any, plan: Plan, batch_size: int = 8, pad_id: int = 0) -> 
 
     if not plan.options:
         return torch.zeros(0, 0)
-    if not 0 < len(plan.prefix) <= min(plan.split):
-        raise HarnessError("internal: the shared prefix must be non-empty and end before every divergence point")
+    if len(plan.prefix) > min(plan.split) or min(plan.split) < 1:
+        raise HarnessError("internal: the shared prefix must end before every divergence point, which must be > 0")
     order = sorted(range(len(plan.options)), key=lambda i: max(len(s) for s in plan.options[i]))
     out = torch.zeros(len(plan.options), len(plan.options[0]))
     with torch.inference_mode():
-        prefix_cache = _new_cache(model)
-        ids = torch.tensor([plan.prefix])
-        hidden = _run(model, ids, torch.ones_like(ids), torch.zeros(1, dtype=torch.long), prefix_cache)
-        prefix_last = hidden[:, -1]
+        prefix_cache, prefix_last = None, None
+        if plan.prefix:
+            prefix_cache = _new_cache(model)
+            ids = torch.tensor([plan.prefix])
+            hidden = _run(model, ids, torch.ones_like(ids), torch.zeros(1, dtype=torch.long), prefix_cache)
+            prefix_last = hidden[:, -1]
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
             out[rows] = _score_batch(model, plan, rows, prefix_cache, prefix_last, pad_id)
@@ -296,6 +310,7 @@ def option_scores(
     calibrate: Sequence[str] | None = None,
     max_text_chars: int = 0,
     tokenization: str = "whole",
+    start_token: bool = True,
 ) -> Any:
     """Label scores [n_texts, n_labels] of ``texts`` under ``pattern``.
 
@@ -305,10 +320,12 @@ def option_scores(
     """
     pattern = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else start_token_id(tokenizer)
-    plan = build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization)
+    plan = build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization, start_token)
     scores = score_plan(model, plan, batch_size, pad_id)
     if calibrate:
-        cf_plan = build_plan(tokenizer, pattern, list(calibrate), verbalizers, context, max_text_chars, tokenization)
+        cf_plan = build_plan(
+            tokenizer, pattern, list(calibrate), verbalizers, context, max_text_chars, tokenization, start_token
+        )
         scores = calibrated(scores, score_plan(model, cf_plan, batch_size, pad_id))
     return scores
 
