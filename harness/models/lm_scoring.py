@@ -200,7 +200,8 @@ def _new_cache(model: Any) -> Any:
     return DynamicCache(config=model.config)
 
 
-def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+def pad_ids(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-padded [B, T] ids and the matching 0/1 attention mask."""
     import torch
 
     width = max((len(r) for r in rows), default=0)
@@ -238,7 +239,7 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
     g = len(plan.prefix)
     n_labels = len(plan.options[rows[0]])
     middles = [plan.options[i][0][g : plan.split[i]] for i in rows]
-    mid_ids, mid_mask = _pad(middles, pad_id)
+    mid_ids, mid_mask = pad_ids(middles, pad_id)
     if prefix_cache is None:  # no shared prefix (no start token, texts differ from the first token)
         cache = _new_cache(model)
     else:
@@ -261,11 +262,11 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
         return logp_first
     # Each option's suffix continues from its text's keys/values (rows repeated once per label).
     cache.batch_repeat_interleave(n_labels)
-    suf_ids, suf_mask = _pad([s[:-1] for s in suffixes], pad_id)
+    suf_ids, suf_mask = pad_ids([s[:-1] for s in suffixes], pad_id)
     mask = torch.cat([full_mask.repeat_interleave(n_labels, dim=0), suf_mask], dim=1)
     start = (g + lengths).repeat_interleave(n_labels)
     hidden = _run(model, suf_ids, mask, start, cache)
-    tgt_ids, tgt_mask = _pad([s[1:] for s in suffixes], pad_id)
+    tgt_ids, tgt_mask = pad_ids([s[1:] for s in suffixes], pad_id)
     keep = tgt_mask.bool()
     rest = torch.zeros(len(suffixes))
     if keep.any():

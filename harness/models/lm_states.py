@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from harness.errors import HarnessError
-from harness.models.lm_scoring import Plan, _pad, base_model, head_logits
+from harness.models.lm_scoring import Plan, base_model, head_logits, pad_ids
 
 
 def _sub_stack(base: nn.Module, start: int, end: int, final_norm: bool) -> nn.Module:
@@ -62,7 +62,7 @@ def lower_states(
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
-            ids, mask = _pad([sequences[i] for i in rows], pad_id)
+            ids, mask = pad_ids([sequences[i] for i in rows], pad_id)
             hidden = lower(
                 input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
             ).last_hidden_state
