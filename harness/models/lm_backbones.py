@@ -230,11 +230,14 @@ KNOWN_SHAPES: dict[str, Shape] = {  # from the loaded models (config and paramet
     "gemma3-270m": Shape(parameters=268_098_176, layers=18, hidden=640, vocab=262_144, intermediate=2_048),
 }
 
-# Measured on the 2-core CPU machine (see notes/lm-infra.md): fixed cost of a process with torch and
-# transformers imported, and peak activation bytes per token and hidden unit for a forward pass.
-PROCESS_OVERHEAD = 600 * 2**20
-ACTIVATION_BYTES_PER_TOKEN_UNIT = 4 * 40
-TRAIN_BYTES_PER_TOKEN_UNIT = 4 * 60
+# Fitted to peak RSS measured on the 2-core CPU machine (Qwen-0.5B fp32, batch 8, <= 94 tokens; see
+# notes/lm-infra.md): what a process with torch + transformers holds besides the weights; bytes per
+# (token x (hidden + intermediate)) of a forward pass (transient) and of a layer kept for backward;
+# bytes per trainable parameter (gradient, two AdamW moments, the foreach step's temporaries).
+PROCESS_OVERHEAD = 150 * 2**20
+FORWARD_BYTES_PER_TOKEN_UNIT = 16
+BACKWARD_BYTES_PER_TOKEN_UNIT = 36
+OPTIMIZER_BYTES_PER_PARAMETER = 20
 
 
 def shape_of(spec: str) -> Shape:
@@ -265,25 +268,30 @@ def memory_estimate(
     seq_len: int = 128,
     trainable_parameters: int = 0,
     trainable_layers: int = 0,
+    logit_positions: int | None = None,
 ) -> int:
-    """Peak bytes of one job on ``spec`` (fp32 weights): ``load``, ``score`` or ``train``.
+    """Peak bytes of one process working on ``spec`` with fp32 weights: ``load``, ``score`` or ``train``.
 
-    ``train`` counts the whole model (the frozen part computes or holds cached states), gradients
-    and two Adam moments for ``trainable_parameters``, and activations kept for backward through
-    ``trainable_layers`` layers. A full fine-tune is ``trainable_parameters=shape.parameters``,
-    ``trainable_layers=shape.layers``. The constants are fitted to measurements, so the estimate is
-    a planning figure, not a guarantee.
+    ``score`` adds a forward pass over ``batch_size x seq_len`` tokens; ``train`` adds gradients and
+    AdamW state for ``trainable_parameters`` and the activations kept for backward through
+    ``trainable_layers`` layers. ``logit_positions`` (default: one per text, PET's verbalizer loss) is
+    where full-vocabulary logits are computed with gradients; an LM loss on every token is
+    ``batch_size * seq_len``. A full fine-tune is ``trainable_parameters=shape.parameters,
+    trainable_layers=shape.layers``. Constants are fitted to measurements; the estimate errs high
+    (it gives ~19 GiB for a whole-model Qwen fine-tune, measured 14.4 GB), a planning figure.
     """
     s = shape_of(spec)
     weights = 4 * s.parameters
     tokens = batch_size * seq_len
+    positions = batch_size if logit_positions is None else logit_positions
+    width = s.hidden + s.intermediate
     if mode == "load":
         return PROCESS_OVERHEAD + weights
     if mode == "score":
-        return PROCESS_OVERHEAD + weights + ACTIVATION_BYTES_PER_TOKEN_UNIT * tokens * s.hidden
+        return PROCESS_OVERHEAD + weights + FORWARD_BYTES_PER_TOKEN_UNIT * tokens * width + 8 * positions * s.vocab
     if mode == "train":
-        optimizer = 12 * trainable_parameters
-        kept = TRAIN_BYTES_PER_TOKEN_UNIT * tokens * (s.hidden + s.intermediate) * max(trainable_layers, 1)
-        logits = 3 * 4 * tokens * s.vocab if trainable_layers >= s.layers else 0  # LM loss over every position
+        optimizer = OPTIMIZER_BYTES_PER_PARAMETER * trainable_parameters
+        kept = BACKWARD_BYTES_PER_TOKEN_UNIT * tokens * width * max(trainable_layers, 1)
+        logits = 12 * positions * s.vocab
         return PROCESS_OVERHEAD + weights + optimizer + kept + logits
     raise HarnessError(f"memory_estimate: mode must be 'load', 'score' or 'train', got {mode!r}")
