@@ -53,6 +53,14 @@ def test_without_a_start_token_too(lm, pattern, words):
         S.build_plan(tok, S.Pattern("__满意。{x}"), TEXTS, ["不", "很"], start_token=False)
 
 
+def test_start_token_only_when_the_options_differ_at_the_first_token(lm):
+    _, tok = lm
+    start = S.start_token_id(tok)
+    assert S.build_plan(tok, S.Pattern(CASES[0][0]), TEXTS, CASES[0][1]).options[0][0][0] != start
+    assert S.build_plan(tok, S.Pattern(CASES[1][0]), TEXTS, CASES[1][1]).options[0][0][0] == start
+    assert S.build_plan(tok, S.Pattern(CASES[0][0]), TEXTS, CASES[0][1], start_token=True).options[0][0][0] == start
+
+
 def test_label_last_pattern_is_one_pass_and_prefix_pattern_is_not(lm):
     model, tok = lm
     assert S.build_plan(tok, S.Pattern(CASES[0][0]), TEXTS, CASES[0][1]).last_token_only
@@ -100,7 +108,12 @@ def test_option_scores_and_calibration(lm):
 def test_segment_tokenization_keeps_the_label_tokens(lm):
     _, tok = lm
     plan = S.build_plan(
-        tok, S.Pattern("{x}总之我觉得{y}"), ["abc"], ["失望 indeed", "满意 indeed"], tokenization="segments"
+        tok,
+        S.Pattern("{x}总之我觉得{y}"),
+        ["abc"],
+        ["失望 indeed", "满意 indeed"],
+        tokenization="segments",
+        start_token=True,
     )
     word = tok("满意 indeed", add_special_tokens=False)["input_ids"]
     assert plan.options[0][1][-len(word) :] == word and plan.options[0][0][0] == S.start_token_id(tok)

@@ -113,6 +113,10 @@ def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
 TOKENIZATIONS = ("whole", "segments")
 
 
+class _NeedsStart(HarnessError):
+    """The options differ at their first token, which only a start token lets us score."""
+
+
 def build_plan(
     tokenizer: Any,
     pattern: Pattern,
@@ -121,7 +125,7 @@ def build_plan(
     context: str = "",
     max_text_chars: int = 0,
     tokenization: str = "whole",
-    start_token: bool = True,
+    start_token: bool | None = None,
 ) -> Plan:
     """Tokenize every (text, verbalizer) option after one start token.
 
@@ -129,9 +133,16 @@ def build_plan(
     canonical tokens: Qwen writes 很满意 as one token); ``"segments"`` tokenizes the context, each
     literal, the text and the label word separately and concatenates them (a label is then exactly
     its word's tokens). ``max_text_chars`` > 0 cuts each text to that many characters first.
-    ``start_token=False`` drops the leading start token; the first token is then not scored, so a
-    pattern whose options differ at its very first token needs it.
+    ``start_token`` puts the tokenizer's BOS (else EOS) first. It is needed only when the options differ
+    at their very first token (Su's P1 ``{y}满意。{x}``), and it hurts label-last prompts: on Qwen-0.5B,
+    100 validation reviews, ``评论：{x}\n这条评论的情感是：{y}`` scored 0.55 with it (93% predicted
+    positive) and 0.75 without. ``None`` (default) adds it only when needed.
     """
+    if start_token is None:
+        try:
+            return build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization, False)
+        except _NeedsStart:
+            return build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization, True)
     if len(verbalizers) < 2:
         raise HarnessError(f"scoring needs at least two label words, got {list(verbalizers)}")
     if tokenization not in TOKENIZATIONS:
@@ -160,7 +171,7 @@ def build_plan(
         options.append(opts)
         split.append(_common_prefix_len(opts))
         if split[-1] == 0:
-            raise HarnessError(
+            raise _NeedsStart(
                 f"pattern {pattern.template!r}: the options differ at the first token, which is only "
                 "scored after a start token (start_token=True)"
             )
@@ -311,7 +322,7 @@ def option_scores(
     calibrate: Sequence[str] | None = None,
     max_text_chars: int = 0,
     tokenization: str = "whole",
-    start_token: bool = True,
+    start_token: bool | None = None,
 ) -> Any:
     """Label scores [n_texts, n_labels] of ``texts`` under ``pattern``.
 
