@@ -54,6 +54,14 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--layer", type=int, default=22, help="cached states enter this layer (top layers run)")
     ap.add_argument("--skip-per-option", action="store_true", help="skip the slowest (per-option) naive loop")
+    ap.add_argument(
+        "--demos",
+        type=int,
+        default=0,
+        help="in-context demonstrations (train split, balanced, "
+        "<= 50 characters each) before every text: their keys/values are computed once",
+    )
+    ap.add_argument("--no-cached", action="store_true", help="skip the cached-states rows")
     ap.add_argument("--tol", type=float, default=2e-3, help="max abs score difference allowed")
     args = ap.parse_args()
 
@@ -61,19 +69,21 @@ def main() -> int:
     texts = sentiment(eval_per_class=(args.texts + 1) // 2).valid_texts[: args.texts]
     model, tok = load_backbone(args.backbone)
     pad = tok.pad_token_id if tok.pad_token_id is not None else lm_scoring.start_token_id(tok)
+    pattern = lm_scoring.Pattern(args.pattern)
+    context = ""
+    if args.demos:
+        train = sentiment(train_per_class=(args.demos + 1) // 2)
+        demos = [(t[:50], args.verbalizers[y]) for t, y in zip(train.train_texts, train.train_labels)][: args.demos]
+        context = lm_scoring.icl_context(pattern, demos)
     plan = lm_scoring.build_plan(
-        tok,
-        lm_scoring.Pattern(args.pattern),
-        texts,
-        args.verbalizers,
-        max_text_chars=120,
-        tokenization=args.tokenization,
+        tok, pattern, texts, args.verbalizers, context=context, max_text_chars=120, tokenization=args.tokenization
     )
     n_tokens = sum(len(o) for opts in plan.options for o in opts) / len(args.verbalizers)
     print(
         f"{args.backbone}, {len(texts)} texts (mean {n_tokens / len(texts):.0f} tokens per option), "
         f"{args.threads} thread(s), pattern {args.pattern!r} -> {args.verbalizers}, "
-        f"label word last: {plan.last_token_only}; os.getloadavg() at start: {os.getloadavg()[0]:.1f}",
+        f"label word last: {plan.last_token_only}, shared prefix {len(plan.prefix)} tokens ({args.demos} demos); "
+        f"os.getloadavg() at start: {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
@@ -90,18 +100,20 @@ def main() -> int:
     if not args.skip_per_option and plan.last_token_only:
         run("naive, per option", lambda: lm_scoring.naive_option_scores(model, plan, one_pass_when_last=False))
 
-    seqs = lm_states.state_sequences(plan)
-    states, b_wall, b_cpu = timed(
-        lambda: lm_states.lower_states(model, seqs, args.layer, batch_size=args.batch_size, pad_id=pad)
-    )
-    print(f"  state cache build: {b_wall:.1f} s wall, {b_cpu:.1f} s CPU", flush=True)
-    top = lm_states.TopLayers(model, args.layer)
+    states, b_wall, b_cpu = [], 0.0, 0.0
+    if not args.no_cached:
+        seqs = lm_states.state_sequences(plan)
+        states, b_wall, b_cpu = timed(
+            lambda: lm_states.lower_states(model, seqs, args.layer, batch_size=args.batch_size, pad_id=pad)
+        )
+        print(f"  state cache build: {b_wall:.1f} s wall, {b_cpu:.1f} s CPU", flush=True)
+        top = lm_states.TopLayers(model, args.layer)
 
-    def cached_scores():
-        with torch.inference_mode():
-            return lm_states.batched_option_scores(top, plan, states, args.batch_size)
+        def cached_scores():
+            with torch.inference_mode():
+                return lm_states.batched_option_scores(top, plan, states, args.batch_size)
 
-    run(f"cached states (top {model.config.num_hidden_layers - args.layer} layers)", cached_scores)
+        run(f"cached states (top {model.config.num_hidden_layers - args.layer} layers)", cached_scores)
 
     ok = True
     print(f"{'how':<34}{'wall s':>8}{'CPU s':>8}{'texts/s':>9}{'texts/CPU-s':>13}{'max |diff|':>12}")
@@ -110,10 +122,11 @@ def main() -> int:
         ok &= diff <= args.tol
         print(f"{name:<34}{wall:>8.1f}{cpu:>8.1f}{len(texts) / wall:>9.2f}{len(texts) / cpu:>13.2f}{diff:>12.2e}")
     mib = sum(s.numel() for s in states) * 4 / 2**20
-    print(
-        f"state cache build (layers 0..{args.layer - 1}): {b_wall:.1f} s wall / {b_cpu:.1f} s CPU for {len(texts)} "
-        f"texts ({100 * b_wall / len(texts):.0f} s wall per 100 texts), {mib:.0f} MiB"
-    )
+    if states:
+        print(
+            f"state cache build (layers 0..{args.layer - 1}): {b_wall:.1f} s wall / {b_cpu:.1f} s CPU for {len(texts)} "
+            f"texts ({100 * b_wall / len(texts):.0f} s wall per 100 texts), {mib:.0f} MiB"
+        )
     base = {name: (wall, cpu) for name, wall, cpu, _ in rows}
     for name, wall, cpu, _ in rows:
         if name.startswith("naive, per text"):
