@@ -4,7 +4,6 @@ verify, dequantise, cache) on small fake part packages, and every failure as a o
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,12 @@ from lm_tiny import save_tiny, write_gguf
 from harness.errors import HarnessError
 from harness.models import lm_backbones, lm_gguf
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Nothing here may touch the network."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
 
 TEXT = "评论：好 phone\n这条评论的情感是：正面"
 
