@@ -199,7 +199,8 @@ def _block(block: Any, where: str, default_seeds: int) -> Block:
 
 
 def check_methods(cells: list[Cell]) -> None:
-    """Validate each distinct (track, method, parameters) of ``cells`` with ``Track.check_method``.
+    """Validate each distinct (track, settings) of ``cells`` with ``Track.check_settings`` and each
+    distinct (track, method, parameters) with ``Track.check_method``.
 
     Called for the cells about to run only: the check may import the method's module (it builds
     the recipe), which a fully cached run, a report or ``list`` never needs.
@@ -207,12 +208,19 @@ def check_methods(cells: list[Cell]) -> None:
     seen: set[tuple[str, str, str]] = set()
     tracks: dict[str, Any] = {}
     for cell in cells:
+        if cell.track not in tracks:
+            tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
+        settings_key = (cell.track, "", canonical_json(cell.settings))
+        if settings_key not in seen:
+            seen.add(settings_key)
+            try:
+                tracks[cell.track].check_settings(tracks[cell.track].settings(cell))
+            except HarnessError as exc:
+                raise HarnessError(f"track {cell.track!r}, settings {canonical_json(cell.settings)}: {exc}") from None
         key = (cell.track, cell.method, canonical_json(cell.method_params))
         if key in seen:
             continue
         seen.add(key)
-        if cell.track not in tracks:
-            tracks[cell.track] = REGISTRY.get("track", cell.track).load()()
         try:
             tracks[cell.track].check_method(REGISTRY.get("method", cell.method, cell.track), cell.method_params)
         except HarnessError as exc:

@@ -68,6 +68,13 @@ class Track:
         if self.recipe_type is not None:
             method_recipe(self, method.name, params)
 
+    def check_settings(self, settings: Any) -> None:
+        """Validate a block's combination of settings before its cells run (raise HarnessError).
+
+        Types, bounds and choices of single settings are checked when the suite loads; this hook is
+        for rules between settings (e.g. a protocol that needs a target), so a suite fails before
+        any cell runs instead of recording the same error in every cell."""
+
     def cost(self, cell: Any) -> float:
         """Rough relative cost of a cell in seconds on one CPU core, for --dry-run estimates."""
         return 10.0

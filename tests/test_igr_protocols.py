@@ -122,3 +122,22 @@ def test_user_suite_runs_epochs_and_converge(tmp_path):
     for cell in cells:
         m = _ok(cell)
         assert math.isfinite(m["lambda_max"])
+
+
+def test_converge_without_a_target_fails_before_any_cell_runs(tmp_path):
+    """Rules between settings are checked by ``Track.check_settings`` when a run starts: one line,
+    exit code 2, and no cell is recorded."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    p = tmp_path / "bad.toml"
+    p.write_text(
+        '[suite]\nseeds = 1\n[[run]]\ntrack = "igr"\ndatasets = ["digits[n_train=100,n_valid=50]"]\n'
+        'methods = ["small-lr"]\n[run.settings]\nprotocol = "converge"\n'
+    )
+    results = tmp_path / "results"
+    out = CliRunner().invoke(main, ["run", "--suite", str(p), "--results", str(results), "--executor", "inline"])
+    assert out.exit_code == 2
+    assert "needs a target" in out.output and "Traceback" not in out.output
+    assert not list(results.rglob("*.json"))

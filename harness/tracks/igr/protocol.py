@@ -82,6 +82,11 @@ class IGR(Track):
         "curve_points": (1, None),
     }
 
+    def check_settings(self, settings: Any) -> None:
+        from harness.tracks.igr.train import check_protocol
+
+        check_protocol(settings)
+
     def cost(self, cell: Any) -> float:
         """Seconds on one core, roughly; ``converge`` is assumed to need the ``time`` setting's T."""
         s = IGRSettings(**cell.settings)

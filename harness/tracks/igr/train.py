@@ -32,24 +32,30 @@ class Plan:
     check_every: int  # converge: evaluate the full-batch train loss every this many steps
 
 
-def plan_steps(settings: Any, recipe: Recipe, n_train: int) -> Plan:
-    """The step budget the protocol gives one cell (a one-line HarnessError on a bad protocol)."""
+def check_protocol(settings: Any) -> None:
+    """A one-line HarnessError when the settings cannot define a step budget (checked before a run)."""
     s = settings
     if s.optimizer not in OPTIMIZERS:
         raise HarnessError(f"igr: optimizer must be one of {list(OPTIMIZERS)}, got {s.optimizer!r}")
+    if s.protocol not in PROTOCOLS:
+        raise HarnessError(f"igr: protocol must be one of {list(PROTOCOLS)}, got {s.protocol!r}")
+    if s.protocol == "epochs" and s.epochs <= 0:
+        raise HarnessError('igr: protocol = "epochs" needs epochs > 0 in the block\'s settings')
+    if s.protocol == "converge" and s.target_loss <= 0:
+        raise HarnessError('igr: protocol = "converge" needs a target: set target_loss > 0 in the settings')
+
+
+def plan_steps(settings: Any, recipe: Recipe, n_train: int) -> Plan:
+    """The step budget the protocol gives one cell (a one-line HarnessError on a bad protocol)."""
+    s = settings
+    check_protocol(s)
     per_epoch = 1 if s.optimizer == "gd" else max(1, math.ceil(n_train / s.batch_size))
     if s.protocol == "time":
         steps = recipe.steps_for(s.time)
     elif s.protocol == "epochs":
-        if s.epochs <= 0:
-            raise HarnessError('igr: protocol = "epochs" needs epochs > 0 in the block\'s settings')
         steps = max(1, math.ceil(s.epochs * per_epoch - 1e-9))
-    elif s.protocol == "converge":
-        if s.target_loss <= 0:
-            raise HarnessError('igr: protocol = "converge" needs a target: set target_loss > 0 in the settings')
+    else:  # converge: the cap; training stops at the target
         steps = s.max_steps
-    else:
-        raise HarnessError(f"igr: protocol must be one of {list(PROTOCOLS)}, got {s.protocol!r}")
     steps = min(steps, s.max_steps)
     return Plan(steps, steps, per_epoch, 1 if s.optimizer == "gd" else per_epoch)
 
