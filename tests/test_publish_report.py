@@ -134,3 +134,32 @@ def test_report_renders_in_headless_chromium(tmp_path):
     shot = tmp_path / "shot.png"
     subprocess.run([*cmd, f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.exists() and shot.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_each_block_compares_with_its_own_baseline(tmp_path):
+    """igr runs small-lr at a block-specific lr; each dataset/settings group's baseline is the
+    baseline method as that group runs it, so every group gets deltas (not only the default one)."""
+    from report_fixtures import _record
+
+    from harness.cell import Cell
+    from harness.registry import REGISTRY
+    from harness.report.leaderboard import track_rows
+    from harness.store import Store, collect
+
+    store = Store(tmp_path)
+    igr = REGISTRY.get("track", "igr")
+    versions = {"track": igr.version, "dataset": REGISTRY.get("dataset", "digits").version}
+    blocks = (({"epochs": 5, "protocol": "epochs"}, 0.03), ({"epochs": 9, "protocol": "epochs"}, 0.05))
+    for settings, base_lr in blocks:
+        for method, params, value in (("small-lr", {"lr": base_lr}, 0.5), ("constant-lr", {"lr": 0.2}, 0.6)):
+            for seed in range(3):
+                cell = Cell("igr", "digits", {}, method, params, settings, seed, "quick", {**versions, "method": 1})
+                store.write(_record(cell, {"test_accuracy": value + 0.01 * seed * (method == "small-lr")}, seed))
+    rows = track_rows(collect(tmp_path), igr.load())
+    groups = {r.dataset for r in rows}
+    assert len(groups) == 2
+    for group in groups:
+        base = [r for r in rows if r.dataset == group and r.is_baseline]
+        assert len(base) == 1 and base[0].method.startswith("small-lr")
+        other = [r for r in rows if r.dataset == group and not r.is_baseline]
+        assert other and all(r.delta == r.delta for r in other)  # a delta against this block's baseline

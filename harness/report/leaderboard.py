@@ -84,10 +84,12 @@ def track_rows(table: Any, track_cls: Any) -> list[Row]:
     primary = track_cls.primary
     higher = track_cls.metric(primary).higher_is_better
     col = f"m.{primary}"
-    base_label = baseline_label(table, track_cls.name)
     rows: list[Row] = []
     for ds in sorted(set(table["dataset"])):
         t = table[table["dataset"] == ds]
+        # Per dataset label: a block may run the baseline at its own parameters (igr's small-lr at
+        # the block's smallest stable lr), and its rows are compared with that block's baseline.
+        base_label = baseline_label(t, track_cls.name)
         fresh = t[~t["stale"]]
         ok = fresh[fresh["status"] == "ok"]
         per_method: dict[str, dict[int, float]] = {}
