@@ -103,6 +103,27 @@ def _means(va: dict[int, float], vb: dict[int, float]) -> str:
     return f"{fmt(sb.mean)} -> {fmt(sa.mean)}"
 
 
+def _directed_rows(
+    arms: tuple[Any, ...],
+    metric: str,
+    direction: str,
+    preconditions: Sequence[Precondition],
+    dataset: str | None,
+    pool: bool,
+    measure: Callable[[list[dict[int, float]], bool], tuple[str, float, bool | None]],
+) -> Callable[[Any, Any], list[Evidence]]:
+    """``arm_rows`` whose ``measure`` also gets the metric's direction (higher is better?), which is
+    known only when the claim meets its track (or from the claim's own ``direction``)."""
+    higher: dict[str, bool] = {}
+    loop = arm_rows(arms, metric, preconditions, dataset, pool, lambda values: measure(values, higher["value"]))
+
+    def rows(table: Any, track: Any) -> list[Evidence]:
+        higher["value"] = _higher(track, metric, direction)
+        return loop(table, track)
+
+    return rows
+
+
 def superiority(
     a: ArmSpec,
     b: ArmSpec,
@@ -118,21 +139,15 @@ def superiority(
     """Arm ``a`` beats arm ``b`` on ``metric`` (two-sided paired t-test over seeds)."""
     A, B = arm(a), arm(b)
     text = text or f"{A.label} beats {B.label} on {metric}"
-    holder: dict[str, bool] = {}
 
-    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+    def measure(values: list[dict[int, float]], higher: bool) -> tuple[str, float, bool | None]:
         va, vb = values
         pr = paired_test(va, vb)
-        right = pr.delta > 0 if holder["higher"] else pr.delta < 0
+        right = pr.delta > 0 if higher else pr.delta < 0
         ours = f"{_means(va, vb)} (delta {fmt(pr.delta)} [{fmt(pr.ci_lo)}, {fmt(pr.ci_hi)}], n={pr.n})"
         return ours, pr.p, bool(right) if pr.n else None
 
-    loop = arm_rows((A, B), metric, preconditions, dataset, pool, measure)
-
-    def rows(table: Any, track: Any) -> list[Evidence]:
-        holder["higher"] = _higher(track, metric, direction)
-        return loop(table, track)
-
+    rows = _directed_rows((A, B), metric, direction, preconditions, dataset, pool, measure)
     return Claim(text, rows, "superiority", metric, direction, published, note, tuple(preconditions))
 
 
@@ -170,11 +185,10 @@ def noninferiority(
     reproduced when significantly below it."""
     A, B = arm(a), arm(b)
     text = text or f"{A.label} is not worse than {B.label} on {metric} by more than {margin:g}"
-    holder: dict[str, bool] = {}
 
-    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+    def measure(values: list[dict[int, float]], higher: bool) -> tuple[str, float, bool | None]:
         va, vb = values
-        oa, ob = _oriented(va, vb, holder["higher"])
+        oa, ob = _oriented(va, vb, higher)
         st = side_of(oa, ob, -margin)
         pr = paired_test(va, vb)
         ours = (
@@ -182,12 +196,7 @@ def noninferiority(
         )
         return ours, st.p, st.above
 
-    loop = arm_rows((A, B), metric, preconditions, dataset, pool, measure)
-
-    def rows(table: Any, track: Any) -> list[Evidence]:
-        holder["higher"] = _higher(track, metric, direction)
-        return loop(table, track)
-
+    rows = _directed_rows((A, B), metric, direction, preconditions, dataset, pool, measure)
     return Claim(text, rows, "non-inferiority", metric, direction, published, note, tuple(preconditions))
 
 
@@ -261,14 +270,13 @@ def ratio(
     """
     arms = (arm(a),) if against is None else (arm(a), arm(against))
     text = text or f"{arms[0].label} improves {metric} by more than {value:g}x"
-    holder: dict[str, bool] = {}
 
-    def measure(values: list[dict[int, float]]) -> tuple[str, float, bool | None]:
+    def measure(values: list[dict[int, float]], higher: bool) -> tuple[str, float, bool | None]:
         if len(values) == 1:
             logs = {s: math.log(v) for s, v in values[0].items() if v > 0}
         else:
             va, vb = values
-            num, den = (va, vb) if holder["higher"] else (vb, va)
+            num, den = (va, vb) if higher else (vb, va)
             logs = {s: math.log(num[s] / den[s]) for s in sorted(set(va) & set(vb)) if va[s] > 0 and vb[s] > 0}
         if not logs:
             return "no positive ratios", math.nan, None
@@ -279,10 +287,5 @@ def ratio(
             ours += f" [{math.exp(base + pr.ci_lo):.3f}, {math.exp(base + pr.ci_hi):.3f}]"
         return ours + f" vs {value:g}x, n={pr.n}", pr.p, bool(pr.delta > 0)
 
-    loop = arm_rows(arms, metric, preconditions, dataset, pool, measure)
-
-    def rows(table: Any, track: Any) -> list[Evidence]:
-        holder["higher"] = _higher(track, metric, direction)
-        return loop(table, track)
-
+    rows = _directed_rows(arms, metric, direction, preconditions, dataset, pool, measure)
     return Claim(text, rows, "ratio", metric, direction, published, note, tuple(preconditions))
