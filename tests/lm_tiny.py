@@ -1,9 +1,6 @@
-"""Tiny random Qwen2 causal LMs for tests: a byte-level BPE tokenizer that knows a few Chinese
-characters, a 2-layer model saved with ``save_pretrained``, and the same model written as a GGUF file
+"""Tiny random Qwen2 causal LMs for tests: the model and tokenizer of ``harness.models.lm_tiny``
+(also the smoke suite's ``tiny-random-qwen2`` backbone), and the same model written as a GGUF file
 (with the metadata transformers' GGUF loader reads for qwen2, tokenizer included).
-
-The weights are initialised with a large spread (``initializer_range=0.4``): with the usual 0.02
-attention is almost uniform and a test could not tell a wrong position or mask from a right one.
 """
 
 from __future__ import annotations
@@ -11,71 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-CHINESE = "很不满意。评论这条的情感是正面负好差总之我觉得失望"
-END = "<|endoftext|>"
+from harness.models.lm_tiny import CHINESE, END, save_tiny, tiny_model, tiny_tokenizer, vocab_and_merges
 
-
-def _byte_chars() -> dict[int, str]:
-    """GPT-2's byte -> printable-character table (the byte-level BPE alphabet)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table = {b: chr(b) for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
-
-
-def vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """All 256 byte tokens, merges that make each character of ``CHINESE`` one token, and END last."""
-    table = _byte_chars()
-    vocab = {table[b]: b for b in range(256)}
-    merges: list[tuple[str, str]] = []
-    for ch in dict.fromkeys(CHINESE):
-        s = "".join(table[b] for b in ch.encode())
-        for left, right in ((s[0], s[1]), (s[:2], s[2])):
-            if left + right not in vocab:
-                merges.append((left, right))
-                vocab[left + right] = len(vocab)
-    vocab[END] = len(vocab)
-    return vocab, merges
-
-
-def tiny_tokenizer() -> Any:
-    from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
-
-    vocab, merges = vocab_and_merges()
-    return Qwen2Tokenizer(vocab=vocab, merges=merges, bos_token=END, eos_token=END, pad_token=END)
-
-
-def tiny_model(vocab_size: int, layers: int = 2, seed: int = 0) -> Any:
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    cfg = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-        initializer_range=0.4,
-        rms_norm_eps=1e-6,
-    )
-    torch.manual_seed(seed)
-    return Qwen2ForCausalLM(cfg).eval()
-
-
-def save_tiny(folder: Path, layers: int = 2) -> tuple[Any, Any]:
-    """A tiny model + tokenizer saved as a ``save_pretrained`` folder; returns them."""
-    tok = tiny_tokenizer()
-    model = tiny_model(len(tok), layers)
-    model.save_pretrained(str(folder))
-    tok.save_pretrained(str(folder))
-    return model, tok
+__all__ = ["CHINESE", "END", "save_tiny", "tiny_model", "tiny_tokenizer", "vocab_and_merges", "write_gguf"]
 
 
 def write_gguf(path: Path, model: Any) -> Path:

