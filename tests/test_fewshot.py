@@ -189,3 +189,17 @@ def test_unknown_scale_is_a_clear_error():
 
     with pytest.raises(HarnessError, match="no pretrained MLM for scale 'paper'"):
         mlm_backbone("paper", "char")
+
+
+def test_a_local_bert_runs_through_the_hub_path(tmp_path):
+    """``bert:<folder>`` (the paper block's ``bert:hfl/chinese-roberta-wwm-ext`` with a local copy)."""
+    from test_tokenization import _fake_hub
+
+    folder = _fake_hub(tmp_path / "hub")
+    for method in ("pet-zero", "head-finetune"):
+        out = fs.FewShot().run(_cell(method, settings={"backbone": f"bert:{folder}", "max_len": 64}), RunContext(0))
+        assert 0.0 <= out["test_accuracy"] <= 1.0 and out["test_texts"] == 60
+    with pytest.raises(HarnessError, match="exceeds the backbone's 64 positions"):
+        fs.FewShot().run(_cell("pet", settings={"backbone": f"bert:{folder}"}), RunContext(0))
+    with pytest.raises(HarnessError, match="does not exist"):
+        fs.FewShot().run(_cell("pet-zero", settings={"backbone": f"bert:{tmp_path}/missing/x"}), RunContext(0))

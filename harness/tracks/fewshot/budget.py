@@ -19,7 +19,7 @@ from harness.track import DEFAULT_CELL_MEMORY
 
 QWEN_PARAMETERS = 630_167_424
 # CPU seconds on one thread, Qwen-0.5B, texts cut to 120 characters (~46 tokens with the prompt).
-LOAD_S = 12.0  # import, load the fp32 folder, tokenize
+LOAD_S = 12.0  # import, load the fp32 folder, tokenize (scaled down for small models, 2 s at least)
 FULL_PER_TEXT_S = 0.55  # a whole-model forward per text (icl; zero-shot of a pattern that is not label-last)
 TOP_LAYER_PER_TEXT_S = 0.03  # one top layer over cached states, per text (+ output layer at one position)
 STEP_PER_LAYER_S = 1.1  # one training step of 8 texts, per trained layer (LoRA or weights, similar)
@@ -139,17 +139,18 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
     chars = (s.max_chars or 300) / 120
     top_pass = TOP_LAYER_PER_TEXT_S * top * scale * chars
     n_test = _test_texts(cell)
+    load = 2.0 + (LOAD_S - 2.0) * min(1.0, scale)
     if recipe.kind == "icl":
         subset = min(s.subset_texts, n_test)
-        return LOAD_S + subset * FULL_PER_TEXT_S * scale * chars * (1 + 0.05 * recipe.demos)
+        return load + subset * FULL_PER_TEXT_S * scale * chars * (1 + 0.05 * recipe.demos)
     if recipe.kind == "pet" and not recipe.train:
-        return LOAD_S + (n_test + s.valid_texts) * top_pass
+        return load + (n_test + s.valid_texts) * top_pass
     steps = s.full_steps if recipe.all_labels else s.steps
     per_step = STEP_PER_LAYER_S * top * scale * chars * s.batch_size / 8
     if recipe.unlabelled_ratio > 0:
         per_step *= 1 + recipe.unlabelled_ratio
     evals = math.ceil(steps / s.eval_every) + 1
-    return LOAD_S + steps * per_step + evals * s.valid_texts * top_pass + n_test * top_pass
+    return load + steps * per_step + evals * s.valid_texts * top_pass + n_test * top_pass
 
 
 def _mlm_cost(s: Any, recipe: Any) -> float:

@@ -61,6 +61,9 @@ def run_mlm(
     if s.train_layers != "all":
         raise HarnessError(f"train_layers={s.train_layers!r}: a masked-LM backbone trains every layer ('all')")
     model, vocab = mlm_backbone(cell.scale, s.backbone)
+    limit = getattr(model.config, "max_position_embeddings", s.max_len)
+    if s.max_len > limit:
+        raise HarnessError(f"max_len={s.max_len} exceeds the backbone's {limit} positions: set max_len <= {limit}")
     model.to(ctx.device)
     valid_t, valid_y = data.valid_texts[: s.valid_texts], data.valid_labels[: s.valid_texts]
     out: dict[str, float] = {"test_texts": float(len(data.test_texts))}
