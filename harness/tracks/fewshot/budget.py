@@ -23,6 +23,7 @@ LOAD_S = 12.0  # import, load the fp32 folder, tokenize (scaled down for small m
 FULL_PER_TEXT_S = 0.55  # a whole-model forward per text (icl; zero-shot of a pattern that is not label-last)
 TOP_LAYER_PER_TEXT_S = 0.03  # one top layer over cached states, per text (+ output layer at one position)
 STEP_PER_LAYER_S = 1.1  # one training step of 8 texts, per trained layer (LoRA or weights, similar)
+LM_POSITION_S = 0.02  # the 151k-word output layer, forward + backward, per next-token loss position
 STATE_BYTES_PER_TOKEN = 4  # fp32 states: hidden x 4 bytes per token
 
 
@@ -147,8 +148,11 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
         return load + (n_test + s.valid_texts) * top_pass
     steps = s.full_steps if recipe.all_labels else s.steps
     per_step = STEP_PER_LAYER_S * top * scale * chars * s.batch_size / 8
+    positions = recipe.mlm_rate * _tokens(s) * s.batch_size if recipe.kind == "pet" else 0
     if recipe.unlabelled_ratio > 0:
         per_step *= 1 + recipe.unlabelled_ratio
+        positions *= 1 + recipe.unlabelled_ratio
+    per_step += LM_POSITION_S * scale * positions
     evals = math.ceil(steps / s.eval_every) + 1
     return load + steps * per_step + evals * s.valid_texts * top_pass + n_test * top_pass
 
