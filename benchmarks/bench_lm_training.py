@@ -4,6 +4,9 @@ Run by hand, one option per process (peak RSS is per process):
 
     python benchmarks/bench_lm_training.py top2 [--steps 4] [--backbone qwen2.5-0.5b] [--threads 1]
 
+``--loss pet`` / ``--loss head`` time the fewshot track's own steps (PET's pooled label-word + next-token
+loss; the linear head) instead of the plain label cross-entropy.
+
 Options: ``topK`` (layers N-K..N-1 + final norm trainable, over cached lower-layer states), ``topK-head``
 (also the output layer), ``lora-topK`` (LoRA r=8 on every linear of those layers, over cached states),
 ``lora-full`` (LoRA in every layer, from token ids: nothing can be cached). Batch 8 texts of the
@@ -37,6 +40,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pattern", default="评论：{x}\n这条评论的情感是：{y}")
     ap.add_argument("--verbalizers", nargs="+", default=["负面", "正面"])
+    ap.add_argument(
+        "--loss",
+        choices=["labels", "pet", "head"],
+        default="labels",
+        help="labels: cross-entropy over the label scores; pet: the fewshot track's PET loss (label-word NLL "
+        "pooled with next-token NLL at --lm-rate of the positions); head: the track's linear head on the last state",
+    )
+    ap.add_argument(
+        "--lm-rate", type=float, default=0.15, help="share of positions with a next-token loss (--loss pet)"
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -96,18 +109,23 @@ def main() -> None:
             return cached[[b for b, _ in batches].index(sub)]
 
     top = lm_states.TopLayers(model, layer)
+    loss_of = _track_loss(args, top, batches, states_of, model, train) if args.loss != "labels" else None
     optimizer = torch.optim.AdamW(train, lr=1e-5)
     wall, cpu = [], []
     for step in range(args.steps + 1):
         sub, y = batches[step % len(batches)]
         t0, c0 = time.perf_counter(), time.process_time()
-        loss = torch.nn.functional.cross_entropy(top.option_scores(sub, states_of(sub)), y)
+        if loss_of is None:
+            loss = torch.nn.functional.cross_entropy(top.option_scores(sub, states_of(sub)), y)
+        else:
+            loss = loss_of(sub, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         print(f"step {step}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU, loss {loss.item():.4f}", flush=True)
+    info["loss"] = args.loss + (f" (lm_rate {args.lm_rate:g})" if args.loss == "pet" else "")
     info.update(
         step_wall_s=round(statistics.median(wall[1:]), 2) if args.steps else None,
         step_cpu_s=round(statistics.median(cpu[1:]), 2) if args.steps else None,
@@ -115,6 +133,26 @@ def main() -> None:
         peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     )
     print(json.dumps(info))
+
+
+def _track_loss(args, top, batches, states_of, model, train):
+    """The fewshot track's own step losses (harness/tracks/fewshot/lm_train.py) on the same batches."""
+    from harness.tracks.fewshot import lm_train
+
+    gen = torch.Generator().manual_seed(0)
+    if args.loss == "head":
+        module = lm_train.HeadOnTop(top, 2, seed=0)
+        train += list(module.head.parameters())
+
+    def loss_of(sub, y):
+        states = states_of(sub)
+        data = lm_train.PlanStates(sub, states, lm_states.state_sequences(sub))
+        idx = list(range(len(sub.options)))
+        if args.loss == "head":
+            return lm_train.head_step_loss(module, data, y.tolist(), idx)
+        return lm_train.pet_step_loss(top, data, y.tolist(), idx, args.lm_rate, gen)
+
+    return loss_of
 
 
 if __name__ == "__main__":
