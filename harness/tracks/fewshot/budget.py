@@ -4,7 +4,7 @@ Why its own module: a causal-LM cell differs from a tiny-MLM cell by three order
 the executor's memory gate starts a cell only when its declared peak fits in free memory, so two
 Qwen jobs at ``-j 2`` must declare honestly. Memory comes from ``lm_backbones.memory_estimate``
 (fitted to measured peaks, errs high) plus the cached states a cell holds. The CPU constants were
-measured on the 2-core machine (see README, "fewshot on a pretrained causal LM"); they assume warm
+measured on the 2-core machine (README, the fewshot section's "Cost"); they assume warm
 caches: the first cell of a pattern also builds its lower-layer states (~0.5 CPU-s per text for
 Qwen-0.5B), which the estimate does not include.
 """
