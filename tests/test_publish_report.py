@@ -163,3 +163,19 @@ def test_each_block_compares_with_its_own_baseline(tmp_path):
         assert len(base) == 1 and base[0].method.startswith("small-lr")
         other = [r for r in rows if r.dataset == group and not r.is_baseline]
         assert other and all(r.delta == r.delta for r in other)  # a delta against this block's baseline
+
+
+def test_summary_shows_the_first_testable_row_of_the_headline_claim():
+    """A headline claim whose first row is untestable (a tiny backbone) shows the row a verdict was read from."""
+    from harness.claims import ClaimResult
+    from harness.report.summary import summarize_track
+
+    rows = [
+        ClaimResult("P1 above chance", "84.27", "one label for every text", "untestable", dataset="tiny"),
+        ClaimResult("P1 above chance", "84.27", "0.577 vs chance 0.5", "reproduced", dataset="qwen"),
+    ]
+    summary = summarize_track("fewshot", rows, "quick")
+    assert summary.ours == "0.577 vs chance 0.5 (qwen)"
+    assert summary.verdicts == "1 reproduced, 1 untestable"
+    only_untestable = summarize_track("fewshot", rows[:1], "quick")
+    assert only_untestable.ours.startswith("one label for every text")

@@ -78,7 +78,7 @@ def build_report(
             {
                 "name": name,
                 "doc": (cls.__doc__ or "").strip(),
-                "provenance": prov.lines(),
+                "provenance": [line.removeprefix("- ") for line in prov.lines()],  # the template makes the list
                 "status_counts": sorted(t["status"].value_counts().to_dict().items()),
                 "primary_label": m.label or m.name,
                 "direction": "higher is better" if m.higher_is_better else "lower is better",

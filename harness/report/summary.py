@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.claims import COUNTED, ClaimResult, counts
 
+OURS_HEADER = "ours (first testable row)"
 RULE = (
     "Each claim row gets a p-value from the claim's declared test (paired over seeds unless stated), and "
     "Holm corrects all rows of a claim together. A row is reproduced or not reproduced only when its Holm "
@@ -47,7 +48,9 @@ def headline_rows(claims: list[ClaimResult]) -> list[ClaimResult]:
 def summarize_track(name: str, claims: list[ClaimResult], scale: str) -> TrackSummary:
     rows = headline_rows(claims)
     tally = counts(claims)
-    head = rows[0] if rows else None
+    # The row a reader sees first: the first one a verdict could be read from (an untestable row
+    # says only why not; its reason stays in the track's claims table).
+    head = next((r for r in rows if r.verdict != "untestable"), rows[0]) if rows else None
     verdicts = ", ".join(f"{n} {v}" for v, n in counts(rows).items() if n) if rows else ""
     return TrackSummary(
         name,
@@ -64,7 +67,7 @@ def summary_markdown(summaries: list[TrackSummary], scale_lines: list[str]) -> l
     from tabulate import tabulate
 
     table = [[s.name, *(s.counts[v] for v in COUNTED), s.headline, s.published, s.ours, s.verdicts] for s in summaries]
-    headers = ["track", *COUNTED, "headline claim", "published", "ours (first row)", "headline verdicts"]
+    headers = ["track", *COUNTED, "headline claim", "published", OURS_HEADER, "headline verdicts"]
     return [
         "## Summary",
         "",
