@@ -1,4 +1,4 @@
-"""A cell is one (track, dataset, method, params, settings, seed, scale); its run key names its result.
+"""A cell is one (track, dataset, method, params, settings, seed, scale, precision); its run key names its result.
 
 The run key is a hash of the canonical JSON of everything that changes the result, including the
 method's, dataset's and track's ``version``: flag order never matters, and bumping a version
@@ -14,6 +14,8 @@ from functools import cached_property
 from typing import Any
 
 from harness.registry import format_selector
+
+DEFAULT_PRECISION = "fp32"
 
 
 def canonical_json(obj: Any) -> str:
@@ -32,13 +34,19 @@ class Cell:
     seed: int
     scale: str
     versions: dict[str, int] = field(default_factory=dict)
+    # The floating-point mode of training (harness.precision): part of the key except for the default
+    # fp32, so results recorded before the setting existed keep their keys.
+    precision: str = "fp32"
     # Display helpers, not part of the key: selectors without default-valued params.
     method_label: str = ""
     dataset_label: str = ""
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the result (labels excluded)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("method_label", "dataset_label")}
+        """The fields that define the result (labels excluded; precision only when not the default)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("method_label", "dataset_label")}
+        if out["precision"] == DEFAULT_PRECISION:
+            del out["precision"]
+        return out
 
     @cached_property
     def key(self) -> str:
@@ -57,7 +65,10 @@ class Cell:
         return f"{self.track}/{self.dataset_selector}/{self.method_selector}/seed={self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["precision"] == DEFAULT_PRECISION:
+            del out["precision"]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cell:

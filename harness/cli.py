@@ -85,7 +85,13 @@ def _sig(entry: Any) -> str:
 @click.option("--seeds", type=click.IntRange(1, 1000), default=None, help="Override the number of seeds.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None, help="Cells at a time (default: cores).")
 @click.option("--executor", type=click.Choice(["local", "inline", "ray"]), default="local", show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option(
+    "--precision",
+    default="fp32",
+    show_default=True,
+    help="fp32 | tf32 (NVIDIA GPUs, compute capability 8.0+) | bf16 (autocast); part of the run key unless fp32.",
+)
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, help="Results directory.")
 @click.option(
     "--threads", type=click.IntRange(1, 1024), default=None, help="Torch threads per cell (default: cores // jobs)."
@@ -109,6 +115,7 @@ def run(
     jobs: int | None,
     executor: str,
     device: str,
+    precision: str,
     results: str,
     threads: int | None,
     timeout: float | None,
@@ -121,21 +128,27 @@ def run(
     """Run a suite (default: quick). Finished cells are skipped, so rerunning resumes."""
     from harness.estimate import estimate, longest_first
     from harness.planner import plan
+    from harness.precision import check_precision_name
     from harness.runner import check_device_name
     from harness.store import Store
-    from harness.suite import check_methods, expand, load_suite
+    from harness.suite import check_methods, expand, load_suite, with_precision
 
     check_device_name(device)
+    check_precision_name(precision)
     suite = load_suite(suite_name)
     cells = expand(suite, list(tracks) or None, list(methods) or None, list(datasets) or None, seeds)
+    cells = with_precision(cells, precision)
     store = Store(results)
     p = plan(cells, store, force=force, retry_failed=retry_failed)
     cores = os.cpu_count() or 1
+    given_jobs = jobs
     jobs = jobs or (cores if executor != "inline" else 1)
     if p.todo and not dry_run and executor != "ray":
+        from harness.precision import check_precision
         from harness.runner import resolve_device
 
         device = resolve_device(device)  # imports torch: only when cells will run here
+        check_precision(precision, device)
     skipped_tracks = [b for b in suite.not_runnable() if not tracks or b.track in tracks]
     for b in skipped_tracks:
         click.echo(f"note: {b.track} block not runnable here: {b.reason or 'marked runnable = false'}", err=True)
@@ -151,6 +164,12 @@ def run(
             click.echo(line)
         return
     check_methods(p.todo)  # imports the methods' code (maybe torch): only for cells that will run
+    if p.todo and device.startswith("cuda") and executor != "ray":
+        from harness.gpus import plan_gpu_run
+
+        jobs, lines = plan_gpu_run(todo, est, device, given_jobs or (1 if executor == "inline" else None), cores)
+        for line in lines:
+            click.echo(line, err=True)
     if p.todo:
         _run_cells(todo, est, store, executor, device, jobs, timeout, threads, ray_address, quiet)
     _store_exact_checks(results, cells, quiet)
@@ -177,7 +196,15 @@ def _run_cells(
         click.echo(line, err=True)
     extra = {"address": ray_address} if executor == "ray" else {}
     ex = make_executor(
-        executor, store, device=device, jobs=jobs, timeout=timeout, threads=threads, memory=est.memory, **extra
+        executor,
+        store,
+        device=device,
+        jobs=jobs,
+        timeout=timeout,
+        threads=threads,
+        memory=est.memory,
+        gpu_memory=est.gpu_memory,
+        **extra,
     )
     t0 = time.time()
     with Progress(len(todo), jobs, enabled=not quiet) as prog:

@@ -9,11 +9,47 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from harness.errors import Diverged
+
+_cpu_parts = threading.local()
+
+
+def in_cpu_part() -> bool:
+    """True inside ``RunContext.cpu_part``: work there is declared CPU-only (harness.device_guard)."""
+    return getattr(_cpu_parts, "depth", 0) > 0
+
+
+def fork_rng(device: str = "cpu") -> Any:
+    """``torch.random.fork_rng`` covering the CPU generator and, on ``cuda[:N]``, that GPU's."""
+    import torch
+
+    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
+    return torch.random.fork_rng(devices=devices)
+
+
+@contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Seed the CPU generator for a model's initialisation, restoring it afterwards.
+
+    Models are built on the CPU and then moved, so a CPU run and a GPU run start from the same
+    weights; only the CPU generator is touched (``torch.manual_seed`` would also reseed every GPU's
+    generator for good, outside the fork)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+def device_of(module: Any) -> Any:
+    """The device of a module's parameters: where its inputs must go."""
+    return next(module.parameters()).device
 
 
 def derive_seed(cell_seed: int, axis: str) -> int:
@@ -25,9 +61,11 @@ def derive_seed(cell_seed: int, axis: str) -> int:
 class RunContext:
     """Per-cell services for a track's training loop."""
 
-    def __init__(self, seed: int, device: str = "cpu"):
+    def __init__(self, seed: int, device: str = "cpu", precision: str = "fp32"):
         self.cell_seed = seed
         self.device = device
+        self.precision = precision
+        self.cpu_parts: list[str] = []  # what this cell declared CPU-only while on a GPU (provenance)
         self.train_seconds = 0.0
         self.samples_seen = 0
         self.curves: dict[str, list[list[float]]] = {}
@@ -56,6 +94,27 @@ class RunContext:
         np.random.seed(s)
         torch.manual_seed(s)
 
+    @property
+    def on_cuda(self) -> bool:
+        return str(self.device).startswith("cuda")
+
+    def fork_rng(self) -> Any:
+        """``torch.random.fork_rng`` over the CPU and this cell's GPU: a reseed inside (e.g. a model's
+        init) leaks into neither generator afterwards, so dropout draws match the CPU run's order."""
+        return fork_rng(self.device)
+
+    @contextmanager
+    def cpu_part(self, what: str) -> Iterator[None]:
+        """Declare the body CPU-only (e.g. building a cached artifact that every device shares): it is
+        named in the result's provenance on a GPU run, and ``harness.device_guard`` does not count it."""
+        if self.on_cuda and what not in self.cpu_parts:
+            self.cpu_parts.append(what)
+        _cpu_parts.depth = getattr(_cpu_parts, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            _cpu_parts.depth -= 1
+
     @contextmanager
     def train_timer(self):
         """Accumulate wall time spent training (evaluation and data loading excluded)."""
@@ -68,10 +127,13 @@ class RunContext:
             self.train_seconds += time.perf_counter() - t0
 
     def _sync(self) -> None:
-        if str(self.device).startswith("cuda"):
+        """Wait for queued GPU work, so the timer measures it; never the first CUDA call of a process
+        (a cell that has not touched the GPU has nothing queued, and a CUDA context costs ~0.5 GiB)."""
+        if self.on_cuda:
             import torch
 
-            torch.cuda.synchronize()
+            if torch.cuda.is_initialized():
+                torch.cuda.synchronize(self.device)
 
     def check_finite(self, value: float, what: str = "loss", step: int | None = None) -> float:
         """Raise Diverged (with the last finite metrics) when ``value`` is NaN or infinite."""

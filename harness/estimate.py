@@ -1,5 +1,6 @@
-"""What a run will cost before it starts: each cell's estimated time (``Track.cost``) and memory
-(``Track.memory``), per-track sums, and the lines ``harness run`` prints before and after.
+"""What a run will cost before it starts: each cell's estimated time (``Track.cost``), memory
+(``Track.memory``) and GPU memory (``Track.gpu_memory``), per-track sums, and the lines ``harness
+run`` prints before and after.
 
 Why printed by every run, not only ``--dry-run``: the estimate beside the measured wall time at
 the end is how the cost model gets checked (and corrected) run after run.
@@ -18,6 +19,8 @@ from harness.registry import REGISTRY
 class Estimate:
     seconds: dict[str, float] = field(default_factory=dict)  # cell key -> core-seconds
     memory: dict[str, int] = field(default_factory=dict)  # cell key -> bytes one worker needs
+    gpu_memory: dict[str, int] = field(default_factory=dict)  # cell key -> GPU bytes on a GPU run (0: CPU cell)
+    cpu_only: dict[str, str] = field(default_factory=dict)  # cell key -> why it runs on the CPU on a GPU run
     cells: list[Any] = field(default_factory=list)
 
     def minutes(self, jobs: int) -> float:
@@ -48,7 +51,7 @@ def estimate(cells: list[Any]) -> Estimate:
 
     Loads the track classes (cheap, no torch); an estimate that fails counts as 0 s and the default
     memory, so it never stops a run."""
-    from harness.track import DEFAULT_CELL_MEMORY
+    from harness.track import DEFAULT_CELL_MEMORY, DEFAULT_GPU_MEMORY
 
     tracks: dict[str, Any] = {}
     est = Estimate(cells=list(cells))
@@ -64,6 +67,14 @@ def estimate(cells: list[Any]) -> Estimate:
             est.memory[cell.key] = int(track.memory(cell))
         except Exception:
             est.memory[cell.key] = DEFAULT_CELL_MEMORY
+        try:
+            est.cpu_only[cell.key] = str(track.cpu_only(cell))
+        except Exception:
+            est.cpu_only[cell.key] = ""
+        try:
+            est.gpu_memory[cell.key] = int(track.gpu_memory(cell))
+        except Exception:
+            est.gpu_memory[cell.key] = 0 if est.cpu_only[cell.key] else DEFAULT_GPU_MEMORY
     return est
 
 

@@ -6,8 +6,10 @@
   when SIGKILL ended it (the kernel's out-of-memory killer sends SIGKILL), ``error`` with the cause
   otherwise (segfault, exit); a cell past ``timeout`` has its worker killed and is recorded as
   ``timeout``. A cell starts only when its declared memory fits (``harness.memory.MemoryGate``);
-  one larger than the machine is recorded ``oom`` without starting. Workers live in their own
-  session, so Ctrl-C reaches only the driver.
+  one larger than the machine is recorded ``oom`` without starting. On a GPU run each worker sees
+  one GPU (``CUDA_VISIBLE_DEVICES``, round-robin) and a cell also waits until its declared GPU memory
+  fits on that GPU (``harness.gpus``). Workers live in their own session, so Ctrl-C reaches only the
+  driver.
 - ``ray``: see harness/ray_executor.py (optional extra); harness/executor_factory.py picks one by name.
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 from harness import memory as mem
 from harness.cell import Cell
 from harness.errors import HarnessError
+from harness.gpus import GpuGates, cell_need, visible_gpus
 from harness.memory import MemoryGate, resident_memory, too_big
 from harness.runner import base_record, run_cell
 from harness.store import Store
@@ -47,6 +50,7 @@ class Executor:
         timeout: float | None = None,
         threads: int | None = None,
         memory: dict[str, int] | None = None,
+        gpu_memory: dict[str, int] | None = None,
     ):
         self.store = store
         self.device = device
@@ -54,6 +58,7 @@ class Executor:
         self.timeout = timeout
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
         self.memory = memory or {}  # run key -> bytes the cell declares (Track.memory)
+        self.gpu_memory = gpu_memory or {}  # run key -> GPU bytes the cell declares (Track.gpu_memory)
 
     def _record(self, cell: Cell, rec: dict[str, Any], on_start: StartCallback | None, on_done: Callback) -> None:
         """Store a record the executor made itself (a refused, killed or timed-out cell)."""
@@ -83,11 +88,16 @@ class InlineExecutor(Executor):
 class _Worker:
     """One worker subprocess and a reader thread that turns its protocol lines into a queue."""
 
-    def __init__(self, slot: int, device: str, threads: int, results: Path, log_dir: Path):
+    def __init__(
+        self, slot: int, device: str, threads: int, results: Path, log_dir: Path, visible_gpu: str | None = None
+    ):
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"worker-{slot}.log"
         self.log = open(self.log_path, "ab")
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+        if visible_gpu is not None:  # the worker sees one GPU, as its cuda:0
+            env["CUDA_VISIBLE_DEVICES"] = visible_gpu
+            device = "cuda"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -193,12 +203,17 @@ class LocalExecutor(Executor):
         stop = threading.Event()
         live: dict[int, _Worker] = {}
         gate = MemoryGate()
+        gpus = GpuGates(visible_gpus(self.device)) if self.device.startswith("cuda") else None
 
         def slot_loop(slot: int) -> None:
             worker: _Worker | None = None
+            gpu = gpus.gpu_of_slot(slot) if gpus else None
 
             def resident() -> int:
                 return resident_memory(worker.proc.pid) if worker is not None else 0
+
+            def gpu_resident() -> int:
+                return gpus.process_memory(worker.proc.pid) if gpus and worker is not None else 0
 
             try:
                 while not stop.is_set():
@@ -212,12 +227,25 @@ class LocalExecutor(Executor):
                     if isinstance(ticket, str):
                         self._record(cell, base_record(cell, "oom", error=f"not started: {ticket}"), on_start, on_done)
                         continue
+                    gpu_gate, gpu_ticket = None, None
                     try:
+                        need = cell_need(self.gpu_memory.get(cell.key, 0)) if gpu else 0
+                        if gpus and gpu and need:
+                            gpu_gate = gpus.gates[gpu.index]
+                            gpu_ticket = gpu_gate.acquire(need, gpu_resident, stop)
+                            if gpu_ticket is None:
+                                break
+                            if isinstance(gpu_ticket, str):
+                                error = f"not started: on cuda:{gpu.index}, {gpu_ticket}"
+                                self._record(cell, base_record(cell, "oom", error=error), on_start, on_done)
+                                continue
                         if worker is None:
-                            worker = self._start_worker(slot, log_dir)
+                            worker = self._start_worker(slot, log_dir, gpu.visible_id if gpu else None)
                             live[slot] = worker
                         worker = self._run_one(worker, cell, on_start, on_done)
                     finally:
+                        if gpu_gate is not None and isinstance(gpu_ticket, int):
+                            gpu_gate.release(gpu_ticket)
                         gate.release(ticket)
             except BaseException as exc:  # surfaced by the driver after the other slots stop
                 errors.append(exc)
@@ -264,8 +292,8 @@ class LocalExecutor(Executor):
         on_done(cell, reply)
         return worker
 
-    def _start_worker(self, slot: int, log_dir: Path) -> _Worker:
-        worker = _Worker(slot, self.device, self.threads, self.store.root, log_dir)
+    def _start_worker(self, slot: int, log_dir: Path, visible_gpu: str | None = None) -> _Worker:
+        worker = _Worker(slot, self.device, self.threads, self.store.root, log_dir, visible_gpu)
         reply = worker.wait_reply(WORKER_START_TIMEOUT)
         if not isinstance(reply, dict) or not reply.get("ready"):
             cause = worker.death()[1] if reply is None else "worker did not start in time"

@@ -5,7 +5,9 @@ force-cancelled (our per-cell timeout), and ``ray.init(address=...)`` attaches t
 
 How a cell travels: the driver submits one task per cell with ``num_cpus`` = the executor's
 threads, ``memory`` = the cell's declared memory (Ray schedules by it; a cell larger than every
-node is recorded ``oom`` without starting) and ``num_gpus=1`` on CUDA. The task is a streaming
+node is recorded ``oom`` without starting) and, on CUDA, ``num_gpus`` = the cell's share of a GPU
+from its declared GPU memory (``Track.gpu_memory`` plus a CUDA context, over the card's memory when
+the driver sees a GPU, else one GPU per cell; 0 for a cell its track runs on the CPU). The task is a streaming
 generator: it first warms up (imports, registry, torch threads) and yields a "started" marker, so
 ``--timeout`` counts from the moment the cell really starts, not from submission or worker
 start-up; then it yields the record. The driver is the only writer: it stores each record atomically
@@ -17,6 +19,7 @@ cluster's nodes. Tasks are never retried (``max_retries=0``): a cell whose worke
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -29,6 +32,7 @@ from harness.executors import Callback, Executor, StartCallback
 from harness.memory import too_big
 from harness.runner import base_record
 from harness.store import Store
+from harness.track import DEFAULT_GPU_MEMORY
 
 INSTALL_HINT = "--executor ray needs Ray, which is not installed: pip install 'kexue-bench[ray]'"
 LOCAL_OBJECT_STORE = 128 * 1024**2  # records are a few kB; keep /dev/shm use small on a local Ray
@@ -88,9 +92,12 @@ class RayExecutor(Executor):
         threads: int | None = None,
         address: str | None = None,
         memory: dict[str, int] | None = None,
+        gpu_memory: dict[str, int] | None = None,
     ):
         self.ray = _import_ray()
-        super().__init__(store, device=device, jobs=jobs, timeout=timeout, threads=threads, memory=memory)
+        super().__init__(
+            store, device=device, jobs=jobs, timeout=timeout, threads=threads, memory=memory, gpu_memory=gpu_memory
+        )
         self.address = address
         self._on_start: StartCallback = lambda cell: None
 
@@ -124,7 +131,8 @@ class RayExecutor(Executor):
         gpu = self._wants_gpu()
         device = "cuda" if gpu else ("cpu" if self.device == "auto" else self.device)
         task = ray.remote(max_retries=0)(run_cell_task)
-        resources = {"num_cpus": self.threads, "num_gpus": 1 if gpu else 0, "name": "kexue-bench-cell"}
+        resources = {"num_cpus": self.threads, "num_gpus": 0, "name": "kexue-bench-cell"}
+        card = _local_gpu_memory() if gpu else 0
         self._warn_if_unschedulable(gpu)
         env = forwarded_env()
         pending: dict[Any, tuple[Cell, dict[str, Any]]] = {}  # generator -> (cell, start info)
@@ -136,8 +144,11 @@ class RayExecutor(Executor):
                 if reason:  # Ray would wait forever for a node that large
                     self._record(cell, base_record(cell, "oom", error=f"not started: {reason}"), on_start, on_done)
                     continue
-                options = {**resources, "memory": need} if need > 0 else resources
-                gen = task.options(**options).remote(cell.to_dict(), device, self.threads, env)
+                options = {**resources, "memory": need} if need > 0 else dict(resources)
+                if gpu:
+                    options["num_gpus"] = gpu_share(self.gpu_memory.get(cell.key, DEFAULT_GPU_MEMORY), card)
+                on = device if options["num_gpus"] > 0 else "cpu"  # a CPU cell's task sees no GPU
+                gen = task.options(**options).remote(cell.to_dict(), on, self.threads, env)
                 pending[gen] = (cell, {})
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
@@ -205,6 +216,29 @@ class RayExecutor(Executor):
                 self.ray.cancel(gen, force=True)
                 rec = base_record(cell, "timeout", error=f"cell exceeded --timeout {self.timeout:g}s and was stopped")
                 self._finish(gen, pending, rec, on_done)
+
+
+def gpu_share(declared: int, card: int) -> float:
+    """The fraction of one GPU a cell asks Ray for: its declared GPU memory and a CUDA context over the
+    card's memory, rounded up to a hundredth; a whole GPU when the card is unknown; 0 for a CPU cell."""
+    from harness.gpus import cell_need
+
+    need = cell_need(declared)
+    if need <= 0:
+        return 0.0
+    if card <= 0:
+        return 1.0
+    return min(1.0, math.ceil(100 * need / card) / 100)
+
+
+def _local_gpu_memory() -> int:
+    """The driver's first GPU's memory (the cluster's GPUs are taken to be alike), 0 when it has none."""
+    try:
+        import torch
+
+        return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
 
 
 def _cause(exc: BaseException, info: dict[str, Any]) -> str:

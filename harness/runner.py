@@ -22,22 +22,32 @@ from harness.errors import Diverged, HarnessError
 
 def check_device_name(requested: str) -> None:
     """A one-line error for a device name that is not auto, cpu, cuda or cuda:N (imports nothing)."""
-    if requested not in ("auto", "cpu", "cuda") and not requested.startswith("cuda:"):
-        raise HarnessError(f"--device must be auto, cpu or cuda, got {requested!r}")
+    if requested not in ("auto", "cpu", "cuda") and not (requested.startswith("cuda:") and requested[5:].isdigit()):
+        raise HarnessError(f"--device must be auto, cpu, cuda or cuda:N, got {requested!r}")
 
 
 def resolve_device(requested: str) -> str:
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a one-line error."""
+    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU, or ``cuda:N`` past the host's
+    last GPU, is a one-line error (before any cell runs)."""
     check_device_name(requested)
     if requested == "cpu":
         return "cpu"
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda" if requested == "auto" else requested
+    if not torch.cuda.is_available():
+        if requested == "auto":
+            return "cpu"
+        raise HarnessError(f"--device {requested}: no CUDA device is available here (use --device cpu or auto)")
     if requested == "auto":
-        return "cpu"
-    raise HarnessError(f"--device {requested}: no CUDA device is available here (use --device cpu or auto)")
+        return "cuda"
+    count = torch.cuda.device_count()
+    index = torch.device(requested).index
+    if index is not None and index >= count:
+        raise HarnessError(
+            f"--device {requested}: this host has {count} CUDA device(s), cuda:0 to cuda:{count - 1} "
+            "(CUDA_VISIBLE_DEVICES counts too)"
+        )
+    return requested
 
 
 def set_threads(n: int) -> None:
@@ -94,6 +104,54 @@ def provenance(device: str, threads: int) -> dict[str, Any]:
     }
 
 
+def _device_provenance(ctx: Any, requested: str, cpu_reason: str, trained: bool) -> dict[str, Any]:
+    """Where the cell's training ran, measured, not assumed: on a GPU run, a cell that allocated no
+    GPU memory is recorded on ``cpu`` with the reason, never as ``cuda``."""
+    out: dict[str, Any] = {"device": ctx.device, "precision": ctx.precision}
+    if requested != ctx.device:
+        out["requested_device"] = requested
+    if cpu_reason:
+        out["device_note"] = f"runs on the CPU: {cpu_reason}"
+    if not ctx.on_cuda:
+        return out
+    import torch
+
+    peak = torch.cuda.max_memory_allocated(ctx.device)
+    props = torch.cuda.get_device_properties(ctx.device)
+    out["gpu"] = {
+        "name": props.name,
+        "memory": int(props.total_memory),
+        "peak_allocated": int(peak),
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+    }
+    if ctx.cpu_parts:
+        out["cpu_parts"] = list(ctx.cpu_parts)
+    if peak == 0 and trained:
+        out["requested_device"] = requested
+        out["device"] = "cpu"
+        out["device_note"] = "the cell allocated no GPU memory: its training ran on the CPU"
+    return out
+
+
+def _gpu_begin(device: str) -> None:
+    import torch
+
+    if torch.device(device).index is not None:
+        torch.cuda.set_device(device)
+    torch.cuda.reset_peak_memory_stats(device)
+
+
+def _gpu_end() -> None:
+    """Give the cell's cached GPU memory back (after an out-of-memory error above all), so the next cell
+    of this worker, and the other workers on this GPU, find it free."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -115,19 +173,30 @@ def base_record(cell: Cell, status: str, **extra: Any) -> dict[str, Any]:
 
 
 def run_cell(cell: Cell, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
-    """Run one cell in this process and return its record (never raises for training failures)."""
+    """Run one cell in this process and return its record (never raises for training failures).
+
+    ``device`` is a resolved device (cpu, cuda, cuda:N); a cell its track declares CPU-only
+    (``Track.cpu_only``) runs on the CPU and never touches CUDA."""
     from harness.context import RunContext
+    from harness.precision import precision_scope
     from harness.registry import REGISTRY
 
     threads = threads or max(1, os.cpu_count() or 1)
     set_threads(threads)
     started = time.time()
-    ctx = RunContext(cell.seed, device=device)
+    ctx = RunContext(cell.seed, device=device, precision=cell.precision)
     rec = base_record(cell, "error", started_at=_now(), provenance=provenance(device, threads))
+    cpu_reason = ""
     try:
-        ctx.seed_everything("init")
         track = REGISTRY.get("track", cell.track).load()()
-        metrics = track.run(cell, ctx)
+        cpu_reason = track.cpu_only(cell) if ctx.on_cuda else ""
+        if cpu_reason:
+            ctx.device = "cpu"
+        if ctx.on_cuda:
+            _gpu_begin(ctx.device)
+        ctx.seed_everything("init")
+        with precision_scope(cell.precision, ctx.device):
+            metrics = track.run(cell, ctx)
         rec["status"] = "ok"
         rec["metrics"] = {k: float(v) for k, v in metrics.items()}
     except Diverged as exc:
@@ -144,6 +213,9 @@ def run_cell(cell: Cell, device: str = "cpu", threads: int | None = None) -> dic
             rec["status"] = "oom"
         rec["error"] = f"{type(exc).__name__}: {exc}"
         rec["traceback"] = traceback.format_exc(limit=20)
+    if ctx.on_cuda:
+        _gpu_end()
+    rec["provenance"].update(_device_provenance(ctx, device, cpu_reason, rec["status"] in ("ok", "diverged")))
     rec["train_seconds"] = ctx.train_seconds
     rec["samples_seen"] = ctx.samples_seen
     rec["curves"] = ctx.curves

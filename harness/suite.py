@@ -23,6 +23,7 @@ Format::
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,7 +32,7 @@ from typing import Any
 
 import tomllib
 
-from harness.cell import Cell, canonical_json
+from harness.cell import DEFAULT_PRECISION, Cell, canonical_json
 from harness.errors import HarnessError, unknown_name
 from harness.registry import REGISTRY, Entry, format_selector, parse_selector
 
@@ -309,6 +310,13 @@ def expand(
     if not cells:
         raise HarnessError(f"suite {suite.name!r}: the filters select no cells")
     return cells
+
+
+def with_precision(cells: list[Cell], precision: str) -> list[Cell]:
+    """The cells run in ``precision`` (``--precision``): a different run key unless it is fp32."""
+    if precision == DEFAULT_PRECISION:
+        return cells
+    return [dataclasses.replace(c, precision=precision) for c in cells]
 
 
 def _filter(

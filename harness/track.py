@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.registry import REGISTRY, Param, params_of
 
 DEFAULT_CELL_MEMORY = 512 * 1024**2  # a worker with torch imported and a small model
+DEFAULT_GPU_MEMORY = 1024**3  # a small model's tensors, activations and the allocator's cache on a GPU
 
 
 @dataclasses.dataclass
@@ -83,6 +84,19 @@ class Track:
         """Peak resident memory in bytes of a worker running this cell (interpreter, torch, data,
         model); the local executor starts a cell only when this much is free."""
         return DEFAULT_CELL_MEMORY
+
+    def gpu_memory(self, cell: Any) -> int:
+        """Peak GPU memory in bytes of this cell on a GPU: its tensors, activations and the caching
+        allocator's slack; the CUDA context (``harness.gpus.CUDA_CONTEXT``) is added by the harness.
+        The local executor starts a cell only when this fits on its GPU, Ray asks for this share of a
+        GPU, and without ``--jobs`` a GPU run starts as many workers as fit. 0 for a CPU-only cell."""
+        return 0 if self.cpu_only(cell) else DEFAULT_GPU_MEMORY
+
+    def cpu_only(self, cell: Any) -> str:
+        """Why this cell runs on the CPU even when the run asks for a GPU ('' when it trains on
+        ``ctx.device``): such a cell is said so before the run, recorded on ``cpu`` and makes no CUDA
+        call. Must not import torch (``--dry-run`` asks it)."""
+        return ""
 
     # --- helpers shared by all tracks ------------------------------------------------------
     @classmethod

@@ -5,6 +5,10 @@ which would dominate a suite of small cells. The worker reads one cell per line 
 writes the result file itself (atomically, so a killed driver loses nothing the worker finished)
 and answers one JSON line on its protocol pipe. Training code printing to stdout cannot corrupt
 the protocol: stdout is redirected to stderr and the protocol uses a private duplicate.
+
+With ``KEXUE_BENCH_FAKE_CUDA=1`` the worker runs on ``harness.device_guard``'s pretend GPU (tests, and
+checking a track's device handling on a machine without one): each record then says which matrix
+products ran off the device (``provenance.fake_cuda``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import ExitStack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,15 +38,25 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     load_builtins()
     store = Store(args.results)
-    proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        msg = json.loads(line)
-        cell = Cell.from_dict(msg["cell"])
-        rec = run_cell(cell, device=args.device, threads=args.threads)
-        store.write(rec)
-        proto.write(json.dumps({"key": rec["key"], "status": rec["status"], "error": rec.get("error", "")}) + "\n")
+    with ExitStack() as stack:
+        guard = None
+        if os.environ.get("KEXUE_BENCH_FAKE_CUDA", "") not in ("", "0"):
+            from harness.device_guard import fake_cuda
+
+            guard = stack.enter_context(fake_cuda())
+        proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            cell = Cell.from_dict(msg["cell"])
+            rec = run_cell(cell, device=args.device, threads=args.threads)
+            if guard is not None:
+                rec["provenance"]["fake_cuda"] = {"cpu_ops": dict(guard.cpu_ops), "device_ops": guard.device_ops}
+                guard.reset()
+            store.write(rec)
+            reply = {"key": rec["key"], "status": rec["status"], "error": rec.get("error", "")}
+            proto.write(json.dumps(reply) + "\n")
     return 0
 
 

@@ -52,8 +52,8 @@ def train_loop(
     best, best_step, best_state = -1.0, 0, None
     lengths = lengths if lengths is not None else [0] * n_items
     bs = min(batch_size, n_items)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed("init"))  # dropout draws
+    with ctx.fork_rng():
+        torch.manual_seed(ctx.seed("init"))  # dropout draws (on a GPU, its generator's)
         for step in range(1, steps + 1):
             if not plan:  # a new epoch
                 plan = batch_plan(lengths, bs, ctx.seed("data"), epoch)

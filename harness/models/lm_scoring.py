@@ -230,7 +230,9 @@ def _run(model: Any, ids: Any, mask: Any, start: Any, cache: Any) -> Any:
     import torch
 
     base = base_model(model)
+    dev = next(base.parameters()).device  # ids are built on the CPU; the model may be on a GPU
     positions = start[:, None] + torch.arange(ids.shape[1])[None, :]
+    ids, mask, positions = ids.to(dev), mask.to(dev), positions.to(dev)
     out = base(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **{_cache_kw(base): cache})
     return out.last_hidden_state
 
@@ -263,11 +265,12 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
         idx = (lengths - 1).clamp(min=0)
         last = hidden[torch.arange(len(rows)), idx]
         if prefix_last is not None:  # texts whose options differ right after the shared prefix
-            last = torch.where((lengths > 0)[:, None], last, prefix_last.expand_as(last))
+            last = torch.where((lengths > 0).to(last.device)[:, None], last, prefix_last.expand_as(last))
     else:
         last = prefix_last.expand(len(rows), -1)
+    dev = last.device
     first_targets = torch.tensor([[plan.options[i][j][plan.split[i]] for j in range(n_labels)] for i in rows])
-    logp_first = torch.log_softmax(head_logits(model, last).float(), dim=-1).gather(1, first_targets)
+    logp_first = torch.log_softmax(head_logits(model, last).float(), dim=-1).gather(1, first_targets.to(dev)).cpu()
     suffixes = [plan.options[i][j][plan.split[i] :] for i in rows for j in range(n_labels)]
     if all(len(s) == 1 for s in suffixes):
         return logp_first
@@ -281,7 +284,7 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
     keep = tgt_mask.bool()
     rest = torch.zeros(len(suffixes))
     if keep.any():
-        lp = _logprobs_at(model, hidden[keep], tgt_ids[keep])
+        lp = _logprobs_at(model, hidden[keep.to(dev)], tgt_ids[keep].to(dev)).cpu()
         row_of = torch.arange(len(suffixes))[:, None].expand_as(keep)[keep]
         rest.index_add_(0, row_of, lp)
     return logp_first + rest.view(len(rows), n_labels)

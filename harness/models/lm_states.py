@@ -46,7 +46,7 @@ def _sub_stack(base: nn.Module, start: int, end: int, final_norm: bool) -> nn.Mo
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
-    return torch.arange(mask.shape[1])[None, :].expand_as(mask)
+    return torch.arange(mask.shape[1], device=mask.device)[None, :].expand_as(mask)
 
 
 def lower_states(
@@ -54,28 +54,39 @@ def lower_states(
 ) -> list[torch.Tensor]:
     """Hidden states entering layer ``layer`` (i.e. after layers 0..layer-1), one [T_i, H] tensor per sequence.
 
-    Sequences are batched by length; the result is in input order, cut to each sequence's length.
+    Sequences are batched by length; the result is in input order, cut to each sequence's length, on
+    the CPU (states are cached on disk; a GPU run moves them back once per cell, ``to_device``).
     """
     lower = _sub_stack(base_model(model), 0, layer, final_norm=False)
+    dev = next(model.parameters()).device
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out: list[torch.Tensor | None] = [None] * len(sequences)
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
             ids, mask = pad_ids([sequences[i] for i in rows], pad_id)
+            ids, mask = ids.to(dev), mask.to(dev)
             hidden = lower(
                 input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
-            ).last_hidden_state
+            ).last_hidden_state.cpu()
             for k, i in enumerate(rows):
                 out[i] = hidden[k, : len(sequences[i])].clone()
     return out  # type: ignore[return-value]
+
+
+def to_device(states: Sequence[torch.Tensor], device: Any) -> list[torch.Tensor]:
+    """Cached [T_i, H] states on ``device``, moved in one copy (thousands of small copies cost more)."""
+    if not states or states[0].device == torch.device(device):
+        return list(states)
+    lengths = [s.shape[0] for s in states]
+    return list(torch.cat(list(states)).to(device).split(lengths))
 
 
 def pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad [T_i, H] states to [B, T, H] with the matching attention mask."""
     width = max(s.shape[0] for s in states)
     hidden = states[0].new_zeros(len(states), width, states[0].shape[1])
-    mask = torch.zeros(len(states), width, dtype=torch.long)
+    mask = torch.zeros(len(states), width, dtype=torch.long, device=hidden.device)
     for i, s in enumerate(states):
         hidden[i, : s.shape[0]] = s
         mask[i, : s.shape[0]] = 1
@@ -120,9 +131,11 @@ class TopLayers(nn.Module):
         rows = [k for k, p in enumerate(picks) for _ in p]
         cols, owner, targets = (list(v) for v in zip(*[t for p in picks for t in p]))
         logp = torch.log_softmax(head_logits(self.lm, final[rows, cols]).float(), dim=-1)
-        picked = logp.gather(1, torch.tensor(targets)[:, None])[:, 0]
+        dev = logp.device
+        picked = logp.gather(1, torch.tensor(targets, device=dev)[:, None])[:, 0]
         n_texts, n_labels = len(plan.options), len(plan.options[0])
-        out = torch.zeros(n_texts * n_labels, dtype=picked.dtype).index_add(0, torch.tensor(owner), picked)
+        owners = torch.tensor(owner, device=dev)
+        out = torch.zeros(n_texts * n_labels, dtype=picked.dtype, device=dev).index_add(0, owners, picked)
         return out.view(n_texts, n_labels)
 
 
@@ -173,7 +186,7 @@ def batched_option_scores(
         rows = order[b : b + batch_size]
         sub = Plan(plan.prefix, [plan.options[i] for i in rows], [plan.split[i] for i in rows])
         sub_states = [states[starts[i] + k] for i in rows for k in range(counts[i])]
-        out[rows] = top.option_scores(sub, sub_states)
+        out[rows] = top.option_scores(sub, sub_states).cpu()
     return out
 
 

@@ -96,7 +96,7 @@ def train_mlm(model: Any, vocab: Vocab, seqs: list[list[int]], workdir: Path, cf
     ckpt = workdir / "ckpt.pt"
     start, curve, seconds = 0, [], 0.0
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+        torch.default_generator.manual_seed(cfg.seed)  # built on the CPU: its generator only
         if ckpt.exists():
             try:
                 state = torch.load(ckpt, weights_only=False)

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harness.context import seeded_init
+
 IGNORE = -100
 
 
@@ -58,8 +60,7 @@ def make_mlm(cfg: TinyBertConfig, vocab_size: int, seed: int = 0, pad_id: int = 
     """A freshly initialised ``BertForMaskedLM`` (deterministic for a given seed)."""
     from transformers import BertForMaskedLM
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_init(seed):
         model = BertForMaskedLM(bert_config(cfg, vocab_size, pad_id))
     return model
 
@@ -133,8 +134,7 @@ class BertClassifier(nn.Module):
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         hidden = encoder.config.hidden_size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_init(seed):
             self.head = nn.Linear(hidden, num_classes)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

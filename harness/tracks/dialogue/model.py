@@ -30,8 +30,8 @@ def make_gpt(vocab_size: int, s: DialogueSettings) -> Any:
     return GPT2LMHeadModel(cfg)
 
 
-def collate(batch: list[Any]) -> tuple[Any, Any, Any]:
-    """Right-padded (ids, types, mask) tensors; padding is never a target."""
+def collate(batch: list[Any], device: Any = "cpu") -> tuple[Any, Any, Any]:
+    """Right-padded (ids, types, mask) tensors on ``device``; padding is never a target."""
     import torch
 
     n = max(len(b.ids) for b in batch)
@@ -42,7 +42,7 @@ def collate(batch: list[Any]) -> tuple[Any, Any, Any]:
         ids[i, : len(b.ids)] = torch.tensor(b.ids)
         types[i, : len(b.ids)] = torch.tensor(b.types)
         mask[i, : len(b.ids)] = torch.tensor(b.mask, dtype=torch.float32)
-    return ids, types, mask
+    return ids.to(device), types.to(device), mask.to(device)
 
 
 def nll(model: Any, ids: Any, types: Any, mask: Any) -> Any:
@@ -59,11 +59,13 @@ def score_nll(model: Any, samples: list[Any], batch: int = 64) -> float:
     """Mean NLL per target token over the scoring samples (eval mode, no dropout)."""
     import torch
 
+    from harness.context import device_of
+
     model.eval()
     total = count = 0.0
     with torch.no_grad():
         for k in range(0, len(samples), batch):
-            ids, types, mask = collate(samples[k : k + batch])
+            ids, types, mask = collate(samples[k : k + batch], device_of(model))
             total += float(nll(model, ids, types, mask).sum())
             count += float(mask[:, 1:].sum())
     model.train()
@@ -76,9 +78,11 @@ def sample_replies(
     """Top-k sampled replies to the first turn of held-out dialogues (specials other than [SEP] banned)."""
     import torch
 
+    from harness.context import device_of
     from harness.tracks.dialogue.format import reply_prompt
 
-    g = ctx.generator("sample")
+    g = ctx.generator("sample")  # on the CPU: a GPU run draws the same replies from the same logits
+    dev = device_of(model)
     contexts = [d[0] for d in dialogues][: s.replies or None]
     out = []
     model.eval()
@@ -86,20 +90,22 @@ def sample_replies(
         for c in contexts:
             ids, types, reply_type = reply_prompt(fmt, vocab, c)
             ids, types = ids[-(s.ctx - s.reply_max_len) :], types[-(s.ctx - s.reply_max_len) :]
-            res = model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([types]), use_cache=True)
+            ids_t, types_t = torch.tensor([ids], device=dev), torch.tensor([types], device=dev)
+            res = model(input_ids=ids_t, token_type_ids=types_t, use_cache=True)
             past, logits = res.past_key_values, res.logits[0, -1]
             reply: list[int] = []
             for _ in range(s.reply_max_len):
                 logits = logits.clone()
                 logits[[i for i in range(len(SPECIALS)) if i != SEP]] = -math.inf
                 top = torch.topk(logits, s.top_k)
-                nxt = int(top.indices[torch.multinomial(torch.softmax(top.values, 0), 1, generator=g)])
+                probs = torch.softmax(top.values.float(), 0).cpu()
+                nxt = int(top.indices.cpu()[torch.multinomial(probs, 1, generator=g)])
                 if nxt == SEP:
                     break
                 reply.append(nxt)
                 res = model(
-                    input_ids=torch.tensor([[nxt]]),
-                    token_type_ids=torch.tensor([[reply_type]]),
+                    input_ids=torch.tensor([[nxt]], device=dev),
+                    token_type_ids=torch.tensor([[reply_type]], device=dev),
                     past_key_values=past,
                     use_cache=True,
                 )

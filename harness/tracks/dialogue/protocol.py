@@ -89,7 +89,7 @@ class DialogueTrack(Track):
         train = training_samples(fmt, vocab, data.train, s.ctx)
         score = scoring_samples(fmt, vocab, data.valid, s.ctx)
         torch.manual_seed(ctx.seed("init"))
-        model = make_gpt(len(vocab), s)
+        model = make_gpt(len(vocab), s).to(ctx.device)  # initialised on the CPU: the same on every device
         opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
         gen = ctx.generator("data")
         tokens = supervised = steps = 0
@@ -101,7 +101,7 @@ class DialogueTrack(Track):
                 order += torch.randperm(len(train), generator=gen).tolist()
             batch = [train[i] for i in order[: s.batch_size]]
             del order[: s.batch_size]
-            ids, types, mask = collate(batch)
+            ids, types, mask = collate(batch, ctx.device)
             frac = min(tokens / s.train_tokens, 1.0)
             for group in opt.param_groups:
                 group["lr"] = s.lr * min(1.0, (steps + 1) / 20) * (1.0 - 0.9 * frac)

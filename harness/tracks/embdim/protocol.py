@@ -74,7 +74,7 @@ class Embdim(Track):
         s: EmbdimSettings = self.settings(cell)
         cfg: EmbConfig = self.recipe(cell)
         data = self.load_data(cell)
-        model = SkipGram(data.size, cfg, ctx.seed("init"), s.init_std)
+        model = SkipGram(data.size, cfg, ctx.seed("init"), s.init_std, ctx.device)
         train_loss = train_steps(model, data.train, s.steps, s.batch_size, s.lr, ctx, s.curve_points)
         held = ctx.check_finite(cross_entropy(model, data.heldout), "held-out loss")
         uni = unigram_cross_entropy(data.train, data.heldout)

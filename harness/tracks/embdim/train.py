@@ -23,15 +23,18 @@ class EmbConfig:
 
 
 class SkipGram:
-    """Centre vectors U (N, n) and context vectors V (N, n); V is U when tied."""
+    """Centre vectors U (N, n) and context vectors V (N, n); V is U when tied. Drawn on the CPU and
+    then moved to ``device``, so every device starts from the same vectors."""
 
-    def __init__(self, n_words: int, cfg: EmbConfig, seed: int, init_std: float = 0.1) -> None:
+    def __init__(self, n_words: int, cfg: EmbConfig, seed: int, init_std: float = 0.1, device: str = "cpu") -> None:
         import torch
 
         g = torch.Generator().manual_seed(seed)
-        self.u = (torch.randn(n_words, cfg.dim, generator=g) * init_std).requires_grad_()
-        self.v = self.u if cfg.tied else (torch.randn(n_words, cfg.dim, generator=g) * init_std).requires_grad_()
+        self.u = (torch.randn(n_words, cfg.dim, generator=g) * init_std).to(device).requires_grad_()
+        v = self.u if cfg.tied else (torch.randn(n_words, cfg.dim, generator=g) * init_std).to(device)
+        self.v = v if cfg.tied else v.requires_grad_()
         self.tied = cfg.tied
+        self.device = device
 
     def parameters(self) -> list[Any]:
         return [self.u] if self.tied else [self.u, self.v]
@@ -59,7 +62,8 @@ def cross_entropy(model: SkipGram, counts: Any, batch: int = 512) -> float:
     with torch.no_grad():
         for k in range(0, len(nz), batch):
             rows = nz[k : k + batch]
-            total -= float((_dense_rows(counts, rows) * model.log_q(torch.from_numpy(rows))).sum())
+            target = _dense_rows(counts, rows).to(model.device)
+            total -= float((target * model.log_q(torch.from_numpy(rows))).sum())
     return total / mass
 
 
@@ -86,7 +90,7 @@ def train_steps(model: SkipGram, counts: Any, steps: int, batch: int, lr: float,
     tail: list[float] = []
     for step in range(steps):
         rows = nz if len(nz) <= batch else np.sort(nz[torch.randperm(len(nz), generator=gen)[:batch].numpy()])
-        target = _dense_rows(counts, rows)
+        target = _dense_rows(counts, rows).to(model.device)
         with ctx.train_timer():
             loss = -(target * model.log_q(torch.from_numpy(rows))).sum() / mass * (len(nz) / len(rows))
             opt.zero_grad()
@@ -108,7 +112,7 @@ def probe_accuracy(model: SkipGram, data: Any, seed: int) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    u = model.u.detach().numpy()
+    u = model.u.detach().cpu().numpy()
 
     def feats(docs: list[np.ndarray]) -> np.ndarray:
         return np.stack([u[d].mean(0) if len(d) else np.zeros(u.shape[1], np.float32) for d in docs])

@@ -36,6 +36,7 @@ class Env:
     words: tuple[str, str]
     cut: int
     batch: int
+    device: str = "cpu"
 
 
 def _quiet_transformers() -> None:
@@ -45,7 +46,9 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
 
 
-def setup(spec: str, recipe: FewShotRecipe, s: Any, scale: str) -> Env:
+def setup(spec: str, recipe: FewShotRecipe, s: Any, scale: str, device: str = "cpu", precision: str = "fp32") -> Env:
+    """The backbone on ``device``; frozen-model work is cached per weights, and per device type and
+    precision off the CPU's fp32 (a GPU's states differ in the last bits: never mixed into a CPU run)."""
     from harness.models import lm_backbones, lm_scoring, lm_store
     from harness.tracks.fewshot.lm_train import parse_train_layers
     from harness.tracks.fewshot.pattern import pattern_words, resolve_pattern
@@ -55,13 +58,17 @@ def setup(spec: str, recipe: FewShotRecipe, s: Any, scale: str) -> Env:
     pattern = lm_scoring.Pattern(resolve_pattern(name))
     words = pattern_words(name, *recipe.verbalizer)
     weights = lm_store.weights_id(spec)  # resolves the spec: a missing path fails here, one line
+    kind = device.split(":")[0]
+    if kind != "cpu" or precision != "fp32":
+        weights += f"@{kind}-{precision}"
     _quiet_transformers()
     model, tok = lm_backbones.load_backbone(spec, scale=scale)
+    model.to(device)
     n = model.config.num_hidden_layers
     if top >= n:
         raise HarnessError(f"train_layers={s.train_layers!r}: the backbone has only {n} layers (train fewer)")
     pad = tok.pad_token_id if tok.pad_token_id is not None else lm_scoring.start_token_id(tok)
-    return Env(model, tok, weights, pad, n - top, lora, pattern, words, s.max_chars, 8)
+    return Env(model, tok, weights, pad, n - top, lora, pattern, words, s.max_chars, 8, device)
 
 
 def plan_of(env: Env, texts: list[str], context: str = "") -> Any:
@@ -73,14 +80,14 @@ def plan_of(env: Env, texts: list[str], context: str = "") -> Any:
 def plan_states(env: Env, texts: list[str], head: bool = False) -> Any:
     """The pattern's plan for ``texts`` and the lower-layer states of its state sequences (``head``: of
     each text's tokens before the label word) from the shared disk cache."""
-    from harness.models.lm_states import state_sequences
+    from harness.models.lm_states import state_sequences, to_device
     from harness.models.lm_store import shared_lower_states
     from harness.tracks.fewshot.lm_train import PlanStates, head_sequences
 
     plan = plan_of(env, texts)
     seqs = head_sequences(plan) if head else state_sequences(plan)
     states = shared_lower_states(env.weights, env.model, seqs, env.layer, batch_size=env.batch, pad_id=env.pad_id)
-    return PlanStates(plan, states, seqs, one_per_text=head)
+    return PlanStates(plan, to_device(states, env.device), seqs, one_per_text=head)
 
 
 def frozen_scores(env: Env, texts: list[str]) -> Any:
@@ -131,7 +138,7 @@ def run_lm(
     """Metrics of one causal-LM cell (the caller drew the seed's K texts)."""
     from harness.models.lm_backbones import split_spec
 
-    env = setup(s.backbone, recipe, s, cell.scale)
+    env = setup(s.backbone, recipe, s, cell.scale, ctx.device, ctx.precision)
     if split_spec(s.backbone)[1] and (recipe.train or recipe.kind == "head"):
         raise HarnessError("an '+int8' backbone is inference-only (zero-shot, icl): its quantised layers cannot train")
     valid_t, valid_y = data.valid_texts[: s.valid_texts], data.valid_labels[: s.valid_texts]
@@ -192,13 +199,14 @@ def _icl(
 def _unlabelled(env: Env, texts: list[str]) -> list[tuple[list[int], Any]]:
     """(token sequence, lower states) of unlabelled texts: start token + the cut text, no pattern."""
     from harness.models.lm_scoring import start_token_id
+    from harness.models.lm_states import to_device
     from harness.models.lm_store import shared_lower_states
 
     start = start_token_id(env.tok)
     seqs = [[start, *env.tok(t[: env.cut or None], add_special_tokens=False)["input_ids"]] for t in texts]
     seqs = [q for q in seqs if len(q) >= 2]
     states = shared_lower_states(env.weights, env.model, seqs, env.layer, batch_size=env.batch, pad_id=env.pad_id)
-    return list(zip(seqs, states))
+    return list(zip(seqs, to_device(states, env.device)))
 
 
 def _train(
@@ -217,7 +225,7 @@ def _train(
     out: dict[str, Any] = {"trained_parameters": float(n_params)}
     gen = ctx.generator("mask")
     if head:
-        module = lm_train.HeadOnTop(top, data.num_classes, ctx.seed("head"))
+        module = lm_train.HeadOnTop(top, data.num_classes, ctx.seed("head")).to(env.device)
         out["trained_parameters"] += sum(p.numel() for p in module.head.parameters())
 
         def step_loss(idx: list[int]) -> Any:

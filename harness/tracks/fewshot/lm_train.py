@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harness.context import seeded_init
 from harness.errors import HarnessError
 from harness.models.lm_scoring import Plan, head_logits
 from harness.models.lm_states import TopLayers, pad_states
@@ -60,8 +61,7 @@ def make_trainable(model: Any, layer: int, lora: bool, seed: int) -> tuple[TopLa
             target_modules=list(LORA_TARGETS),
             layers_to_transform=list(range(layer, n)),
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_init(seed):  # peft draws the adapters on the CPU, then moves them to the model's device
             inject_adapter_in_model(cfg, model)
         for name, p in model.named_parameters():
             p.requires_grad_("lora_" in name)
@@ -119,7 +119,7 @@ def lm_nll_sum(top: TopLayers, final: torch.Tensor, rows: list, cols: list, targ
     if not rows:
         return final.sum() * 0.0
     logits = head_logits(top.lm, final[rows, cols]).float()
-    return F.cross_entropy(logits, torch.tensor(targets), reduction="sum")
+    return F.cross_entropy(logits, torch.tensor(targets, device=logits.device), reduction="sum")
 
 
 def pet_step_loss(
@@ -138,7 +138,7 @@ def pet_step_loss(
     final = top(hidden, mask)
     scores = top.scores_from_final(sub, final)
     y = torch.tensor([labels[i] for i in idx])
-    total = -scores.gather(1, y[:, None]).sum()
+    total = -scores.gather(1, y.to(scores.device)[:, None]).sum()
     count = sum(len(sub.options[k][int(y[k])]) - sub.split[k] for k in range(len(idx)))
     if rate > 0:
         rows, cols, targets = lm_positions(seqs, rate, gen)
@@ -172,12 +172,13 @@ class HeadOnTop(nn.Module):
         hidden, mask = pad_states(states)
         final = self.top(hidden, mask)
         last = mask.sum(1) - 1
-        return self.head(final[torch.arange(len(states)), last])
+        return self.head(final[torch.arange(len(states), device=last.device), last])
 
 
 def head_step_loss(module: HeadOnTop, labelled: PlanStates, labels: Sequence[int], idx: Sequence[int]) -> torch.Tensor:
     _, states, _ = labelled.batch(idx)
-    return F.cross_entropy(module(states), torch.tensor([labels[i] for i in idx]))
+    logits = module(states)
+    return F.cross_entropy(logits, torch.tensor([labels[i] for i in idx], device=logits.device))
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -193,7 +194,7 @@ def pet_scores(top: TopLayers, data: PlanStates, batch_size: int = 16) -> torch.
     with torch.inference_mode():
         for idx in _batches(data.lengths(), batch_size):
             sub, states, _ = data.batch(idx)
-            out[idx] = top.option_scores(sub, states)
+            out[idx] = top.option_scores(sub, states).cpu()
     top.train(was)
     return out
 
@@ -205,7 +206,7 @@ def head_scores(module: HeadOnTop, data: PlanStates, batch_size: int = 16) -> to
     module.eval()
     with torch.inference_mode():
         for idx in _batches(data.lengths(), batch_size):
-            out[idx] = module(data.batch(idx)[1])
+            out[idx] = module(data.batch(idx)[1]).cpu()
     module.train(was)
     return out
 

@@ -14,6 +14,9 @@ from harness.errors import HarnessError
 from harness.tracks.fewshot.recipe import FewShotRecipe
 
 MLM_BACKBONES = ("char", "wobert")
+# The pretrained MLM is a cached artifact that CPU and GPU runs share: built on the CPU, so both read
+# the same weights (and a GPU run does not rebuild what a CPU run cached).
+PRETRAINING = "MLM pretraining (a cached artifact shared with CPU runs)"
 BERT_PREFIX = "bert:"
 
 
@@ -60,7 +63,8 @@ def run_mlm(
         raise HarnessError("calibrate is implemented for causal LM backbones only")
     if s.train_layers != "all":
         raise HarnessError(f"train_layers={s.train_layers!r}: a masked-LM backbone trains every layer ('all')")
-    model, vocab = mlm_backbone(cell.scale, s.backbone)
+    with ctx.cpu_part(PRETRAINING):
+        model, vocab = mlm_backbone(cell.scale, s.backbone)
     limit = getattr(model.config, "max_position_embeddings", s.max_len)
     if s.max_len > limit:
         raise HarnessError(f"max_len={s.max_len} exceeds the backbone's {limit} positions: set max_len <= {limit}")

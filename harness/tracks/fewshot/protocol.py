@@ -47,7 +47,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.registry import track
-from harness.track import Metric, Track
+from harness.track import DEFAULT_GPU_MEMORY, Metric, Track
 from harness.tracks.fewshot.recipe import FewShotRecipe
 
 SU_LABEL_SHARE = 0.01  # Su's train_frac: the default K is this share of the train split
@@ -148,6 +148,20 @@ class FewShot(Track):
         from harness.tracks.fewshot.budget import cell_memory
 
         return cell_memory(self.settings(cell), self.recipe(cell), cell)
+
+    def cpu_only(self, cell: Any) -> str:
+        from harness.models.lm_backbones import INT8_SUFFIX
+
+        if str(cell.settings.get("backbone", "")).endswith(INT8_SUFFIX):
+            return "an '+int8' backbone's dynamic quantisation (torch.ao quantize_dynamic) runs on the CPU only"
+        return ""
+
+    def gpu_memory(self, cell: Any) -> int:
+        """The host estimate (weights, cached states, activations, optimizer state) holds on the GPU too,
+        less the interpreter's share; never under the default."""
+        if self.cpu_only(cell):
+            return 0
+        return max(DEFAULT_GPU_MEMORY, self.memory(cell))
 
     # --- claims and figures ------------------------------------------------------------------------
     def claims(self) -> list[Any]:

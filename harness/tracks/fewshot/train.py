@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.context import device_of
 from harness.models.tinybert import IGNORE
 
 
@@ -46,13 +47,14 @@ def pet_loss(
         inp, labels = ids.clone(), torch.full_like(ids, IGNORE)
     inp[rows, pos] = mask_id
     labels[rows, pos] = torch.tensor([src.targets[i] for i in idx], dtype=torch.long)
-    total = mlm_loss(model, inp, att, labels, reduction="sum")
+    dev = device_of(model)  # masks are drawn on the CPU (the same on every device), then moved
+    total = mlm_loss(model, inp.to(dev), att.to(dev), labels.to(dev), reduction="sum")
     count = int((labels != IGNORE).sum())
     if src.unlabelled and src.unlabelled_per_step > 0:
         pick = torch.randint(0, len(src.unlabelled), (src.unlabelled_per_step,), generator=gen).tolist()
         uids, uatt, umask = pad_rows([src.unlabelled[i] for i in pick])
         uinp, ulabels = mask_tokens(uids, umask, mask_id, vocab_size, gen, rate=rate)
-        total = total + mlm_loss(model, uinp, uatt, ulabels, reduction="sum")
+        total = total + mlm_loss(model, uinp.to(dev), uatt.to(dev), ulabels.to(dev), reduction="sum")
         count += int((ulabels != IGNORE).sum())
     return total / max(1, count), count
 
@@ -77,7 +79,8 @@ def pet_predict(
             ids, att, _ = pad_rows([rows[j] for j in idx])
             sel = torch.zeros_like(ids, dtype=torch.bool)
             sel[torch.arange(len(idx)), torch.tensor([positions[j] for j in idx])] = True
-            logits = masked_logits(model, ids, att, sel)[:, cand]
+            dev = device_of(model)
+            logits = masked_logits(model, ids.to(dev), att.to(dev), sel.to(dev))[:, cand.to(dev)]
             for j, p in zip(idx, logits.argmax(1).tolist()):
                 out[j] = p
     model.train(was)
@@ -98,7 +101,8 @@ def head_predict(clf: Any, rows: list[list[int]], batch: int = 128) -> list[int]
         for i in range(0, len(order), batch):
             idx = order[i : i + batch]
             ids, att, _ = pad_rows([rows[j] for j in idx])
-            for j, p in zip(idx, clf(ids, att).argmax(1).tolist()):
+            dev = device_of(clf)
+            for j, p in zip(idx, clf(ids.to(dev), att.to(dev)).argmax(1).tolist()):
                 out[j] = p
     clf.train(was)
     return out

@@ -72,7 +72,7 @@ def noise_sharpness(model: Any, data: Any, base: float, draws: int, ctx: Any) ->
     import torch.nn.functional as F
 
     params = list(model.parameters())
-    gen = ctx.generator("noise", device=str(data.x_train.device))
+    gen = ctx.generator("noise")  # on the CPU: a GPU run draws the same noise
     originals = [p.detach().clone() for p in params]
     out = {}
     with torch.no_grad():
@@ -80,7 +80,7 @@ def noise_sharpness(model: Any, data: Any, base: float, draws: int, ctx: Any) ->
             rises = []
             for _ in range(draws):
                 for p, p0 in zip(params, originals):
-                    p.copy_(p0 + sigma * torch.randn(p0.shape, generator=gen, device=p0.device))
+                    p.copy_(p0 + sigma * torch.randn(p0.shape, generator=gen).to(p0.device))
                 rises.append(F.cross_entropy(model(data.x_train), data.y_train).item() - base)
             out[f"sharpness_{sigma}"] = sum(rises) / len(rises)
         for p, p0 in zip(params, originals):

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.context import seeded_init
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
@@ -150,8 +151,7 @@ class Imbalance(Track):
         counts = np.bincount(data.y_train.cpu().numpy(), minlength=k)
         prior = torch.tensor(prior_np, dtype=torch.float32, device=ctx.device)
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed("init"))
+        with seeded_init(ctx.seed("init")):
             model = self.build_model(s, data.input_shape, k).to(ctx.device)
         if s.optimizer == "adam":
             opt = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)

@@ -46,7 +46,7 @@ def gaussian_fit(z: Any) -> tuple[float, float]:
 
     mean = z.mean(0)
     c = torch.cov(z.T).reshape(z.shape[1], z.shape[1])
-    return float(mean.norm()), float((c - torch.eye(z.shape[1])).norm())
+    return float(mean.norm()), float((c - torch.eye(z.shape[1], device=c.device)).norm())
 
 
 def make_classifier(in_dim: int, hidden: int = 256) -> Any:

@@ -80,7 +80,8 @@ def loss(model: Any, cfg: AEConfig, x: Any, gen: Any) -> tuple[Any, Any, Any]:
     import torch.nn.functional as F
 
     mu, sigma = model.encode(x)
-    z = mu if cfg.kind == "ae" else mu + sigma * torch.randn(mu.shape, generator=gen, device=mu.device)
+    # noise from a CPU generator, moved: a GPU run draws the same noise as a CPU run
+    z = mu if cfg.kind == "ae" else mu + sigma * torch.randn(mu.shape, generator=gen).to(mu.device)
     rec = F.binary_cross_entropy_with_logits(model.decode_logits(z), x, reduction="none").sum(1)
     reg = regulariser(cfg, mu, sigma)
     return (rec + cfg.weight * reg).mean(), rec.mean(), reg.mean()

@@ -19,6 +19,10 @@ from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks.vae.model import AEConfig
 
+# The digit classifier that scores samples is trained once per dataset and cached: on the CPU, so CPU
+# and GPU runs score with the same classifier.
+SCORER = "training the scoring classifier (a cached artifact shared with CPU runs)"
+
 
 @dataclass
 class VAESettings:
@@ -87,9 +91,11 @@ class VAE(Track):
         cfg: AEConfig = self.recipe(cell)
         data = self.load_data(cell)
         x, xt = data.x_train.reshape(len(data.x_train), -1), data.x_test.reshape(len(data.x_test), -1)
-        clf = vm.cached_classifier(cell.dataset, cell.dataset_params, x, data.y_train)
+        with ctx.cpu_part(SCORER):
+            clf = vm.cached_classifier(cell.dataset, cell.dataset_params, x, data.y_train)
+        clf, x, xt = clf.to(ctx.device), x.to(ctx.device), xt.to(ctx.device)
         torch.manual_seed(ctx.seed("init"))
-        model = make_autoencoder(x.shape[1], s.hidden, s.latent, stochastic=cfg.kind != "ae")
+        model = make_autoencoder(x.shape[1], s.hidden, s.latent, stochastic=cfg.kind != "ae").to(ctx.device)
         opt = torch.optim.Adam(model.parameters(), lr=s.lr)
         g_data, g_noise = ctx.generator("data"), ctx.generator("noise")
         steps_per_epoch = math.ceil(x.shape[0] / s.batch_size)
@@ -112,7 +118,7 @@ class VAE(Track):
                     ctx.remember(train_objective=value, recon_bce=rec.item(), regulariser=reg.item())
                 step += 1
         model.eval()
-        return self.evaluate(model, cfg, clf, x, xt, data.y_test, s, ctx, cell)
+        return self.evaluate(model, cfg, clf, x, xt, data.y_test.to(ctx.device), s, ctx, cell)
 
     def evaluate(
         self, model: Any, cfg: AEConfig, clf: Any, x: Any, xt: Any, yt: Any, s: VAESettings, ctx: Any, cell: Any
@@ -122,19 +128,23 @@ class VAE(Track):
         from harness.tracks.vae import metrics as vm
         from harness.tracks.vae.model import regulariser
 
-        g = ctx.generator("eval")
+        g = ctx.generator("eval")  # draws on the CPU, so every device scores the same noise
+
+        def randn(*shape: int) -> Any:
+            return torch.randn(*shape, generator=g).to(ctx.device)
+
         with torch.no_grad():
             mu, sigma = model.encode(xt)
             recon = model.decode(mu)
             out = {"recon_mse": float(((recon - xt) ** 2).mean())}
-            z = mu + sigma * torch.randn(mu.shape, generator=g)
+            z = mu + sigma * randn(*mu.shape)
             out["code_mean"], out["code_cov_err"] = vm.gaussian_fit(z)
             n = min(s.mmd_samples, z.shape[0])
-            ref = torch.randn(n, s.latent, generator=g)
+            ref = randn(n, s.latent)
             out["mmd"] = vm.mmd2(z[:n], ref)
             if cfg.kind != "ae":  # the KL of the posteriors, comparable across both VAEs
                 out["regulariser"] = float(regulariser(AEConfig("kl"), mu, sigma.clamp_min(1e-6)).mean())
-            prior = model.decode(torch.randn(s.prior_samples, s.latent, generator=g))
+            prior = model.decode(randn(s.prior_samples, s.latent))
             out["prior_confidence"], out["prior_class_entropy"] = vm.classifier_scores(clf, prior)
             out["prior_nn_rms"] = vm.nearest_train_rms(prior, x)
             pairs = min(s.interp_pairs, mu.shape[0] // 2)
@@ -148,7 +158,7 @@ class VAE(Track):
         if s.latent == 2:
             from harness.tracks.vae.codes import save_codes
 
-            save_codes(cell.key, mu[:2000].numpy(), yt[:2000].numpy())
+            save_codes(cell.key, mu[:2000].float().cpu().numpy(), yt[:2000].cpu().numpy())
         return out
 
     def claims(self) -> list[Claim]:

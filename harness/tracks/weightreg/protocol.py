@@ -28,6 +28,7 @@ import dataclasses
 import math
 from typing import Any
 
+from harness.context import seeded_init
 from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks.weightreg.recipe import Regularizer
@@ -112,8 +113,7 @@ class WeightReg(Track):
         if not isinstance(reg, Regularizer):
             raise HarnessError(f"weightreg method {cell.method!r} must return a Regularizer")
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed("init"))
+        with seeded_init(ctx.seed("init")):
             model = self.build_model(s, data.input_shape, data.num_classes).to(ctx.device)
         weights = weight_parameters(model)
         if s.optimizer == "adam":
