@@ -143,12 +143,20 @@ def run(
     cores = os.cpu_count() or 1
     given_jobs = jobs
     jobs = jobs or (cores if executor != "inline" else 1)
+    est = estimate(p.todo)
+    todo = longest_first(p.todo, est)
+    gpu_lines: list[str] = []
     if p.todo and not dry_run and executor != "ray":
         from harness.precision import check_precision
         from harness.runner import resolve_device
 
         device = resolve_device(device)  # imports torch: only when cells will run here
         check_precision(precision, device)
+        if device.startswith("cuda"):  # refuses a cell no GPU holds before anything else is said
+            from harness.gpus import plan_gpu_run
+
+            inline = 1 if executor == "inline" else None
+            jobs, gpu_lines = plan_gpu_run(todo, est, device, given_jobs or inline, cores)
     skipped_tracks = [b for b in suite.not_runnable() if not tracks or b.track in tracks]
     for b in skipped_tracks:
         click.echo(f"note: {b.track} block not runnable here: {b.reason or 'marked runnable = false'}", err=True)
@@ -157,19 +165,13 @@ def run(
         f"{len(p.failed_kept)} failed earlier (rerun with --retry-failed), {len(p.todo)} to run",
         err=True,
     )
-    est = estimate(p.todo)
-    todo = longest_first(p.todo, est)
     if dry_run:  # names, parameters and settings are checked; a method's own checks need its code
         for line in est.lines(jobs, "dry run"):
             click.echo(line)
         return
     check_methods(p.todo)  # imports the methods' code (maybe torch): only for cells that will run
-    if p.todo and device.startswith("cuda") and executor != "ray":
-        from harness.gpus import plan_gpu_run
-
-        jobs, lines = plan_gpu_run(todo, est, device, given_jobs or (1 if executor == "inline" else None), cores)
-        for line in lines:
-            click.echo(line, err=True)
+    for line in gpu_lines:
+        click.echo(line, err=True)
     if p.todo:
         _run_cells(todo, est, store, executor, device, jobs, timeout, threads, ray_address, quiet)
     _store_exact_checks(results, cells, quiet)

@@ -1,5 +1,6 @@
 """A test-only track whose methods succeed, diverge, raise, crash their process (SIGKILL, as the
-out-of-memory killer does) or hang, and declare as much memory as a test asks.
+out-of-memory killer does), hang, work on the cell's device or run out of GPU memory, and declare as
+much memory as a test asks.
 
 Loaded through KEXUE_BENCH_PLUGINS so that worker subprocesses see it too.
 """
@@ -46,6 +47,12 @@ class FakeTrack(Track):
             os.kill(os.getpid(), signal.SIGKILL)
         if behaviour == "hang":
             time.sleep(600)
+        if behaviour in ("on-device", "cuda-oom"):
+            import torch
+
+            torch.ones(4).to(ctx.device)  # some of the cell's work on its device
+            if behaviour == "cuda-oom":
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return {"score": base + (0.5 if behaviour == "good" else 0.0)}
 
     def memory(self, cell):
@@ -91,5 +98,5 @@ def _behaviour(name: str):
     return fn
 
 
-for _name in ("nan", "raise", "crash", "hang"):
+for _name in ("nan", "raise", "crash", "hang", "on-device", "cuda-oom"):
     method(_name, track="fake")(_behaviour(_name))

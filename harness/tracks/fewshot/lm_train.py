@@ -206,7 +206,7 @@ def head_scores(module: HeadOnTop, data: PlanStates, batch_size: int = 16) -> to
     module.eval()
     with torch.inference_mode():
         for idx in _batches(data.lengths(), batch_size):
-            out[idx] = module(data.batch(idx)[1]).cpu()
+            out[idx] = module(data.batch(idx)[1]).float().cpu()
     module.train(was)
     return out
 
