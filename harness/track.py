@@ -47,6 +47,11 @@ class Track:
     # None: the method IS the track's function type (e.g. an imbalance loss ``fn(logits, targets,
     # prior, **params)``) and its recipe is that function with the parameters bound.
     recipe_type: ClassVar[type | None] = None
+    # How far the primary metric of a smoke cell may move between a CPU and a GPU run of the same cell
+    # (absolute, relative to the CPU value): both see the same data order, initialisation and CPU-drawn
+    # noise, but GPU kernels sum in another order, and dropout masks come from the GPU's generator.
+    # Checked by tests/test_device_gpu.py and benchmarks/gpu_check.sh; a first estimate until a GPU run.
+    device_tolerance: ClassVar[tuple[float, float]] = (0.02, 0.0)
 
     # --- what the engine asks of a track -------------------------------------------------
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
@@ -121,6 +126,12 @@ class Track:
         from harness.data.cache import load_dataset
 
         return load_dataset(cell.dataset, cell.dataset_params)
+
+
+def within_device_tolerance(track: Track | type[Track], cpu: float, gpu: float) -> bool:
+    """Whether a GPU run's primary metric ``gpu`` matches the CPU run's ``cpu`` (``device_tolerance``)."""
+    absolute, relative = track.device_tolerance
+    return abs(gpu - cpu) <= absolute + relative * abs(cpu)
 
 
 def method_recipe(track: Track | type[Track], method: str, params: dict[str, Any]) -> Any:

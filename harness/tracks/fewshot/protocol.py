@@ -58,6 +58,8 @@ class FewShot(Track):
     """PET pattern fine-tuning, zero-shot, in-context and semi-supervised, versus a linear head."""
 
     primary = "test_accuracy"
+    # masked LMs: BERT dropout draws from the GPU's generator; accuracies over 30-60 smoke texts
+    device_tolerance = (0.15, 0.0)
     metrics = (
         Metric("test_accuracy", True, "test accuracy"),
         Metric("valid_accuracy", True, "best validation accuracy"),

@@ -57,6 +57,8 @@ class Tokenization(Track):
     """WoBERT vs char BERT: sequence length, speed, accuracy, and the mean-of-chars init."""
 
     primary = "accuracy"
+    # BERT dropout draws from the GPU's generator, and the smoke accuracy is over 40 texts (1 text = 0.025)
+    device_tolerance = (0.15, 0.0)
     recipe_type = VocabRecipe
     metrics = (
         Metric("accuracy", True, "test accuracy"),
