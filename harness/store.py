@@ -102,6 +102,9 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
         cell = rec["cell"]
         dataset = cell.get("dataset_label") or cell["dataset"]
         setting = settings_label(cell["track"], cell.get("settings", {}))
+        precision = cell.get("precision", "fp32")
+        if precision != "fp32":  # another floating-point mode is another comparison, never pooled with fp32
+            setting = f"{setting} · {precision}" if setting else precision
         row = {
             "key": rec["key"],
             "track": cell["track"],
@@ -118,6 +121,7 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
             "train_seconds": rec.get("train_seconds"),
             "wall_seconds": rec.get("wall_seconds"),
             "device": rec.get("provenance", {}).get("device"),
+            "precision": precision,
             "finished_at": rec.get("finished_at"),
         }
         for k, v in cell.get("method_params", {}).items():
