@@ -194,7 +194,7 @@ def _store_exact_checks(results: str, cells: list[Any], quiet: bool) -> None:
     """Compute (when the code changed) and store the exact claims of the run's tracks, so that
     ``report`` and ``publish`` read them instead of running them (some need torch)."""
     from harness.exact_results import refresh
-    from harness.manifest import current_fingerprint
+    from harness.registry import current_fingerprint
 
     done = refresh(results, sorted({c.track for c in cells}), current_fingerprint())
     if done and not quiet:

@@ -15,7 +15,7 @@ from harness.context import RunContext
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, load_builtins
 from harness.store import Store
-from harness.tracks.fewshot import lm, lm_train
+from harness.tracks.fewshot import lm, lm_train, sampling
 from harness.tracks.fewshot import protocol as fs
 
 load_builtins()
@@ -128,14 +128,14 @@ def test_pet_and_head_train_the_same_top_layers_and_reuse_the_test_states():
 
 def test_same_seed_same_k_texts_and_demos_from_them(monkeypatch):
     seen: dict[str, list[str]] = {}
-    real = fs.sample_k
+    real = sampling.sample_k
 
     def spy(texts, labels, k, seed, *a):
         out = real(texts, labels, k, seed, *a)
         seen.setdefault(current, []).append(out[0])
         return out
 
-    monkeypatch.setattr(fs, "sample_k", spy)
+    monkeypatch.setattr(sampling, "sample_k", spy)
     for current in ("pet", "icl"):
         _run(current, {"demos": 4} if current == "icl" else {}, seed=5)
     assert seen["pet"][0] == seen["icl"][0] and set(seen["icl"][1]) <= set(seen["icl"][0])

@@ -176,11 +176,11 @@ def _icl(
 ) -> dict[str, float]:
     """GPT-3-style: ``demos`` balanced examples from the seed's K (axis "demos") in the prompt, then each text."""
     from harness.models.lm_scoring import icl_context, score_plan
-    from harness.tracks.fewshot.protocol import sample_k
+    from harness.tracks.fewshot import sampling
 
     if recipe.demos > len(k_texts):
         raise HarnessError(f"icl: demos={recipe.demos} but the seed's K has only {len(k_texts)} labelled texts")
-    d_texts, d_labels = sample_k(k_texts, k_labels, recipe.demos, ctx.seed("demos"))
+    d_texts, d_labels = sampling.sample_k(k_texts, k_labels, recipe.demos, ctx.seed("demos"))
     cut = env.cut or None
     context = icl_context(env.pattern, [(t[:cut], env.words[y]) for t, y in zip(d_texts, d_labels)])
     scores = score_plan(env.model, plan_of(env, texts, context), env.batch, env.pad_id)

@@ -29,7 +29,6 @@ from harness.claims import (
 from harness.claims.preconditions import check_all
 from harness.claims.select import dataset_names
 from harness.stats import paired_test
-from harness.tracks.igr import exact as igr_exact
 from harness.tracks.igr.blocks import (
     SWEEP,
     EGRAtSmallestLR,
@@ -40,6 +39,7 @@ from harness.tracks.igr.blocks import (
     sweep_rows,
     underfit,
 )
+from harness.tracks.igr.exact import backward_error, flat_minima, loglog_slope
 
 MIN_LRS = 3  # a trend over fewer lr values cannot tell a monotone trend from a step
 SOURCE = {"gd": "full-batch GD; Barrett & Dherin 2021", "sgd": "mini-batch SGD; Smith et al. 2021"}
@@ -223,10 +223,10 @@ def _init_lambda(t: Any) -> float:
 
 
 def _backward_error_check() -> tuple[str, bool]:
-    rows = igr_exact.backward_error()
+    rows = backward_error()
     hs = [r.h for r in rows]
-    p1 = igr_exact.loglog_slope(hs, [r.err_plain for r in rows])
-    p2 = igr_exact.loglog_slope(hs, [r.err_modified for r in rows])
+    p1 = loglog_slope(hs, [r.err_plain for r in rows])
+    p2 = loglog_slope(hs, [r.err_modified for r in rows])
     ours = f"order {p1:.2f} (plain flow) vs {p2:.2f} (modified flow); ratio " + ", ".join(
         f"{r.ratio:.1f} at h={r.h:g}" for r in rows
     )
@@ -234,7 +234,7 @@ def _backward_error_check() -> tuple[str, bool]:
 
 
 def _flat_minima_check() -> tuple[str, bool]:
-    rows = igr_exact.flat_minima()
+    rows = flat_minima()
     sharp = [r.sharpness for r in rows]
     ours = "a^2+b^2: " + ", ".join(("flow" if r.h == 0 else f"h={r.h:g}") + f" {r.sharpness:.2f}" for r in rows)
     monotone = all(x > y for x, y in zip(sharp, sharp[1:]))

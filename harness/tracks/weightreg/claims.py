@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from harness.claims import Claim, Tuned, exact, headline, noninferiority, superiority, trend
-from harness.tracks.weightreg import exact as ex
-from harness.tracks.weightreg.protocol import FGSM_EPS, fgsm_name
+from harness.tracks.weightreg.constants import FGSM_EPS, fgsm_name
+from harness.tracks.weightreg.exact import balance_check, output_check, su_bias_check, weissi_l2_check
 
 # Declared with the claims: one point of accuracy; "WEISSI >= X" is a non-inferiority claim.
 MARGIN = 0.01
@@ -19,22 +19,22 @@ def track_claims() -> list[Claim]:
         exact(
             "rescaling layers by factors with product 1 (biases x running product) leaves the "
             "ReLU network's output unchanged",
-            ex.output_check,
+            output_check,
             note="exact identity",
         ),
         exact(
             "Su's per-layer bias scaling b_l *= gamma_l does NOT preserve the output when biases are non-zero",
-            ex.su_bias_check,
+            su_bias_check,
             note="research-note pilot (ours): max change 4.37",
         ),
         exact(
             "WEISSI is unchanged by the rescaling; L2 changes",
-            ex.weissi_l2_check,
+            weissi_l2_check,
             note="research-note pilot (ours): WEISSI 61.684518 -> 61.684518, L2 1598.7 -> 4897.2",
         ),
         exact(
             "the L2-minimal function-preserving rescaling equalises the layer norms",
-            ex.balance_check,
+            balance_check,
             note="exact (AM-GM)",
         ),
         headline(

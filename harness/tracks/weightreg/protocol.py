@@ -30,14 +30,8 @@ from typing import Any
 
 from harness.registry import track
 from harness.track import Metric, Track
+from harness.tracks.weightreg.constants import FGSM_EPS, MODELS, fgsm_name
 from harness.tracks.weightreg.recipe import Regularizer
-
-FGSM_EPS = (0.1, 0.25, 0.5)  # in units of the training inputs' standard deviation
-MODELS = ("mlp", "mlp-nobias", "cnn", "cnn-nobias")
-
-
-def fgsm_name(eps: float) -> str:
-    return f"fgsm_acc_{eps:g}"
 
 
 @track("weightreg")
