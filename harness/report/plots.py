@@ -118,6 +118,8 @@ def sweep_figure(
     t = table[(table["method_name"].isin(list(methods))) & (table["status"] == "ok")]
     if not len(t):
         return None
+    from matplotlib.ticker import NullFormatter
+
     plt = _plt()
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -138,6 +140,7 @@ def sweep_figure(
             ax.errorbar(xs, means, yerr=[los, his], marker="o", capsize=3, label=ds)
         if log_x:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a sub-decade grid
         ax.set_xlabel(param)
         ax.set_title(metric, fontsize=9)
         ax.legend(fontsize=6)
