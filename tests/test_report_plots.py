@@ -44,7 +44,7 @@ def test_wrap_title_breaks_at_spaces_then_after_commas():
     wrapped = wrap_title(text, 2.0, 8)  # 30 characters a line
     lines = wrapped.split("\n")
     assert len(lines) > 3 and all(len(line) <= 30 for line in lines)
-    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost, breaks only at spaces and after commas
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost: breaks at spaces, after commas
     assert lines[0] == "mnist[n_test=5000,"
     assert wrap_title("sentiment · k=16", 4.0, 8) == "sentiment · k=16"
 
