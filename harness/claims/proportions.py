@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.claims.core import Claim, Evidence, Published
 from harness.claims.preconditions import Precondition, check_all
+from harness.claims.sample import SmallestEffect
 from harness.claims.select import dataset_names, datasets, rows_for
 
 
@@ -70,8 +71,11 @@ def proportions_better(
     note: str = "",
     n_column: str = "m.test_texts",
     preconditions: Sequence[Precondition] = (),
+    smallest_effect: SmallestEffect | None = None,
 ) -> Claim:
-    """``a``'s accuracy beats ``b``'s: two-proportion z-test over the test examples."""
+    """``a``'s accuracy beats ``b``'s by at least ``smallest_effect``: two-proportion z-tests over the test
+    examples (the difference against 0, two-sided, and against the smallest effect, one-sided)."""
+    effect = smallest_effect.value if smallest_effect else math.nan
 
     def rows(table: Any, track: Any) -> list[Evidence]:
         out = []
@@ -87,7 +91,12 @@ def proportions_better(
             z = (pa - pb) / se
             ours = f"{pb:.4f} -> {pa:.4f} (delta {pa - pb:+.4f}, z={z:+.1f}, n={na} test examples)"
             reason = check_all(preconditions, {a: ra, b: rb})
-            out.append(Evidence(ds, ours, p_two_sided(z), pa > pb, reason, dataset_names=dataset_names(t)))
+            p_small = 0.5 * math.erfc((effect - (pa - pb)) / se / math.sqrt(2)) if effect == effect else math.nan
+            out.append(
+                Evidence(ds, ours, p_two_sided(z), pa > pb, reason, dataset_names=dataset_names(t), p_small=p_small)
+            )
         return out
 
-    return Claim(text, rows, "superiority", metric, "higher", published, note, tuple(preconditions))
+    return Claim(
+        text, rows, "superiority", metric, "higher", published, note, tuple(preconditions), False, smallest_effect
+    )

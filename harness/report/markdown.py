@@ -116,25 +116,29 @@ def claims_markdown(results: Sequence[ClaimResult]) -> str:
             c.kind,
             published_cell(c),
             c.ours,
+            fmt(c.smallest_effect, ".3g"),
+            _n_look(c),
             fmt(c.p, ".3g"),
             fmt(c.p_holm, ".3g"),
             f"**{c.verdict}**",
+            c.decided_by or "-",
         ]
         for c in results
     ]
-    return (
-        tabulate(
-            table,
-            headers=["claim", "dataset", "kind", "published", "ours", "p", "p (Holm)", "verdict"],
-            tablefmt="github",
-            disable_numparse=True,
-        )
-        + "\n"
-    )
+    headers = ["claim", "dataset", "kind", "published", "ours", "smallest effect", "n (look)", "p", "p (Holm)"]
+    return tabulate(table, headers=headers + ["verdict", "decided by"], tablefmt="github", disable_numparse=True) + "\n"
+
+
+def _n_look(c: ClaimResult) -> str:
+    if c.n is None:
+        return "-"
+    return f"{c.n} (look {c.look})" if c.look else str(c.n)
 
 
 def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
-    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict."""
+    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict,
+    then smallest_effect, n, look, decided_by, the smallest-effect test's p and Holm p, and the row's
+    estimate with its 95% interval (repeated interval for a --decide row) in its sample's units."""
     return [
         {
             "claim": c.claim,
@@ -146,6 +150,15 @@ def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
             "p": c.p,
             "p_holm": c.p_holm,
             "verdict": c.verdict,
+            "smallest_effect": c.smallest_effect,
+            "n": c.n,
+            "look": c.look,
+            "decided_by": c.decided_by,
+            "p_small": c.p_small,
+            "p_small_holm": c.p_small_holm,
+            "estimate": c.estimate,
+            "ci95_lo": c.ci_lo,
+            "ci95_hi": c.ci_hi,
         }
         for c in results
     ]

@@ -58,16 +58,31 @@ def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tu
     return table, classes, scale
 
 
-def track_parts(table: Any, track_cls: Any) -> tuple[Any, list[Any], list[Any]]:
+def decide_looks(results: str) -> Any:
+    """The looks of the ``--decide`` design of ``results`` by row id (None when it has no design)."""
+    from harness.sequential.design import load as load_design
+    from harness.sequential.ledger import FileLedger
+
+    design = load_design(results)
+    return FileLedger(results).row_looks(design) if design else None
+
+
+def track_parts(table: Any, track_cls: Any, looks: Any = None) -> tuple[Any, list[Any], list[Any]]:
     """A track's rows of the table, its leaderboard rows and its evaluated claim rows (claims see
     only fresh cells: a result computed by an older version of its method, dataset or track is
-    shown as stale in the leaderboard and never counts as evidence)."""
+    shown as stale in the leaderboard and never counts as evidence). ``looks``: the rows of a
+    ``--decide`` design (their verdicts read sequential p-values)."""
     t = table[table["track"] == track_cls.name]
     rows = track_rows(t, track_cls)
+    claims = evaluate_claims(t, track_cls, looks)
+    return t, rows, claims
+
+
+def evaluate_claims(t: Any, track_cls: Any, looks: Any = None) -> list[Any]:
+    """The claim rows of one track's results (fresh cells only)."""
     fresh = mark_stale(t) if len(t) else t
     fresh = fresh[~fresh["stale"]].drop(columns=["stale"]) if len(fresh) else fresh
-    claims = [res for claim in track_cls().claims() for res in claim.evaluate(fresh, track_cls)]
-    return t, rows, claims
+    return [res for claim in track_cls().claims() for res in claim.evaluate(fresh, track_cls, looks)]
 
 
 def seed_records(t: Any) -> Any:
@@ -124,9 +139,10 @@ def publish_leaderboards(
     table, classes, scale = load(results, tracks, scale)
     outdir = destination(out, scale)
     outdir.mkdir(parents=True, exist_ok=True)
+    looks = decide_looks(results)
     written = []
     for cls in classes:
-        t, rows, claims = track_parts(table, cls)
+        t, rows, claims = track_parts(table, cls, looks)
         prov = provenance(results, table, cls.name)
         paths = {ext: outdir / f"{cls.name}.{ext}" for ext in ("md", "csv", "seeds.csv", "claims.csv", "tex")}
         _check_scale(paths["csv"], scale, force)
@@ -146,9 +162,6 @@ def publish_leaderboards(
 
 
 def _rule_text() -> str:
-    return (
-        "Verdicts: each row's raw p comes from the claim's test; Holm corrects all rows of a claim together, "
-        "and a claim is `reproduced` (or `not reproduced`) only when its Holm p < 0.05 with the estimate on "
-        "the claimed (or the other) side, else `inconclusive`. `untestable`: a declared precondition failed "
-        "(reason given); `descriptive`: reported without a verdict."
-    )
+    from harness.report.summary import RULE
+
+    return RULE

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from harness.claims import (
     Claim,
+    SmallestEffect,
     above_chance,
     min_runs,
     noninferiority,
@@ -36,6 +37,7 @@ from harness.tracks.fewshot.constants import (
 
 BOTH_LABELS = requires("predicted_labels", ">=", 2, "the backbone predicts one label for every text")
 M = NONINFERIORITY_MARGIN
+ONE_POINT = SmallestEffect(0.01, "one point of accuracy: what a reader choosing a pattern or a method would act on")
 
 
 def track_claims() -> list[Claim]:
@@ -57,6 +59,7 @@ def track_claims() -> list[Claim]:
             published=SU_PREFIX_SUFFIX,
             note="a causal LM reads the label word of P1 before the text: it may disagree",
             preconditions=(BOTH_LABELS,),
+            smallest_effect=ONE_POINT,
         ),
         noninferiority(
             "pet",
@@ -101,8 +104,13 @@ def track_claims() -> list[Claim]:
             "test_accuracy",
             text="after few-shot fine-tuning the block's pattern (Su's P1 on the masked-LM blocks) still beats P2",
             published=SU_FT_PREFIX_SUFFIX,
+            smallest_effect=ONE_POINT,
         ),
         paired_better(
-            "full", "pet", "test_accuracy", text="all labels (the supervised ceiling) beat PET with K labels"
+            "full",
+            "pet",
+            "test_accuracy",
+            text="all labels (the supervised ceiling) beat PET with K labels",
+            smallest_effect=ONE_POINT,
         ),
     ]
