@@ -70,8 +70,13 @@ def track_parts(table: Any, track_cls: Any) -> tuple[Any, list[Any], list[Any]]:
     return t, rows, claims
 
 
-def seed_records(t: Any) -> Any:
-    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric."""
+def seed_records(t: Any, rows: list[Any] | None = None) -> Any:
+    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric.
+
+    Where a leaderboard delta was taken on the test examples both arms were scored on (``rows``
+    with ``delta_values``), the method's cells also carry ``delta_examples``, ``delta_value`` and
+    ``delta_baseline_value`` (the primary metric of this cell and of the baseline's cell of the same
+    seed on those examples), so that delta too recomputes from this file alone."""
     import pandas as pd
 
     if not len(t):
@@ -80,6 +85,11 @@ def seed_records(t: Any) -> Any:
     fresh = fresh[~fresh["stale"]]
     metrics = sorted(c for c in fresh.columns if c.startswith("m.") and fresh[c].notna().any())
     out = fresh[list(SEED_KEY) + metrics].rename(columns={c: c[2:] for c in metrics})
+    common = {(r.dataset, r.method, s): (r.delta_examples, *v) for r in rows or [] for s, v in r.delta_values.items()}
+    if common:
+        keys = list(zip(out["dataset"], out["method"], out["seed"].astype(int)))
+        for i, name in enumerate(("delta_examples", "delta_value", "delta_baseline_value")):
+            out[name] = [common[k][i] if k in common else None for k in keys]
     return out.sort_values(["dataset", "method", "seed"]).reset_index(drop=True)
 
 
@@ -135,7 +145,7 @@ def publish_leaderboards(
         paths["md"].write_text("\n".join(md), encoding="utf-8")
         records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
         pd.DataFrame(records).to_csv(paths["csv"], index=False)
-        seed_records(t).to_csv(paths["seeds.csv"], index=False)
+        seed_records(t, rows).to_csv(paths["seeds.csv"], index=False)
         pd.DataFrame(claims_records(claims)).to_csv(paths["claims.csv"], index=False)
         written += [paths[k] for k in ("md", "csv", "seeds.csv", "claims.csv")]
         if "latex" in formats:
