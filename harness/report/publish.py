@@ -90,6 +90,7 @@ def seed_records(t: Any, rows: list[Any] | None = None) -> Any:
         keys = list(zip(out["dataset"], out["method"], out["seed"].astype(int)))
         for i, name in enumerate(("delta_examples", "delta_value", "delta_baseline_value")):
             out[name] = [common[k][i] if k in common else None for k in keys]
+        out["delta_examples"] = out["delta_examples"].astype("Int64")
     return out.sort_values(["dataset", "method", "seed"]).reset_index(drop=True)
 
 
@@ -144,7 +145,10 @@ def publish_leaderboards(
         md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), "", claims_markdown(claims)]
         paths["md"].write_text("\n".join(md), encoding="utf-8")
         records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
-        pd.DataFrame(records).to_csv(paths["csv"], index=False)
+        board = pd.DataFrame(records)
+        if "delta_examples" in board:
+            board["delta_examples"] = board["delta_examples"].astype("Int64")  # a count, not 60.0
+        board.to_csv(paths["csv"], index=False)
         seed_records(t, rows).to_csv(paths["seeds.csv"], index=False)
         pd.DataFrame(claims_records(claims)).to_csv(paths["claims.csv"], index=False)
         written += [paths[k] for k in ("md", "csv", "seeds.csv", "claims.csv")]
