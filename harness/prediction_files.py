@@ -24,7 +24,6 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-SUFFIX = ".pred.npz"
 FIELDS = ("predicted", "labels", "ids")
 _INT_TYPES = (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.artifacts import atomic_write_bytes
 
-PRED_SUFFIX = ".pred.npz"  # harness.prediction_files.SUFFIX, without importing numpy here
+PRED_SUFFIX = ".pred.npz"  # a cell's per-example predictions (harness.prediction_files), beside its JSON
 
 FINISHED = ("ok", "diverged")  # honest outcomes: cached and skipped on rerun
 FAILED = ("timeout", "oom", "error")  # rerun only with --retry-failed
@@ -148,7 +148,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
-    """All results as a pandas DataFrame: one row per cell, metrics as ``m.<name>`` columns."""
+    """All results as a pandas DataFrame: one row per cell, metrics as ``m.<name>`` columns, and
+    ``pred_file`` / ``pred_sha256`` / ``pred_n`` / ``pred_ids`` for cells with per-example predictions."""
     import pandas as pd
 
     rows = []
