@@ -211,7 +211,12 @@ def variance_from_seeds(aligned: Aligned, balanced: bool = False) -> float:
 
 @dataclass(frozen=True)
 class VarianceSplit:
-    """A seed-averaged paired difference and the two sources of its variance (metric units squared)."""
+    """A seed-averaged paired difference and the two sources of its variance (metric units squared).
+
+    Both are conditional estimates: ``seed_var`` treats the test set as fixed, ``test_var`` the
+    seeds. They overlap (an example whose correctness flips between seeds adds to both), so their
+    sum overstates the total; ``test_share`` is a descriptive ratio, not an exact decomposition.
+    """
 
     seeds: int
     examples: int
