@@ -11,6 +11,8 @@ import signal
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.claims import SmallestEffect, paired_better
 from harness.registry import REGISTRY, dataset, method, track
 from harness.track import Metric, Track
@@ -47,10 +49,12 @@ class FakeTrack(Track):
         if behaviour == "hang":
             time.sleep(600)
         if behaviour == "jitter":  # a noisy arm: shift plus seed noise with sd 0.1 (sequential-design tests)
-            import random
-
-            noise = random.Random(ctx.seed("noise")).gauss(0.0, 0.1)
-            return {"score": base + cell.method_params.get("shift", 0.0) + noise}
+            noise = np.random.default_rng(ctx.seed("noise")).normal(0.0, 0.1)
+            return {"score": base + cell.method_params.get("shift", 0.0) + float(noise)}
+        if behaviour.startswith("predicts"):  # per-example predictions: 6 examples, ids 10..15
+            ctx.record_predictions(np.array([0, 1, 1, 0, 2, cell.seed % 3]), [0, 1, 0, 0, 2, 1], ids=range(10, 16))
+            if behaviour == "predicts-raise":
+                raise RuntimeError("failed after predicting")
         return {"score": base + (0.5 if behaviour == "good" else 0.0)}
 
     def memory(self, cell):
@@ -106,5 +110,5 @@ def _behaviour(name: str):
     return fn
 
 
-for _name in ("nan", "raise", "crash", "hang"):
+for _name in ("nan", "raise", "crash", "hang", "predicts", "predicts-raise"):
     method(_name, track="fake")(_behaviour(_name))

@@ -37,6 +37,8 @@ def leaderboard_records(rows: Sequence[Row], track_cls: Any) -> list[dict[str, A
             "delta_vs_baseline": r.delta,
             "delta_ci95_lo": r.delta_lo,
             "delta_ci95_hi": r.delta_hi,
+            "delta_examples": r.delta_examples,
+            "delta_note": r.delta_note,
             "p": r.p,
             "p_holm": r.p_holm,
             "significant": r.significant,
@@ -60,9 +62,12 @@ def leaderboard_cells(rows: Sequence[Row], track_cls: Any) -> tuple[list[str], l
         for r in (r for r in rows if r.dataset == ds):
             if r.is_baseline:
                 delta = "baseline"
+            elif r.delta_note and math.isnan(r.delta):
+                delta = f"no Δ: {r.delta_note}"
             else:
                 delta = f"{fmt(r.delta, '+' + spec)} [{fmt(r.delta_lo, spec)}, {fmt(r.delta_hi, spec)}]"
                 delta += " *" if r.significant else ""
+                delta += f" ({r.delta_examples} shared examples)" if r.delta_examples else ""
             row = [
                 r.rank or "-",
                 r.method,
@@ -88,8 +93,10 @@ def leaderboard_markdown(rows: Sequence[Row], track_cls: Any, heading_level: int
     h = "#" * heading_level
     lines = [
         f"Primary metric: **{label}** ({direction}); baseline: **{base}**. Mean ± std over seeds; "
-        "Δ is the paired difference against the baseline over shared seeds with its 95% CI; "
-        "`*` marks p < 0.05 after Holm correction across the methods of a dataset.",
+        "Δ is the paired difference against the baseline over shared seeds with its 95% CI, always on the "
+        "same test examples: a method scored on other examples than the baseline is compared on the ones "
+        "both were scored on (recomputed from the prediction files: 'N shared examples') or not at all "
+        "(the reason is shown); `*` marks p < 0.05 after Holm correction across the methods of a dataset.",
         "",
     ]
     headers, tables = leaderboard_cells(rows, track_cls)

@@ -85,8 +85,13 @@ def evaluate_claims(t: Any, track_cls: Any, looks: Any = None) -> list[Any]:
     return [res for claim in track_cls().claims() for res in claim.evaluate(fresh, track_cls, looks)]
 
 
-def seed_records(t: Any) -> Any:
-    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric."""
+def seed_records(t: Any, rows: list[Any] | None = None) -> Any:
+    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric.
+
+    Where a leaderboard delta was taken on the test examples both arms were scored on (``rows``
+    with ``delta_values``), the method's cells also carry ``delta_examples``, ``delta_value`` and
+    ``delta_baseline_value`` (the primary metric of this cell and of the baseline's cell of the same
+    seed on those examples), so that delta too recomputes from this file alone."""
     import pandas as pd
 
     if not len(t):
@@ -95,6 +100,12 @@ def seed_records(t: Any) -> Any:
     fresh = fresh[~fresh["stale"]]
     metrics = sorted(c for c in fresh.columns if c.startswith("m.") and fresh[c].notna().any())
     out = fresh[list(SEED_KEY) + metrics].rename(columns={c: c[2:] for c in metrics})
+    common = {(r.dataset, r.method, s): (r.delta_examples, *v) for r in rows or [] for s, v in r.delta_values.items()}
+    if common:
+        keys = list(zip(out["dataset"], out["method"], out["seed"].astype(int)))
+        for i, name in enumerate(("delta_examples", "delta_value", "delta_baseline_value")):
+            out[name] = [common[k][i] if k in common else None for k in keys]
+        out["delta_examples"] = out["delta_examples"].astype("Int64")
     return out.sort_values(["dataset", "method", "seed"]).reset_index(drop=True)
 
 
@@ -150,8 +161,11 @@ def publish_leaderboards(
         md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), "", claims_markdown(claims)]
         paths["md"].write_text("\n".join(md), encoding="utf-8")
         records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
-        pd.DataFrame(records).to_csv(paths["csv"], index=False)
-        seed_records(t).to_csv(paths["seeds.csv"], index=False)
+        board = pd.DataFrame(records)
+        if "delta_examples" in board:
+            board["delta_examples"] = board["delta_examples"].astype("Int64")  # a count, not 60.0
+        board.to_csv(paths["csv"], index=False)
+        seed_records(t, rows).to_csv(paths["seeds.csv"], index=False)
         pd.DataFrame(claims_records(claims)).to_csv(paths["claims.csv"], index=False)
         written += [paths[k] for k in ("md", "csv", "seeds.csv", "claims.csv")]
         if "latex" in formats:

@@ -2,8 +2,9 @@
 
 Why not only paired tests over seeds: zero-shot PET trains nothing, so every seed gives the same
 accuracy and a paired test has no variance to work with. For those claims the unit of evidence is
-the test text: a binomial test against chance, and a two-proportion z-test between patterns
-(unpaired, hence conservative: the two patterns see the same texts). A zero-shot arm that predicts
+the test text: a binomial test against chance, and between patterns McNemar's exact test on the
+texts both scored (paired per text, from the cells' prediction files; results without them fall
+back to an unpaired two-proportion z-test, labelled in the row). A zero-shot arm that predicts
 one label for every text reads ``untestable`` (``predicted_labels``): its accuracy is the class
 share, not a reading of the pattern.
 
