@@ -22,7 +22,7 @@ from harness.stats import paired_test  # noqa: E402
 
 CLAIMS_COLUMNS = ["claim", "dataset", "kind", "published", "comparable", "ours", "p", "p_holm", "verdict"]
 CLAIMS_COLUMNS += ["smallest_effect", "n", "look", "decided_by", "p_small", "p_small_holm", "estimate"]
-CLAIMS_COLUMNS += ["ci95_lo", "ci95_hi"]
+CLAIMS_COLUMNS += ["ci95_lo", "ci95_hi", "seed_var", "test_var"]
 
 
 def _publish(res, out, **kw):

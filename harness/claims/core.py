@@ -105,6 +105,8 @@ class ClaimResult:
     ci_hi: float = math.nan
     thresholds: tuple[float, ...] = ()
     units: str = ""
+    seed_var: float = math.nan  # variance of the estimate from seeds (sd^2 / n) ...
+    test_var: float = math.nan  # ... and from the test examples (per-example predictions), in units^2
     row_id: str = ""
     family: str = ""  # the claim the row belongs to (its Holm family)
     sample: RowSample | None = None  # the per-seed values (planning and --decide read them)
@@ -240,6 +242,7 @@ class Claim:
         if s is not None and self.kind in SEED_KINDS:
             r.sample, r.n, r.estimate, r.units = s, s.n, s.mean, s.units
             r.ci_lo, r.ci_hi = s.ci()
+            r.seed_var, r.test_var = s.seed_var, s.test_var
             r.thresholds = s.thresholds()
         return r
 

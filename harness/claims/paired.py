@@ -74,6 +74,8 @@ def arm_rows(
             ours, sample = measure(values)
             if sample is not None:
                 sample.keys = tuple(sorted({k for r in by_arm.values() for k in r["key"]})) if "key" in t else ()
+                if len(arms) == 2 and len(members) == 1:
+                    sample.test_var = test_set_variance(arms, t, metric)
             if pool and len(members) > 1:
                 ours += f"; seeds averaged over {len(members)} datasets (the measurement does not depend on them)"
             if failed:
@@ -84,6 +86,27 @@ def arm_rows(
         return out
 
     return rows
+
+
+def test_set_variance(arms: Sequence[Fixed | Tuned], t: Any, metric: str) -> float:
+    """The test-set share of the variance of the two arms' mean paired difference, from the cells'
+    per-example predictions (NaN when the metric cannot be recomputed from predictions or a cell
+    has no prediction file)."""
+    from harness.prediction_files import PredictionFileError
+    from harness.predictions import RECOMPUTABLE, row_predictions, variance_split
+
+    if metric not in RECOMPUTABLE or "pred_file" not in t:
+        return math.nan
+    try:
+        preds = []
+        for a in arms:
+            cells = a.cells(t)
+            if not cells or not all(isinstance(r["pred_file"], str) and r["pred_file"] for r in cells.values()):
+                return math.nan
+            preds.append({s: row_predictions(r) for s, r in cells.items()})
+        return variance_split(*preds, balanced=RECOMPUTABLE[metric] == "balanced").test_var
+    except (PredictionFileError, ValueError):
+        return math.nan
 
 
 def _mean_by_seed(dicts: list[dict[int, float]]) -> dict[int, float]:

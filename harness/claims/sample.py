@@ -64,6 +64,9 @@ class RowSample:
     band: float = math.nan
     keys: tuple[str, ...] = ()
     units: str = ""
+    # the test-set share of the variance of the mean (metric units squared; NaN when the cells have no
+    # per-example predictions): what another draw of test examples would move it by, which seeds cannot
+    test_var: float = math.nan
     # computed from ``values`` once (the values of a sample never change): n, mean and sd
     n: int = field(init=False, default=0)
     mean: float = field(init=False, default=math.nan)
@@ -117,6 +120,11 @@ class RowSample:
         if math.isnan(t):
             return math.nan
         return float(special.stdtr(self.n - 1, -t)) if not math.isinf(t) else (0.0 if t > 0 else 1.0)
+
+    @property
+    def seed_var(self) -> float:
+        """The seed share: the variance of the mean over seeds (sd^2 / n)."""
+        return self.sd**2 / self.n if self.n > 1 else math.nan
 
     def ci(self, level: float = 0.95) -> tuple[float, float]:
         """Two-sided t interval of the mean (NaN below two seeds; a point when the spread is zero)."""

@@ -59,6 +59,16 @@ def _plan_cell(plan: Any) -> str:
     return f"{plan.seeds_to_decide} seeds{minutes}"
 
 
+def _variance_cell(c: Any) -> str:
+    """The estimate's variance from seeds beside the test set's share (per-example predictions)."""
+    if not c.seed_var == c.seed_var:
+        return ""
+    if not c.test_var == c.test_var:
+        return f"{c.seed_var:.2g} / -"
+    share = c.test_var / (c.seed_var + c.test_var) if c.seed_var + c.test_var > 0 else float("nan")
+    return f"{c.seed_var:.2g} / {c.test_var:.2g} ({share:.0%} test set)"
+
+
 def _failures(t: Any) -> list[dict[str, Any]]:
     bad = t[t["status"] != "ok"]
     return [
@@ -109,7 +119,9 @@ def build_report(
                 "primary_label": m.label or m.name,
                 "direction": "higher is better" if m.higher_is_better else "lower is better",
                 "baseline": next((r.method for r in rows if r.is_baseline), "(missing)"),
-                "claims": [{"c": c, "plan": _plan_cell(plans.get(c.row_id))} for c in claims],
+                "claims": [
+                    {"c": c, "plan": _plan_cell(plans.get(c.row_id)), "variance": _variance_cell(c)} for c in claims
+                ],
                 "forest": _forest(claims),
                 "headers": headers,
                 "datasets": [

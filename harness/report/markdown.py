@@ -145,7 +145,8 @@ def _n_look(c: ClaimResult) -> str:
 def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
     """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict,
     then smallest_effect, n, look, decided_by, the smallest-effect test's p and Holm p, and the row's
-    estimate with its 95% interval (repeated interval for a --decide row) in its sample's units."""
+    estimate with its 95% interval (repeated interval for a --decide row) in its sample's units, and
+    the variance of the estimate from seeds and from the test examples (per-example predictions)."""
     return [
         {
             "claim": c.claim,
@@ -166,6 +167,8 @@ def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
             "estimate": c.estimate,
             "ci95_lo": c.ci_lo,
             "ci95_hi": c.ci_hi,
+            "seed_var": c.seed_var,
+            "test_var": c.test_var,
         }
         for c in results
     ]

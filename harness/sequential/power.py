@@ -98,6 +98,12 @@ def need(sample: RowSample, undecided_in_claim: int, alpha: float = 0.05) -> Nee
         return Need(effect, effect_kind, a, math.nan, math.nan, None, "no effect to plan for (observed effect is 0)")
     sd_plan = sd_upper(sample.sd, sample.n)
     now = power_at(sample.n, effect, sample.sd, a, sample.kind)
+    needed_se = target_se(effect, a, sample.kind)
+    if sample.test_var == sample.test_var and math.sqrt(sample.test_var) >= needed_se:
+        test_se = math.sqrt(sample.test_var)
+        reason = f"more test data, not seeds: the test set alone gives a standard error of {test_se:.3g}, "
+        reason += f"a decision needs below {needed_se:.3g}"
+        return Need(effect, effect_kind, a, sd_plan, now, None, reason)
     n = seeds_for_power(effect, sd_plan, a, sample.kind)
     reason = "" if n is not None else f"more than {MAX_PLANNED} seeds"
     return Need(effect, effect_kind, a, sd_plan, now, n, reason)
