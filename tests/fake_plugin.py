@@ -11,7 +11,9 @@ import signal
 import time
 from dataclasses import dataclass
 
-from harness.claims import paired_better
+import numpy as np
+
+from harness.claims import SmallestEffect, paired_better
 from harness.registry import REGISTRY, dataset, method, track
 from harness.track import Metric, Track
 
@@ -46,6 +48,13 @@ class FakeTrack(Track):
             os.kill(os.getpid(), signal.SIGKILL)
         if behaviour == "hang":
             time.sleep(600)
+        if behaviour == "jitter":  # a noisy arm: shift plus seed noise with sd 0.1 (sequential-design tests)
+            noise = np.random.default_rng(ctx.seed("noise")).normal(0.0, 0.1)
+            return {"score": base + cell.method_params.get("shift", 0.0) + float(noise)}
+        if behaviour.startswith("predicts"):  # per-example predictions: 6 examples, ids 10..15
+            ctx.record_predictions(np.array([0, 1, 1, 0, 2, cell.seed % 3]), [0, 1, 0, 0, 2, 1], ids=range(10, 16))
+            if behaviour == "predicts-raise":
+                raise RuntimeError("failed after predicting")
         return {"score": base + (0.5 if behaviour == "good" else 0.0)}
 
     def memory(self, cell):
@@ -55,7 +64,11 @@ class FakeTrack(Track):
         return int(gib * 1024**3) if gib else int(mb * 1024**2) if mb else super().memory(cell)
 
     def claims(self):
-        return [paired_better("good", "plain", "score", text="good beats plain")]
+        effect = SmallestEffect(0.1, "a tenth of a score unit (test track)")
+        return [
+            paired_better("good", "plain", "score", text="good beats plain", smallest_effect=effect),
+            paired_better("jitter", "plain", "score", text="jitter beats plain", smallest_effect=effect),
+        ]
 
 
 @dataset("const", tracks=("fake",), bounds={"offset": (0.0, 10.0)})
@@ -76,6 +89,12 @@ def good(strength: float = 0.5) -> str:
     return "good"
 
 
+@method("jitter", track="fake")
+def jitter(shift: float = 0.0) -> str:
+    """``shift`` above plain, plus seed noise (sd 0.1)."""
+    return "jitter"
+
+
 @method("big-memory", track="fake", memory_gib=1e6)
 def big_memory() -> str:
     """Declares a million GiB: no machine can start it."""
@@ -91,5 +110,5 @@ def _behaviour(name: str):
     return fn
 
 
-for _name in ("nan", "raise", "crash", "hang"):
+for _name in ("nan", "raise", "crash", "hang", "predicts", "predicts-raise"):
     method(_name, track="fake")(_behaviour(_name))

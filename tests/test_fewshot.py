@@ -126,6 +126,8 @@ def test_every_method_runs_on_a_smoke_config(method):
     assert out["test_texts"] == 60 and 0.0 <= out["positive_rate"] <= 1.0
     expected_k = {"pet-zero": 0, "full": 80}.get(method, 8)
     assert out["labelled_texts"] == expected_k
+    test = ctx.predictions["test"]
+    assert test.n == 60 and test.correct.mean() == pytest.approx(out["test_accuracy"], abs=1e-12)
     if method != "pet-zero":
         assert ctx.train_seconds > 0 and ctx.curves.get("valid_accuracy")
 

@@ -83,6 +83,10 @@ def test_every_method_runs_on_a_tiny_causal_lm(method, params, labelled):
     assert 0.0 <= out["test_accuracy"] <= 1.0 and out["labelled_texts"] == labelled
     assert out["predicted_labels"] in (1.0, 2.0) and 0.0 <= out["positive_rate"] <= 1.0
     assert out["test_texts"] == (10 if method == "icl" else 30) and 0.0 <= out["subset_accuracy"] <= 1.0
+    test = ctx.predictions["test"]  # icl: the first 10 test texts, under the ids they have in the full set
+    assert test.ids.tolist() == list(range(int(out["test_texts"])))
+    assert test.correct.mean() == pytest.approx(out["test_accuracy"], abs=1e-12)
+    assert test.correct[:10].mean() == pytest.approx(out["subset_accuracy"], abs=1e-12)
     trains = method not in ("pet-zero", "icl")
     assert ("trained_parameters" in out) == trains and ("valid_accuracy" in out) == (method != "icl")
     if trains:

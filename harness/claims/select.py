@@ -91,6 +91,11 @@ class Fixed:
         rows = self.rows(table)
         return ok_by_seed(rows, metric), int((rows["status"] != "ok").sum()) if len(rows) else 0, ""
 
+    def cells(self, table: Any) -> dict[int, Any]:
+        """Seed -> the ok cell (a row of ``table``) whose value the arm uses."""
+        rows = ok_rows(self.rows(table))
+        return {int(r["seed"]): r for _, r in rows.iterrows()} if len(rows) else {}
+
 
 @dataclass(frozen=True)
 class Tuned:
@@ -128,6 +133,10 @@ class Tuned:
             pick = best.idxmax() if self.higher_is_better else best.idxmin()
             out[int(seed)] = group.loc[pick]
         return out
+
+    def cells(self, table: Any) -> dict[int, Any]:
+        """Seed -> the cell chosen on validation in that seed."""
+        return self.choices(table)
 
     def values(self, table: Any, metric: str) -> tuple[dict[int, float], int, str]:
         chosen = self.choices(table)

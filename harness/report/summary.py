@@ -18,10 +18,15 @@ SHORT_OURS = 110  # characters: the summary cell stays a line or two; the claims
 _INTERVAL = re.compile(r"\[\s*[-+]?\d[\d.e+-]*,\s*[-+]?\d[\d.e+-]*\]")
 _PROTOCOL = re.compile(r"^\[[^\]]*\]\s+")  # igr's "[GD, converge: ...] " lead: the claims table shows it
 RULE = (
-    "Each claim row gets a p-value from the claim's declared test (paired over seeds unless stated), and "
-    "Holm corrects all rows of a claim together. A row is reproduced or not reproduced only when its Holm "
-    "p < 0.05 with the estimate on the claimed or the other side; otherwise it is inconclusive, and it is "
-    "untestable when a declared precondition fails."
+    "Each claim row is tested paired over seeds (over test examples where stated), every test one-sided at "
+    "0.025 (two-sided 0.05), so a verdict agrees with the printed 95% interval; Holm corrects the rows of a "
+    "claim together. Reproduced: significant on the claimed side (flagged when also significantly smaller "
+    "than the smallest effect of interest). Not reproduced: significant on the other side, below the "
+    "non-inferiority margin, outside the equivalence band, or significantly smaller than the claim's "
+    "smallest effect of interest. Otherwise inconclusive; untestable when a declared precondition fails. "
+    "Rows of a `harness run --decide` design read sequential p-values (Lan-DeMets O'Brien-Fleming-type "
+    "spending, looks fixed before the first added seed) and repeated confidence intervals; `decided by` "
+    "names the test that decided a row, `n` its seeds and `look` the look it was decided at."
 )
 
 

@@ -151,6 +151,7 @@ def run_lm(
             valid, test = _calibrate(env, valid), _calibrate(env, test)
         out["valid_accuracy"] = _accuracy(valid, valid_y)
         out.update(summary(test, test_y, subset))
+        ctx.record_predictions(test.argmax(-1), test_y)  # ids 0..n-1: the test split's texts
         ctx.remember(**out)
         return out
     if recipe.calibrate:
@@ -167,6 +168,7 @@ def run_lm(
 def _finish(out: dict, test_y: list[int], subset: int, ctx: Any) -> dict[str, float]:
     test = out.pop("_test_scores")
     out.update(summary(test, test_y, subset))
+    ctx.record_predictions(test.argmax(-1), test_y)  # ids 0..n-1: the test split's texts
     ctx.remember(**out)
     return out
 
@@ -186,6 +188,8 @@ def _icl(
     scores = score_plan(env.model, plan_of(env, texts, context), env.batch, env.pad_id)
     if recipe.calibrate:
         scores = _calibrate(env, scores, context)
+    # the first len(labels) test texts: the same ids as those texts in the full-set methods' files
+    ctx.record_predictions(scores.argmax(-1), labels, ids=range(len(labels)))
     return summary(scores, labels, len(labels))
 
 
