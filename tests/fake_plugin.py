@@ -50,7 +50,7 @@ class FakeTrack(Track):
             time.sleep(600)
         if behaviour == "jitter":  # a noisy arm: shift plus seed noise with sd 0.1 (sequential-design tests)
             noise = np.random.default_rng(ctx.seed("noise")).normal(0.0, 0.1)
-            return {"score": base + cell.method_params.get("shift", 0.0) + float(noise)}
+            return {"score": base + cell.method_params["shift"] + float(noise)}
         if behaviour.startswith("predicts"):  # per-example predictions: 6 examples, ids 10..15
             ctx.record_predictions(np.array([0, 1, 1, 0, 2, cell.seed % 3]), [0, 1, 0, 0, 2, 1], ids=range(10, 16))
             if behaviour == "predicts-raise":
@@ -90,8 +90,8 @@ def good(strength: float = 0.5) -> str:
 
 
 @method("jitter", track="fake")
-def jitter(shift: float = 0.0) -> str:
-    """``shift`` above plain, plus seed noise (sd 0.1)."""
+def jitter(shift: float = 0.2) -> str:
+    """``shift`` above plain, plus seed noise (sd 0.1): undecided at 3 seeds, decided with more."""
     return "jitter"
 
 
