@@ -22,7 +22,7 @@ from typing import Any
 from harness.claims.core import NA, Claim, Evidence, Published, fmt
 from harness.claims.preconditions import Precondition, check_all, min_runs
 from harness.claims.sample import RowSample, SmallestEffect
-from harness.claims.select import Fixed, Tuned, arm, dataset_names, datasets
+from harness.claims.select import Fixed, Tuned, arm, arm_cells, dataset_names, datasets
 from harness.stats import paired_test, summarize
 
 ArmSpec = str | Fixed | Tuned
@@ -100,7 +100,7 @@ def test_set_variance(arms: Sequence[Fixed | Tuned], t: Any, metric: str) -> flo
     try:
         preds = []
         for a in arms:
-            cells = a.cells(t)
+            cells = arm_cells(a, t)
             if not cells or not all(isinstance(r["pred_file"], str) and r["pred_file"] for r in cells.values()):
                 return math.nan
             preds.append({s: row_predictions(r) for s, r in cells.items()})

@@ -91,11 +91,6 @@ class Fixed:
         rows = self.rows(table)
         return ok_by_seed(rows, metric), int((rows["status"] != "ok").sum()) if len(rows) else 0, ""
 
-    def cells(self, table: Any) -> dict[int, Any]:
-        """Seed -> the ok cell (a row of ``table``) whose value the arm uses."""
-        rows = ok_rows(self.rows(table))
-        return {int(r["seed"]): r for _, r in rows.iterrows()} if len(rows) else {}
-
 
 @dataclass(frozen=True)
 class Tuned:
@@ -134,10 +129,6 @@ class Tuned:
             out[int(seed)] = group.loc[pick]
         return out
 
-    def cells(self, table: Any) -> dict[int, Any]:
-        """Seed -> the cell chosen on validation in that seed."""
-        return self.choices(table)
-
     def values(self, table: Any, metric: str) -> tuple[dict[int, float], int, str]:
         chosen = self.choices(table)
         col = f"m.{metric}"
@@ -153,6 +144,15 @@ class Tuned:
 
 
 Arm = Fixed | Tuned
+
+
+def arm_cells(arm: Any, table: Any) -> dict[int, Any]:
+    """Seed -> the ok cell (a row of ``table``) an arm's value comes from: a tuned arm's choice on
+    validation, else the arm's own ok row of that seed (any arm with ``rows``, e.g. a track's own)."""
+    if isinstance(arm, Tuned):
+        return arm.choices(table)
+    rows = ok_rows(arm.rows(table))
+    return {int(r["seed"]): r for _, r in rows.iterrows()} if len(rows) else {}
 
 
 def arm(spec: str | Fixed | Tuned) -> Fixed | Tuned:

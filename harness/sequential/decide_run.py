@@ -89,7 +89,8 @@ def _budget(results: str | Path, budget_minutes: float | None, suite_keys: list[
         return budget_minutes * 60.0
     index = CellIndex.read(results)
     own = sum(core_seconds(index.by_key[k]) for k in suite_keys if k in index.by_key)
-    click.echo(f"decide: budget {own / 60:.2f} core-minutes (the suite's own measured compute; --budget to change)", err=True)
+    what = "the suite's own measured compute; --budget to change"
+    click.echo(f"decide: budget {own / 60:.2f} core-minutes ({what})", err=True)
     return own if own > 0 else math.inf
 
 
