@@ -65,8 +65,9 @@ def _variance_cell(c: Any) -> str:
         return ""
     if not c.test_var == c.test_var:
         return f"{c.seed_var:.2g} / -"
-    share = c.test_var / (c.seed_var + c.test_var) if c.seed_var + c.test_var > 0 else float("nan")
-    return f"{c.seed_var:.2g} / {c.test_var:.2g} ({share:.0%} test set)"
+    total = c.seed_var + c.test_var
+    share = f" ({c.test_var / total:.0%} test set)" if total > 0 else ""
+    return f"{c.seed_var:.2g} / {c.test_var:.2g}{share}"
 
 
 def _failures(t: Any) -> list[dict[str, Any]]:

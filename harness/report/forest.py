@@ -50,12 +50,12 @@ def _panel(ax: Any, title: str, rows: list[Any]) -> None:
         if not (math.isnan(lo) or math.isnan(hi)):
             ax.plot([lo, hi], [y, y], color=colour, linewidth=2)
         ax.plot([r.estimate], [y], "o", color=colour, markersize=5)
-    for i, t in enumerate(rows[0].thresholds):
+    for t in rows[0].thresholds:
         ax.axvline(t, color="#555" if t == 0 else "#2c3e91", linestyle="-" if t == 0 else "--", linewidth=1)
-        if i and t != 0:
+        if t != 0:  # labelled inside the panel, at its foot, so it never meets the title above
             ax.annotate(
-                _threshold_label(rows[0]),
-                (t, 1.0),
+                " " + _threshold_label(rows[0]),
+                (t, 0.04),
                 xycoords=("data", "axes fraction"),
                 fontsize=7,
                 color="#2c3e91",
