@@ -1,4 +1,4 @@
-"""The ``harness`` command: list, run, report, publish, compare, show, collect.
+"""The ``harness`` command: list, run (and run --decide), plan, report, publish, compare, show, collect.
 
 Bad input (unknown names, malformed suites, impossible devices) ends with one line on stderr and
 exit code 2; a run whose cells failed ends with exit code 1 after saving every result.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +105,19 @@ def _sig(entry: Any) -> str:
 )
 @click.option("--ray-address", default=None, help="Attach to a Ray cluster (with --executor ray).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option(
+    "--decide",
+    is_flag=True,
+    help="After the suite, add seeds to undecided claim rows under a group-sequential design (see README).",
+)
+@click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help="--decide: seeds per row at most (12).")
+@click.option("--look-every", type=click.IntRange(1, 100), default=None, help="--decide: seeds between looks (3).")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="--decide: core-minutes all rounds may spend (default: what the suite's own cells cost).",
+)
 def run(
     suite_name: str,
     tracks: tuple[str, ...],
@@ -124,24 +136,37 @@ def run(
     dry_run: bool,
     ray_address: str | None,
     quiet: bool,
+    decide: bool,
+    max_seeds: int | None,
+    look_every: int | None,
+    budget: float | None,
 ) -> None:
-    """Run a suite (default: quick). Finished cells are skipped, so rerunning resumes."""
+    """Run a suite (default: quick). Finished cells are skipped, so rerunning resumes. With --decide,
+    then add seeds where a claim row is still undecided, under a design fixed before the first of them."""
     if os.environ.get("KEXUE_BENCH_FAKE_CUDA", "") not in ("", "0"):  # a pretend GPU (harness.device_guard)
         from harness.device_guard import fake_cuda
 
         click.get_current_context().with_resource(fake_cuda())
+    from harness.batch import ExecOptions, run_batch
     from harness.estimate import estimate, longest_first
     from harness.planner import plan
     from harness.precision import check_precision_name
     from harness.runner import check_device_name
     from harness.store import Store
-    from harness.suite import check_methods, expand, load_suite, with_precision
+    from harness.suite import check_claims, check_methods, expand, load_suite, with_precision
 
     check_device_name(device)
     check_precision_name(precision)
+    if not decide and (max_seeds or look_every or budget is not None):
+        raise HarnessError("--max-seeds, --look-every and --budget go with --decide")
+    if decide:
+        from harness.sequential.decide_run import check_options
+
+        check_options(results, max_seeds, look_every)
     suite = load_suite(suite_name)
     cells = expand(suite, list(tracks) or None, list(methods) or None, list(datasets) or None, seeds)
     cells = with_precision(cells, precision)
+    check_claims({c.track for c in cells})
     store = Store(results)
     p = plan(cells, store, force=force, retry_failed=retry_failed)
     cores = os.cpu_count() or 1
@@ -150,7 +175,7 @@ def run(
     est = estimate(p.todo)
     todo = longest_first(p.todo, est)
     gpu_lines: list[str] = []
-    if p.todo and not dry_run and executor != "ray":
+    if (p.todo or decide) and not dry_run and executor != "ray":
         from harness.precision import check_precision
         from harness.runner import resolve_device
 
@@ -176,58 +201,31 @@ def run(
     check_methods(p.todo)  # imports the methods' code (maybe torch): only for cells that will run
     for line in gpu_lines:
         click.echo(line, err=True)
+    opts = ExecOptions(executor, device, jobs, timeout, threads, ray_address, quiet)
     if p.todo:
-        _run_cells(todo, est, store, executor, device, jobs, timeout, threads, ray_address, quiet)
+        run_batch(todo, est, store, opts)
     _store_exact_checks(results, cells, quiet)
+    if decide:
+        from harness.sequential.decide_run import run_decide
+
+        run_decide(
+            results,
+            sorted({c.track for c in cells}),
+            suite.scale,
+            opts,
+            max_seeds,
+            look_every,
+            budget,
+            [c.key for c in cells],
+        )
     _exit_for_failures(store, cells, p)
-
-
-def _run_cells(
-    todo: list[Any],
-    est: Any,
-    store: Any,
-    executor: str,
-    device: str,
-    jobs: int,
-    timeout: float | None,
-    threads: int | None,
-    ray_address: str | None,
-    quiet: bool,
-) -> None:
-    """Say the cost, run the cells, then put the measured wall time beside the estimate."""
-    from harness.executor_factory import make_executor
-    from harness.progress import Progress
-
-    for line in est.lines(jobs, "plan"):
-        click.echo(line, err=True)
-    extra = {"address": ray_address} if executor == "ray" else {}
-    ex = make_executor(
-        executor,
-        store,
-        device=device,
-        jobs=jobs,
-        timeout=timeout,
-        threads=threads,
-        memory=est.memory,
-        gpu_memory=est.gpu_memory,
-        **extra,
-    )
-    t0 = time.time()
-    with Progress(len(todo), jobs, enabled=not quiet) as prog:
-        ex.run(todo, prog.start, prog.finish)
-    wall = time.time() - t0
-    click.echo(
-        f"ran {len(todo)} cells in {wall / 60:.1f} min ({wall:.1f}s; estimated ~{est.minutes(jobs):.1f} min) "
-        f"with {jobs} job(s) on {device}; results in {store.root}/",
-        err=True,
-    )
 
 
 def _store_exact_checks(results: str, cells: list[Any], quiet: bool) -> None:
     """Compute (when the code changed) and store the exact claims of the run's tracks, so that
     ``report`` and ``publish`` read them instead of running them (some need torch)."""
     from harness.exact_results import refresh
-    from harness.manifest import current_fingerprint
+    from harness.registry import current_fingerprint
 
     done = refresh(results, sorted({c.track for c in cells}), current_fingerprint())
     if done and not quiet:
@@ -247,6 +245,25 @@ def _exit_for_failures(store: Any, cells: list[Any], p: Any) -> None:
     click.echo("status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), err=True)
     if any(counts.get(s) for s in FAILED + ("missing",)):
         sys.exit(1)
+
+
+@main.command("plan")
+@click.option("--results", default=DEFAULT_RESULTS, show_default=True)
+@click.option("--track", "tracks", multiple=True, help="Only these tracks.")
+@click.option("--scale", default=None, help="Results of this scale (default: the scale of the newest cell).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per undecided testable row.")
+def plan_cmd(results: str, tracks: tuple[str, ...], scale: str | None, as_json: bool) -> None:
+    """Seeds and core-minutes that would decide each undecided claim row (reads results; runs nothing)."""
+    from harness.exact_results import reading
+    from harness.sequential import plan as planning
+    from harness.sequential.cells import CellIndex
+
+    with reading(results):
+        rows = planning.plan_rows(results, list(tracks) or None, scale)
+    if as_json:
+        click.echo(planning.as_json(rows))
+        return
+    click.echo(planning.render(rows, planning.totals(rows, CellIndex.read(results))))
 
 
 @main.command()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from harness.errors import Diverged
+from harness.errors import Diverged, HarnessError
 
 _cpu_parts = threading.local()
 
@@ -70,6 +70,7 @@ class RunContext:
         self.samples_seen = 0
         self.curves: dict[str, list[list[float]]] = {}
         self.last_metrics: dict[str, float] = {}
+        self.predictions: dict[str, Any] = {}  # split -> harness.prediction_files.Predictions
 
     def seed(self, axis: str) -> int:
         return derive_seed(self.cell_seed, axis)
@@ -150,3 +151,18 @@ class RunContext:
     def remember(self, **metrics: float) -> None:
         """Keep the latest finite metrics so a later divergence still reports them."""
         self.last_metrics.update({k: float(v) for k, v in metrics.items()})
+
+    def record_predictions(self, predicted: Any, labels: Any, ids: Any = None, split: str = "test") -> None:
+        """Keep one split's per-example predictions (stored beside the result as ``<key>.pred.npz``).
+
+        ``predicted`` and ``labels`` are integer classes, one per example (lists, numpy arrays or
+        torch tensors on any device); ``ids`` name the examples within the dataset's split (default
+        0..n-1), so that a method scored on a subset is compared with others on the same examples.
+        Why: with them, two methods on the same examples can be tested per example (McNemar) and a
+        leaderboard delta never mixes example sets. A second call for the same split replaces the first.
+        """
+        from harness.prediction_files import make_predictions
+
+        if not split.replace("_", "").isalnum():
+            raise HarnessError(f"record_predictions: split must be a plain name like 'test', got {split!r}")
+        self.predictions[split] = make_predictions(predicted, labels, ids)

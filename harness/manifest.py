@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import atomic_write_bytes, cache_dir
+from harness.entries import BUILTIN_PACKAGES, PLUGIN_GROUP, Entry, Param, Registry
 from harness.errors import HarnessError
-from harness.registry import BUILTIN_PACKAGES, PLUGIN_GROUP, Entry, Param, Registry
 
 FORMAT = 1
 KEEP = 24  # manifests kept in the cache (one per tree/plugin set that was used recently)
@@ -214,7 +214,9 @@ def _encode(v: Any) -> Any:
     return {"$code": f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', type(v).__name__)}"}
 
 
-def decode_entry(d: dict[str, Any]) -> Entry:
+def decode_entry(d: dict[str, Any], home: Registry | None = None) -> Entry:
+    """The lazy entry a manifest row describes; ``home`` is the registry whose lookup finds its real
+    registration once its module is imported (``Registry.add`` sets it too)."""
     params = {
         p["name"]: Param(
             p["name"],
@@ -236,6 +238,7 @@ def decode_entry(d: dict[str, Any]) -> Entry:
         doc=d["doc"],
         baseline=d["baseline"],
         origin=d["origin"],
+        home=home,
     )
     entry.meta = {k: _decode(v, entry, k) for k, v in d["meta"].items()}
     return entry
@@ -289,12 +292,9 @@ def read(path: Path) -> dict[str, Any] | None:
 _CURRENT: list[str] = []  # the fingerprint this process's registry was filled from
 
 
-def current_fingerprint() -> str:
-    """The fingerprint of the code this process's registry came from (stamps stored exact checks)."""
-    from harness.registry import load_builtins
-
-    load_builtins()
-    return _CURRENT[-1] if _CURRENT else fingerprint()
+def filled_from() -> str:
+    """The fingerprint of the last manifest ``populate`` read or built in this process ("" before any)."""
+    return _CURRENT[-1] if _CURRENT else ""
 
 
 def populate(registry: Registry) -> str:

@@ -199,6 +199,8 @@ def run_cell(cell: Cell, device: str = "cpu", threads: int | None = None) -> dic
             metrics = track.run(cell, ctx)
         rec["status"] = "ok"
         rec["metrics"] = {k: float(v) for k, v in metrics.items()}
+        if ctx.predictions:  # Store.write turns them into <key>.pred.npz beside the record
+            rec["predictions"] = dict(ctx.predictions)
     except Diverged as exc:
         rec["status"] = "diverged"
         rec["error"] = str(exc)

@@ -1,7 +1,8 @@
 """One JSON file per cell under ``<results>/<track>/<run key>.json``, written atomically.
 
-Beside the track folders: ``.logs/`` (worker logs) and ``.exact/`` (exact claims computed by
-``harness run``, see ``harness.exact_results``).
+Beside each record: ``<run key>.pred.npz``, the cell's per-example predictions when its track
+records them (``harness.prediction_files``). Beside the track folders: ``.logs/`` (worker logs) and
+``.exact/`` (exact claims computed by ``harness run``, see ``harness.exact_results``).
 
 Why one file per cell: every writer writes a distinct file, so concurrent runs and a killed driver
 can never corrupt or half-write a finished result (temp file + fsync + rename), resume is a
@@ -11,12 +12,15 @@ directory listing, and the same layout works on a shared filesystem.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness.artifacts import atomic_write_bytes
+
+PRED_SUFFIX = ".pred.npz"  # a cell's per-example predictions (harness.prediction_files), beside its JSON
 
 FINISHED = ("ok", "diverged")  # honest outcomes: cached and skipped on rerun
 FAILED = ("timeout", "oom", "error")  # rerun only with --retry-failed
@@ -29,12 +33,45 @@ class Store:
     def path(self, track: str, key: str) -> Path:
         return self.root / track / f"{key}.json"
 
+    def prediction_path(self, track: str, key: str) -> Path:
+        return self.root / track / f"{key}{PRED_SUFFIX}"
+
     def write(self, record: dict[str, Any]) -> Path:
-        """Atomically write one cell's record (it must carry ``cell.track`` and ``key``)."""
-        path = self.path(record["cell"]["track"], record["key"])
+        """Atomically write one cell's record (it must carry ``cell.track`` and ``key``).
+
+        In-memory per-example predictions (``record["predictions"]``, what ``run_cell`` puts there
+        for an ``ok`` cell) go first to ``<key>.pred.npz``, atomically; then the JSON, the commit
+        point, keeps only their summary. A crash between the two leaves a result-less file that the
+        rerun replaces, never a record pointing to a missing file. A record without predictions
+        removes an older cell's file after the JSON is written. The caller's record is not changed.
+        """
+        track, key = record["cell"]["track"], record["key"]
+        path = self.path(track, key)
+        pred_path = self.prediction_path(track, key)
+        preds = record.get("predictions")
+        if preds is not None and not is_summary(preds):
+            record = {k: v for k, v in record.items() if k != "predictions"}
+            if preds and record.get("status") == "ok":
+                blob = encode_predictions(preds)
+                atomic_write_bytes(pred_path, blob)
+                record["predictions"] = prediction_summary(pred_path.name, preds, blob)
         data = json.dumps(record, indent=1, sort_keys=True, default=_jsonable).encode()
         atomic_write_bytes(path, data)
+        if not is_summary(record.get("predictions")):
+            pred_path.unlink(missing_ok=True)
         return path
+
+    def predictions(self, track: str, key: str) -> dict[str, Any] | None:
+        """The stored predictions of a cell by split (``Predictions``), or None when it has none.
+
+        Raises ``PredictionFileError`` when the record names a file that is missing or corrupt."""
+        rec = self.read(track, key)
+        summary = (rec or {}).get("predictions")
+        if not is_summary(summary):
+            return None
+        from harness.prediction_files import load
+
+        return load(self.root / track / summary["file"], summary.get("sha256"))
 
     def read(self, track: str, key: str) -> dict[str, Any] | None:
         """The record for ``key``, or None when missing or unreadable (a torn file is not a result)."""
@@ -75,6 +112,23 @@ class Store:
         return out
 
 
+def is_summary(value: Any) -> bool:
+    """A stored predictions summary (it names its file), not in-memory predictions."""
+    return isinstance(value, dict) and "file" in value
+
+
+def encode_predictions(preds: dict[str, Any]) -> bytes:
+    from harness.prediction_files import encode
+
+    return encode(preds)
+
+
+def prediction_summary(name: str, preds: dict[str, Any], blob: bytes) -> dict[str, Any]:
+    from harness.prediction_files import summary
+
+    return summary(name, preds, blob)
+
+
 def _is_track_dir(folder: Path) -> bool:
     """Result folders are named after tracks; ``.logs``, ``.exact`` and the like hold other files."""
     return not folder.name.startswith((".", "_"))
@@ -94,7 +148,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
-    """All results as a pandas DataFrame: one row per cell, metrics as ``m.<name>`` columns."""
+    """All results as a pandas DataFrame: one row per cell, metrics as ``m.<name>`` columns, and
+    ``pred_file`` / ``pred_sha256`` / ``pred_n`` / ``pred_ids`` for cells with per-example predictions."""
     import pandas as pd
 
     rows = []
@@ -123,6 +178,7 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
             "device": rec.get("provenance", {}).get("device"),
             "precision": precision,
             "finished_at": rec.get("finished_at"),
+            **_prediction_columns(Path(root) / cell["track"], rec.get("predictions")),
         }
         for k, v in cell.get("method_params", {}).items():
             row[f"p.{k}"] = v
@@ -133,6 +189,20 @@ def collect(root: str | os.PathLike[str], warn: bool = True) -> Any:
                 row[f"m.{k}"] = float(v)
         rows.append(row)
     return _label_varying_params(pd.DataFrame(rows))
+
+
+def _prediction_columns(folder: Path, summary: Any) -> dict[str, Any]:
+    """``pred_file`` (path, or empty), its ``pred_sha256``, and the test split's ``pred_n`` and
+    ``pred_ids`` (a digest of its example-id set: equal digests, same examples, without opening files)."""
+    if not is_summary(summary):
+        return {"pred_file": "", "pred_sha256": "", "pred_n": math.nan, "pred_ids": ""}
+    test = (summary.get("splits") or {}).get("test") or {}
+    return {
+        "pred_file": str(folder / summary["file"]),
+        "pred_sha256": summary.get("sha256", ""),
+        "pred_n": float(test["n"]) if "n" in test else math.nan,
+        "pred_ids": test.get("ids", ""),
+    }
 
 
 def _label_varying_params(df: Any) -> Any:

@@ -228,6 +228,17 @@ def check_methods(cells: list[Cell]) -> None:
             raise HarnessError(f"track {cell.track!r}, method {cell.method_selector}: {exc}") from None
 
 
+def check_claims(tracks: set[str]) -> None:
+    """Build each track's claims once, so a malformed declaration (an unknown kind, a superiority or
+    trend claim without its smallest effect, a smallest effect above the published one) is one line
+    before any cell runs, not a failure after the suite's compute is spent."""
+    for name in sorted(tracks):
+        try:
+            REGISTRY.get("track", name).load()().claims()
+        except HarnessError as exc:
+            raise HarnessError(f"track {name!r}: {exc}") from None
+
+
 def _with_baseline(track: str, methods: list[tuple[Entry, dict]]) -> list[tuple[Entry, dict]]:
     base = REGISTRY.baseline(track)
     if not any(e.name == base.name for e, _ in methods):

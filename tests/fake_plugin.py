@@ -12,7 +12,9 @@ import signal
 import time
 from dataclasses import dataclass
 
-from harness.claims import paired_better
+import numpy as np
+
+from harness.claims import SmallestEffect, paired_better
 from harness.registry import REGISTRY, dataset, method, track
 from harness.track import Metric, Track
 
@@ -53,6 +55,13 @@ class FakeTrack(Track):
             torch.ones(4).to(ctx.device)  # some of the cell's work on its device
             if behaviour == "cuda-oom":
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if behaviour == "jitter":  # a noisy arm: shift plus seed noise with sd 0.1 (sequential-design tests)
+            noise = np.random.default_rng(ctx.seed("noise")).normal(0.0, 0.1)
+            return {"score": base + cell.method_params["shift"] + float(noise)}
+        if behaviour.startswith("predicts"):  # per-example predictions: 6 examples, ids 10..15
+            ctx.record_predictions(np.array([0, 1, 1, 0, 2, cell.seed % 3]), [0, 1, 0, 0, 2, 1], ids=range(10, 16))
+            if behaviour == "predicts-raise":
+                raise RuntimeError("failed after predicting")
         return {"score": base + (0.5 if behaviour == "good" else 0.0)}
 
     def memory(self, cell):
@@ -62,7 +71,11 @@ class FakeTrack(Track):
         return int(gib * 1024**3) if gib else int(mb * 1024**2) if mb else super().memory(cell)
 
     def claims(self):
-        return [paired_better("good", "plain", "score", text="good beats plain")]
+        effect = SmallestEffect(0.1, "a tenth of a score unit (test track)")
+        return [
+            paired_better("good", "plain", "score", text="good beats plain", smallest_effect=effect),
+            paired_better("jitter", "plain", "score", text="jitter beats plain", smallest_effect=effect),
+        ]
 
 
 @dataset("const", tracks=("fake",), bounds={"offset": (0.0, 10.0)})
@@ -83,6 +96,12 @@ def good(strength: float = 0.5) -> str:
     return "good"
 
 
+@method("jitter", track="fake")
+def jitter(shift: float = 0.2) -> str:
+    """``shift`` above plain, plus seed noise (sd 0.1): undecided at 3 seeds, decided with more."""
+    return "jitter"
+
+
 @method("big-memory", track="fake", memory_gib=1e6)
 def big_memory() -> str:
     """Declares a million GiB: no machine can start it."""
@@ -98,5 +117,5 @@ def _behaviour(name: str):
     return fn
 
 
-for _name in ("nan", "raise", "crash", "hang", "on-device", "cuda-oom"):
+for _name in ("nan", "raise", "crash", "hang", "on-device", "cuda-oom", "predicts", "predicts-raise"):
     method(_name, track="fake")(_behaviour(_name))

@@ -19,6 +19,7 @@ from harness.claims import (  # noqa: E402
     REPRODUCED,
     UNTESTABLE,
     Published,
+    SmallestEffect,
     Tuned,
     above_chance,
     counts,
@@ -35,7 +36,10 @@ from harness.claims import (  # noqa: E402
     superiority,
     trend,
 )
+from harness.errors import HarnessError  # noqa: E402
 from harness.track import Metric, Track  # noqa: E402
+
+E = SmallestEffect(0.01, "one point of accuracy (test)")
 
 
 class Toy(Track):
@@ -71,12 +75,12 @@ def verdicts(claim, t):
 
 def test_superiority_both_directions_and_noise():
     up = table({"a": [0.80, 0.81, 0.82, 0.83], "b": [0.70, 0.715, 0.72, 0.735]})
-    assert verdicts(superiority("a", "b", "acc"), up) == [REPRODUCED]
-    assert verdicts(superiority("b", "a", "acc"), up) == [NOT_REPRODUCED]
+    assert verdicts(superiority("a", "b", "acc", smallest_effect=E), up) == [REPRODUCED]
+    assert verdicts(superiority("b", "a", "acc", smallest_effect=E), up) == [NOT_REPRODUCED]
     # lower is better for loss: a has the lower loss, so "a beats b on loss" holds too
-    assert verdicts(superiority("a", "b", "loss"), up) == [REPRODUCED]
+    assert verdicts(superiority("a", "b", "loss", smallest_effect=E), up) == [REPRODUCED]
     noisy = table({"a": [0.80, 0.70, 0.85], "b": [0.75, 0.78, 0.76]})
-    assert verdicts(superiority("a", "b", "acc"), noisy) == [INCONCLUSIVE]
+    assert verdicts(superiority("a", "b", "acc", smallest_effect=E), noisy) == [INCONCLUSIVE]
 
 
 def test_holm_over_the_rows_of_a_claim_decides_the_verdict():
@@ -84,30 +88,33 @@ def test_holm_over_the_rows_of_a_claim_decides_the_verdict():
     b = [0.78, 0.79, 0.80, 0.77]
     a = [x + d for x, d in zip(b, [0.02, 0.035, 0.005, 0.025])]  # paired t-test p = 0.042
     t = pd.concat([table({"a": a, "b": b}, "d1"), table({"a": a, "b": b}, "d2")])
-    rows = superiority("a", "b", "acc").evaluate(t, Toy)
+    rows = superiority("a", "b", "acc", smallest_effect=E).evaluate(t, Toy)
     assert all(0.025 < r.p < 0.05 for r in rows), [r.p for r in rows]
     assert all(r.p_holm == pytest.approx(min(1, 2 * r.p)) for r in rows)
     assert [r.verdict for r in rows] == [INCONCLUSIVE, INCONCLUSIVE]
-    one = superiority("a", "b", "acc").evaluate(table({"a": a, "b": b}), Toy)
+    one = superiority("a", "b", "acc", smallest_effect=E).evaluate(table({"a": a, "b": b}), Toy)
     assert one[0].verdict == REPRODUCED and one[0].p_holm == one[0].p
 
 
 def test_untestable_is_apart_from_inconclusive_and_out_of_the_family():
     t = table({"a": [0.9], "b": [0.5]})  # one seed: no test over seeds
-    rows = superiority("a", "b", "acc").evaluate(t, Toy)
+    rows = superiority("a", "b", "acc", smallest_effect=E).evaluate(t, Toy)
     assert rows[0].verdict == UNTESTABLE and "n=1" in rows[0].ours and math.isnan(rows[0].p_holm)
     reached = requires("target_hit", "==", 1, "an arm did not reach its target train loss")
     t2 = table(
         {"a": [0.8, 0.81, 0.82], "b": [0.7, 0.7, 0.71]},
         extra={("a", s): {"m.target_hit": 1.0} for s in range(3)} | {("b", 1): {"m.target_hit": 0.0}},
     )
-    claim = superiority("a", "b", "acc", preconditions=(min_runs(2), reached))
+    claim = superiority("a", "b", "acc", smallest_effect=E, preconditions=(min_runs(2), reached))
     res = claim.evaluate(t2, Toy)
     assert res[0].verdict == UNTESTABLE and "did not reach its target" in res[0].ours
     assert counts(res)[UNTESTABLE] == 1 and counts(res)[INCONCLUSIVE] == 0
     runs = min_runs(2, column="m.pretrain_seed", what="pretraining runs")
     t3 = table({"a": [0.8, 0.81, 0.82], "b": [0.7, 0.7, 0.71]})  # no pretrain_seed recorded: one run
-    assert "n=1 pretraining runs" in superiority("a", "b", "acc", preconditions=(runs,)).evaluate(t3, Toy)[0].ours
+    assert (
+        "n=1 pretraining runs"
+        in superiority("a", "b", "acc", smallest_effect=E, preconditions=(runs,)).evaluate(t3, Toy)[0].ours
+    )
 
 
 def test_noninferiority_with_a_declared_margin():
@@ -118,7 +125,9 @@ def test_noninferiority_with_a_declared_margin():
     # equality can reproduce "at least as good", which a superiority test never could
     same = table({"a": [0.8, 0.81, 0.82], "b": [0.8, 0.81, 0.82]})
     assert verdicts(noninferiority("a", "b", "acc", 0.01), same) == [REPRODUCED]
-    assert verdicts(superiority("a", "b", "acc"), same) == [INCONCLUSIVE]
+    # a superiority test cannot reproduce it; it says the effect is smaller than the smallest of interest
+    row = superiority("a", "b", "acc", smallest_effect=E).evaluate(same, Toy)[0]
+    assert row.verdict == NOT_REPRODUCED and row.decided_by == "smaller than the smallest effect"
 
 
 def test_equivalence_band_linear_and_log_scale():
@@ -144,7 +153,7 @@ def test_ratio_against_a_value_and_within_cell_ratios():
 def test_pooled_rows_appear_once():
     vals = {"a": [0.9, 0.91, 0.92], "b": [0.5, 0.52, 0.51]}
     t = pd.concat([table(vals, f"d{i}") for i in range(3)])
-    rows = superiority("a", "b", "acc", pool=True).evaluate(t, Toy)
+    rows = superiority("a", "b", "acc", smallest_effect=E, pool=True).evaluate(t, Toy)
     assert len(rows) == 1 and rows[0].dataset == "all datasets" and "n=3" in rows[0].ours
 
 
@@ -174,11 +183,11 @@ def test_trend_per_method_and_u_shape():
             for s in range(3):
                 extra[(label, s)] = {"p.n": float(2**i)}
     t = table(rows, extra=extra)
-    res = trend(["down", "u"], "n", "acc", "decreasing").evaluate(t, Toy)
+    res = trend(["down", "u"], "n", "acc", "decreasing", smallest_effect=E).evaluate(t, Toy)
     assert [r.claim.endswith("(down)") for r in res] == [True, False]
     assert res[0].verdict == REPRODUCED
     assert res[1].ours.startswith("U-shaped: best at n=2") and res[1].verdict != REPRODUCED
-    pooled = trend(["down", "u"], "n", "acc", "decreasing", pool=True).evaluate(t, Toy)
+    pooled = trend(["down", "u"], "n", "acc", "decreasing", pool=True, smallest_effect=E).evaluate(t, Toy)
     assert len(pooled) == 1
 
 
@@ -190,7 +199,7 @@ def test_above_chance_proportions_and_untestable_backbone():
     assert verdicts(claim, t) == [UNTESTABLE]
     t2 = table({"z": [0.6], "y": [0.5]}, extra={(m, 0): {"m.test_texts": 2000.0} for m in "zy"})
     assert verdicts(above_chance("z", "acc", 0.5, text="c"), t2) == [REPRODUCED]
-    assert verdicts(proportions_better("z", "y", "acc", text="p"), t2) == [REPRODUCED]
+    assert verdicts(proportions_better("z", "y", "acc", text="p", smallest_effect=E), t2) == [REPRODUCED]
 
 
 def test_exact_descriptive_na_and_published_marks():
@@ -202,23 +211,25 @@ def test_exact_descriptive_na_and_published_marks():
     assert verdicts(desc, table({})) == ["descriptive"]
     pub = Published("0.7789", "Menon et al. 2020 README", comparable=("cifar10-lt",))
     t = table({"a": [0.8, 0.81, 0.82], "b": [0.7, 0.7, 0.71]}, "cifar10-lt")
-    row = superiority("a", "b", "acc", published=pub).evaluate(t, Toy)[0]
+    row = superiority("a", "b", "acc", smallest_effect=E, published=pub).evaluate(t, Toy)[0]
     assert row.comparable == "comparable" and "Menon" in row.published
-    row = superiority("a", "b", "acc", published=pub).evaluate(table({"a": [0.8, 0.81], "b": [0.7, 0.71]}), Toy)[0]
+    row = superiority("a", "b", "acc", smallest_effect=E, published=pub).evaluate(
+        table({"a": [0.8, 0.81], "b": [0.7, 0.71]}), Toy
+    )[0]
     assert row.comparable == "other data or scale"
     # a plain string is a note, never a published value
-    row = superiority("a", "b", "acc", published="pilot: 1.32x").evaluate(t, Toy)[0]
+    row = superiority("a", "b", "acc", smallest_effect=E, published="pilot: 1.32x").evaluate(t, Toy)[0]
     assert row.published == "" and "note: pilot: 1.32x" in row.ours
 
 
 def test_no_results_and_broken_checks_are_rows_not_crashes():
-    assert verdicts(superiority("a", "b", "acc"), table({"c": [0.5, 0.6]})) == [NA]
+    assert verdicts(superiority("a", "b", "acc", smallest_effect=E), table({"c": [0.5, 0.6]})) == [NA]
 
     def boom(table):
         raise RuntimeError("bad")
 
     assert verdicts(descriptive("x", boom), table({})) == [NA]
-    with pytest.raises(ValueError, match="claim kind"):
-        from harness.claims import Claim
+    from harness.claims import Claim
 
+    with pytest.raises(HarnessError, match="kind 'vibes' is not one of"):
         Claim("x", lambda t, k: [], kind="vibes")

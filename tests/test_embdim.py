@@ -104,6 +104,10 @@ def test_track_runs_and_beats_unigram_on_topic_corpus(fake_corpus):
         assert m["vocab_size"] == 50
         assert m["gain_over_unigram"] > 0.1
         assert 0 <= m["probe_accuracy"] <= 1
+        probe = rec["predictions"]["probe_test"]  # the probe's test reviews, not the track's primary test
+        assert (
+            probe.correct.mean() == pytest.approx(m["probe_accuracy"], abs=1e-12) and "test" not in rec["predictions"]
+        )
         assert m["dim_over_bound"] == pytest.approx(8 / (8.33 * math.log(50)))
 
 

@@ -26,6 +26,7 @@ def test_smoke_suite_runs_reports_and_publishes(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     html = (rep / "report.html").read_text()
     assert "Track <code>igr</code>" in html and "<img" in html
+    assert "check failed" not in html  # every claim of every track evaluates on real results
     out = subprocess.run(
         harness + ["publish", "--results", str(res), "--out", str(lb)], capture_output=True, text=True, timeout=300
     )

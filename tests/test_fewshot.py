@@ -11,6 +11,7 @@ from harness.errors import HarnessError
 from harness.models.zh_tokenizers import SPECIAL_TOKENS, Vocab
 from harness.registry import REGISTRY, load_builtins
 from harness.tracks.fewshot import protocol as fs
+from harness.tracks.fewshot import sampling
 from harness.tracks.fewshot.pattern import PATTERNS, encode_pattern, parse_pattern, verbalizer_ids
 
 load_builtins()
@@ -89,7 +90,7 @@ def test_verbalizer_missing_from_vocab_fails_the_cell():
 def test_k_larger_than_train_split_is_a_clear_error():
     texts, labels = ["a", "b", "c", "d"], [0, 1, 0, 1]
     with pytest.raises(HarnessError, match="K=5 .* only 4"):
-        fs.sample_k(texts, labels, 5, seed=0)
+        sampling.sample_k(texts, labels, 5, seed=0)
     with pytest.raises(HarnessError, match="K=1000"):
         fs.FewShot().run(_cell("head-finetune", settings={"k": 1000}), RunContext(0))
 
@@ -97,20 +98,20 @@ def test_k_larger_than_train_split_is_a_clear_error():
 def test_sample_is_balanced_seeded_and_method_independent(monkeypatch):
     texts = [f"t{i}" for i in range(100)]
     labels = [i % 2 for i in range(100)]
-    a = fs.sample_k(texts, labels, 9, seed=3)
-    assert a == fs.sample_k(texts, labels, 9, seed=3)
-    assert a != fs.sample_k(texts, labels, 9, seed=4)
+    a = sampling.sample_k(texts, labels, 9, seed=3)
+    assert a == sampling.sample_k(texts, labels, 9, seed=3)
+    assert a != sampling.sample_k(texts, labels, 9, seed=4)
     assert sorted(a[1]).count(0) in (4, 5) and len(a[0]) == 9 == len(set(a[0]))
 
     seen: dict[str, list[str]] = {}
-    real = fs.sample_k
+    real = sampling.sample_k
 
     def spy(*args, **kw):
         out = real(*args, **kw)
         seen[current] = out[0]
         return out
 
-    monkeypatch.setattr(fs, "sample_k", spy)
+    monkeypatch.setattr(sampling, "sample_k", spy)
     for current in ("head-finetune", "pet"):
         fs.FewShot().run(_cell(current, seed=5), RunContext(5))
     assert seen["head-finetune"] == seen["pet"]
@@ -125,6 +126,8 @@ def test_every_method_runs_on_a_smoke_config(method):
     assert out["test_texts"] == 60 and 0.0 <= out["positive_rate"] <= 1.0
     expected_k = {"pet-zero": 0, "full": 80}.get(method, 8)
     assert out["labelled_texts"] == expected_k
+    test = ctx.predictions["test"]
+    assert test.n == 60 and test.correct.mean() == pytest.approx(out["test_accuracy"], abs=1e-12)
     if method != "pet-zero":
         assert ctx.train_seconds > 0 and ctx.curves.get("valid_accuracy")
 

@@ -15,7 +15,7 @@ from harness.context import RunContext
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, load_builtins
 from harness.store import Store
-from harness.tracks.fewshot import lm, lm_train
+from harness.tracks.fewshot import lm, lm_train, sampling
 from harness.tracks.fewshot import protocol as fs
 
 load_builtins()
@@ -83,6 +83,10 @@ def test_every_method_runs_on_a_tiny_causal_lm(method, params, labelled):
     assert 0.0 <= out["test_accuracy"] <= 1.0 and out["labelled_texts"] == labelled
     assert out["predicted_labels"] in (1.0, 2.0) and 0.0 <= out["positive_rate"] <= 1.0
     assert out["test_texts"] == (10 if method == "icl" else 30) and 0.0 <= out["subset_accuracy"] <= 1.0
+    test = ctx.predictions["test"]  # icl: the first 10 test texts, under the ids they have in the full set
+    assert test.ids.tolist() == list(range(int(out["test_texts"])))
+    assert test.correct.mean() == pytest.approx(out["test_accuracy"], abs=1e-12)
+    assert test.correct[:10].mean() == pytest.approx(out["subset_accuracy"], abs=1e-12)
     trains = method not in ("pet-zero", "icl")
     assert ("trained_parameters" in out) == trains and ("valid_accuracy" in out) == (method != "icl")
     if trains:
@@ -128,14 +132,14 @@ def test_pet_and_head_train_the_same_top_layers_and_reuse_the_test_states():
 
 def test_same_seed_same_k_texts_and_demos_from_them(monkeypatch):
     seen: dict[str, list[str]] = {}
-    real = fs.sample_k
+    real = sampling.sample_k
 
     def spy(texts, labels, k, seed, *a):
         out = real(texts, labels, k, seed, *a)
         seen.setdefault(current, []).append(out[0])
         return out
 
-    monkeypatch.setattr(fs, "sample_k", spy)
+    monkeypatch.setattr(sampling, "sample_k", spy)
     for current in ("pet", "icl"):
         _run(current, {"demos": 4} if current == "icl" else {}, seed=5)
     assert seen["pet"][0] == seen["icl"][0] and set(seen["icl"][1]) <= set(seen["icl"][0])

@@ -90,6 +90,8 @@ def test_every_igr_method_runs_and_reports_metrics(method, optimizer):
     assert m["physical_time"] == pytest.approx(1.0, rel=0.2)
     assert ("lambda_max_init" in m) == (method == "small-lr")  # measured once per block and seed
     assert rec["train_seconds"] > 0
+    test = rec["predictions"]["test"]  # float32 mean on the device vs float64 here
+    assert test.correct.mean() == pytest.approx(m["test_accuracy"], abs=1e-6) and test.n == len(test.labels)
 
 
 def test_same_seed_gives_the_same_result():

@@ -188,6 +188,10 @@ def test_every_method_runs_two_steps(method):
     for metric in Imbalance.metrics:
         assert metric.name in out and math.isfinite(out[metric.name]), metric.name
     assert 0.0 <= out["balanced_accuracy"] <= 1.0
+    from harness.predictions import balanced_accuracy
+
+    test = ctx.predictions["test"]  # the metric is the recorded predictions' balanced accuracy
+    assert balanced_accuracy(test.predicted, test.labels) == pytest.approx(out["balanced_accuracy"], abs=1e-12)
 
 
 def test_cnn_and_linear_models_run():

@@ -115,7 +115,7 @@ def test_lazy_entry_loads_its_code_and_meta(monkeypatch, tmp_path):
     from harness.registry import REGISTRY, load_builtins
 
     load_builtins()
-    entry = manifest.decode_entry(manifest.encode_entry(REGISTRY.get("method", "posthoc-la", "imbalance")))
+    entry = manifest.decode_entry(manifest.encode_entry(REGISTRY.get("method", "posthoc-la", "imbalance")), REGISTRY)
     assert entry.lazy and isinstance(entry.meta["adjust"], manifest.CodeRef)
     fn = entry.load()
     assert callable(fn) and fn.__name__ == "posthoc_la" and callable(entry.meta["adjust"])

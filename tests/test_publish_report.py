@@ -21,6 +21,8 @@ from harness.report.build import build_report, publish_leaderboards  # noqa: E40
 from harness.stats import paired_test  # noqa: E402
 
 CLAIMS_COLUMNS = ["claim", "dataset", "kind", "published", "comparable", "ours", "p", "p_holm", "verdict"]
+CLAIMS_COLUMNS += ["smallest_effect", "n", "look", "decided_by", "p_small", "p_small_holm", "estimate"]
+CLAIMS_COLUMNS += ["ci95_lo", "ci95_hi", "seed_var", "test_var"]
 
 
 def _publish(res, out, **kw):
@@ -105,7 +107,7 @@ def test_report_leads_with_the_summary_in_track_order_and_is_small(tmp_path):
     html_path, md_path = _report(tmp_path)
     html = html_path.read_text()
     assert html.index('id="summary"') < html.index('id="toc"') < html.index('id="track-')
-    assert "Holm corrects all rows of a claim together" in html and "seeds" in html
+    assert "Holm corrects the rows of a claim together" in html and "seeds" in html
     positions = [html.index(f'<section id="track-{t}"') for t in TRACKS]
     assert positions == sorted(positions)  # igr, fewshot, tokenization, imbalance, weightreg, vae, embdim, dialogue
     assert html_path.stat().st_size <= 1_000_000
@@ -175,7 +177,44 @@ def test_summary_shows_the_first_testable_row_of_the_headline_claim():
         ClaimResult("P1 above chance", "84.27", "0.577 vs chance 0.5", "reproduced", dataset="qwen"),
     ]
     summary = summarize_track("fewshot", rows, "quick")
-    assert summary.ours == "0.577 vs chance 0.5 (qwen)"
+    assert (summary.ours, summary.ours_verdict, summary.ours_dataset) == ("0.577 vs chance 0.5", "reproduced", "qwen")
     assert summary.verdicts == "1 reproduced, 1 untestable"
     only_untestable = summarize_track("fewshot", rows[:1], "quick")
     assert only_untestable.ours.startswith("one label for every text")
+
+
+def test_summary_ours_is_the_estimate_interval_and_verdict_not_the_paragraph(tmp_path):
+    """The summary cell shows the clause with the estimate's interval, the verdict and the dataset's
+    name; the whole text (choices per seed, protocol, note) stays in the track's claims table."""
+    from harness.claims import ClaimResult
+    from harness.report.summary import SHORT_OURS, short_ours, summarize_track, summary_markdown
+
+    weightreg = (
+        "0.6120 -> 0.6130 (delta 0.001 [-0.00796, 0.00996], margin 0.01, n=3); weight-decay chosen per seed on "
+        "valid_accuracy: weight-decay[wd=0.1] x1, weight-decay[wd=0.3] x1, weight-decay[wd=3] x1; weissi chosen per "
+        "seed on valid_accuracy: weissi[lam1=0.03,lam2=0.0001] x2, weissi[lam1=0.1,lam2=0.001] x1 (note: Su 7681)"
+    )
+    row = ClaimResult("WEISSI >= weight decay", "", weightreg, "reproduced", dataset="mnist1d · epochs=30 model=mlp")
+    summary = summarize_track("weightreg", [row], "quick")
+    assert summary.ours == "0.6120 -> 0.6130 (delta 0.001 [-0.00796, 0.00996], margin 0.01, n=3)"
+    assert (summary.ours_verdict, summary.ours_dataset) == ("reproduced", "mnist1d")
+    md = "\n".join(summary_markdown([summary], []))
+    assert "0.00996], margin 0.01, n=3): reproduced (mnist1d) |" in md and "chosen per seed" not in md
+    # igr: the protocol lead goes, and the interval is in the second clause, not the first
+    igr = (
+        "[GD, converge: to train loss 0.1 (cap 8000 steps)] smallest lr 0.04: 0.00323; egr[lr=0.04,mu=0.04]: 0.00336 "
+        "(delta 0.000131 [5.45e-06, 0.000257], n=5); largest lr 0.16: 0.00501 (delta 0.00178, p=0.00184)"
+    )
+    assert short_ours(igr) == "egr[lr=0.04,mu=0.04]: 0.00336 (delta 0.000131 [5.45e-06, 0.000257], n=5)"
+    # a semicolon inside parentheses does not end the clause; an untestable row shows its reason
+    assert short_ours("slope -0.2406 (n = 2048..4096; -1/2 ln phi = -0.2406); constant 8.31") == (
+        "slope -0.2406 (n = 2048..4096; -1/2 ln phi = -0.2406)"
+    )
+    assert short_ours("only 2 lr values reached the target; 0.5 -> 0.6 (delta 0.1 [0.0, 0.2])", interval=False) == (
+        "only 2 lr values reached the target"
+    )
+    long = short_ours("Spearman " + "rho=0.9 " * 40)
+    assert len(long) <= SHORT_OURS and long.endswith("…")
+    html_path, _ = _report(tmp_path)  # the HTML cell: the short text, then the coloured verdict
+    html = html_path.read_text()
+    assert ': <span class="verdict-' in html and "the row's\nwhole text" in html

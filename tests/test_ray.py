@@ -84,6 +84,9 @@ def test_ray_matches_local_and_isolates_crashes_and_hangs(tmp_path, ray_cluster)
     LocalExecutor(local_store, jobs=2, threads=1).run(good + igr, lambda c: None, lambda c, r: None)
     ray_m, local_m = _metrics(ray_store, good + igr), _metrics(local_store, good + igr)
     assert ray_m == local_m  # bit-identical: same seeds, same threads, same code
+    # the driver writes the per-example predictions the task returned, beside the record
+    ray_pred, local_pred = (s.predictions("igr", igr[0].key)["test"] for s in (ray_store, local_store))
+    assert ray_pred.n > 0 and (ray_pred.predicted == local_pred.predicted).all()
     assert {c.key: ray_m[c.key]["score"] for c in good} == {
         c.key: 1.0 + 0.01 * c.seed + (0.5 if c.method == "good" else 0.0) for c in good
     }

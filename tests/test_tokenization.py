@@ -386,6 +386,8 @@ def test_every_method_runs_on_smoke_settings(cache):
         assert declared == set(out), name
         assert all(math.isfinite(v) for v in out.values()), out
         assert out["labelled_texts"] == 40 and ctx.train_seconds > 0
+        test = ctx.predictions["test"]
+        assert test.correct.mean() == pytest.approx(out["accuracy"], abs=1e-12)
         results[name] = out
     assert results["wobert"]["tokens_per_text"] < results["char-bert"]["tokens_per_text"]
     assert results["wobert"]["encoder_params"] == results["char-bert"]["encoder_params"]

@@ -198,6 +198,8 @@ def test_every_method_runs_two_steps_and_reports_declared_metrics(model):
         assert rec["status"] == "ok", rec.get("error")
         assert declared <= set(rec["metrics"]), entry.name
         assert rec["samples_seen"] == 2 * 128
+        test = rec["predictions"]["test"]  # the test accuracy is the recorded predictions' accuracy
+        assert test.correct.mean() == pytest.approx(rec["metrics"]["test_accuracy"], abs=1e-12)
         assert all(math.isfinite(v) for k, v in rec["metrics"].items() if k != "norm_imbalance")
 
 

@@ -1,14 +1,14 @@
 """One claims library for every track: the claim kinds, the verdict rule, the row selection.
 
 A track declares its claims with these constructors (``track_claims()`` in its ``claims.py``);
-the report and ``harness publish`` evaluate them on the collected results. The rule (core.py):
-each row's raw p-value comes from the kind's test; Holm corrects all rows of a claim together;
-the verdict is read from the Holm p-value at alpha = 0.05 and the side of the estimate; a failed
-precondition makes a row ``untestable``. API summary for track authors: notes/claims-api.md.
+the report and ``harness publish`` evaluate them on the collected results. The rule (rule.py):
+each row is reduced to per-seed paired values (sample.py) or a p-value over test examples; its
+one-sided tests run at 0.025; Holm corrects all rows of a claim together; the verdict says which
+test decided it (claimed side, other side, smaller than the smallest effect, margin, band); a failed
+precondition makes a row ``untestable``.
 """
 
 from harness.claims.core import (
-    ALPHA,
     COMPARABLE,
     COUNTED,
     DESCRIPTIVE,
@@ -26,11 +26,13 @@ from harness.claims.core import (
     counts,
     fmt,
     headline,
-    verdict_from,
+    row_id,
 )
 from harness.claims.paired import better, equivalence, noninferiority, paired_better, ratio, superiority
 from harness.claims.preconditions import Precondition, min_grid, min_runs, requires
 from harness.claims.proportions import above_chance, proportions_better
+from harness.claims.rule import ALPHA, ONE_SIDED, Look, RowLooks
+from harness.claims.sample import RowSample, SmallestEffect
 from harness.claims.select import Fixed, Tuned, best_valid_selector, datasets, ok_by_seed, ok_rows, rows_for
 from harness.claims.simple import descriptive, exact, exact_on_results
 from harness.claims.trend import trend
@@ -51,6 +53,11 @@ __all__ = [
     "ClaimResult",
     "Evidence",
     "Fixed",
+    "Look",
+    "ONE_SIDED",
+    "RowLooks",
+    "RowSample",
+    "SmallestEffect",
     "Precondition",
     "Published",
     "Tuned",
@@ -71,11 +78,11 @@ __all__ = [
     "ok_by_seed",
     "ok_rows",
     "paired_better",
+    "row_id",
     "proportions_better",
     "ratio",
     "requires",
     "rows_for",
     "superiority",
     "trend",
-    "verdict_from",
 ]

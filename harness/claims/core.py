@@ -1,29 +1,46 @@
 """The claim object, its result rows and the one verdict rule every claim follows.
 
 Why one rule: a reader must be able to trust that "reproduced" means the same thing in every
-table. Each claim declares its kind, metric and direction, its published value (with source and
-whether our setting is comparable) and its preconditions. Each row (one dataset or setting) gets
-a raw p-value from the kind's test; the family is all rows of the claim, corrected by Holm; the
-verdict is read from the Holm p-value at alpha = 0.05:
+table. Each claim declares its kind, metric and direction, its smallest effect of interest
+(superiority and trend) or margin (non-inferiority, equivalence), its published value (with
+source and whether our setting is comparable) and its preconditions. Each row (one dataset or
+setting) is reduced to per-seed paired values (``sample.RowSample``) or, for tests over test
+examples, a p-value; rule.py turns the rows of a claim into verdicts with Holm's correction:
 
-- ``reproduced``: Holm p < 0.05 and the estimate lies on the claimed side;
-- ``not reproduced``: Holm p < 0.05 and the estimate lies on the other side;
-- ``inconclusive``: Holm p >= 0.05 (inside seed noise);
+- ``reproduced``: significant on the claimed side (flagged when also significantly smaller than
+  the smallest effect of interest);
+- ``not reproduced``: significant on the other side, or significantly smaller than the smallest
+  effect of interest;
+- ``inconclusive``: neither (inside seed noise);
 - ``untestable``: a declared precondition failed (the reason is given); not part of the family;
 - ``descriptive``: a measurement reported without a verdict; ``n.a.``: no results.
+
+Every test is one-sided at 0.025 (two-sided 0.05), so a verdict agrees with the printed 95%
+interval. Rows of a ``harness run --decide`` design read sequential p-values (rule.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.claims.rule import (
+    FixedTests,
+    GivenTests,
+    RowInput,
+    RowLooks,
+    SequentialTests,
+    decide,
+)
+from harness.claims.sample import SEED_KINDS, RowSample, SmallestEffect
+from harness.errors import HarnessError
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 UNTESTABLE, DESCRIPTIVE, NA = "untestable", "descriptive", "n.a."
 COUNTED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, UNTESTABLE)
-ALPHA = 0.05
 KINDS = (
     "superiority",
     "non-inferiority",
@@ -35,6 +52,7 @@ KINDS = (
     "descriptive",
 )
 COMPARABLE, OTHER_SETTING = "comparable", "other data or scale"
+NEEDS_SMALLEST_EFFECT = ("superiority", "trend")
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,7 @@ class Published:
     value: str
     source: str
     comparable: bool | tuple[str, ...] = False
+    effect: float | None = None  # the published effect in the claim's units: bounds the smallest effect
 
     def text(self) -> str:
         return f"{self.value} ({self.source})"
@@ -75,6 +94,22 @@ class ClaimResult:
     p: float = math.nan
     p_holm: float = math.nan
     headline: bool = False  # the claim the report's summary shows for its track
+    smallest_effect: float = math.nan
+    n: int | None = None  # seeds (tests over seeds) at the verdict
+    look: int | None = None  # the look of a --decide design the verdict was read at
+    decided_by: str = ""
+    p_small: float = math.nan  # one-sided p that the effect is smaller than the smallest effect
+    p_small_holm: float = math.nan
+    estimate: float = math.nan  # the row's paired estimate (its sample's units) and its 95% interval
+    ci_lo: float = math.nan
+    ci_hi: float = math.nan
+    thresholds: tuple[float, ...] = ()
+    units: str = ""
+    seed_var: float = math.nan  # variance of the estimate from seeds (sd^2 / n) ...
+    test_var: float = math.nan  # ... and from the test examples (per-example predictions), in units^2
+    row_id: str = ""
+    family: str = ""  # the claim the row belongs to (its Holm family)
+    sample: RowSample | None = None  # the per-seed values (planning and --decide read them)
 
 
 @dataclass
@@ -93,22 +128,21 @@ class Evidence:
     verdict: str = ""
     label: str = ""  # appended to the claim text, e.g. the method of a per-method trend
     dataset_names: set[str] = field(default_factory=set)
+    sample: RowSample | None = None  # per-seed paired values: the rule tests these instead of ``p``
+    p_small: float = math.nan  # tests over examples: one-sided p of "smaller than the smallest effect"
 
 
-def verdict_from(p_holm: float, supports: bool | None) -> str:
-    """The rule: Holm p < alpha decides, the side of the estimate names the verdict."""
-    if p_holm is None or math.isnan(p_holm) or supports is None:
-        return INCONCLUSIVE
-    if p_holm < ALPHA:
-        return REPRODUCED if supports else NOT_REPRODUCED
-    return INCONCLUSIVE
+def row_id(track: str, claim: str, dataset: str) -> str:
+    """A stable id of one claim row (track, claim text with its label, dataset), for --decide designs."""
+    return hashlib.sha256(f"{track}\x1f{claim}\x1f{dataset}".encode()).hexdigest()[:16]
 
 
 @dataclass
 class Claim:
     """A claim: ``rows(table, track) -> list[Evidence]`` plus what it declares.
 
-    ``family`` is all rows of this claim: Holm corrects their p-values together.
+    ``family`` is all testable rows of this claim: Holm corrects their p-values together.
+    ``smallest_effect`` (superiority and trend, required) is in the metric's units.
     """
 
     text: str
@@ -120,53 +154,97 @@ class Claim:
     note: str = ""
     preconditions: tuple[Any, ...] = ()
     headline: bool = False
+    smallest_effect: SmallestEffect | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"claim kind {self.kind!r} is not one of {', '.join(KINDS)}")
+            raise HarnessError(f"claim {self.text!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if isinstance(self.published, str):  # a plain string is a note, never a published value
             self.note = "; ".join(x for x in (self.note, self.published) if x)
             self.published = None
+        if self.kind in NEEDS_SMALLEST_EFFECT and self.smallest_effect is None:
+            raise HarnessError(
+                f"claim {self.text!r}: a {self.kind} claim needs smallest_effect=SmallestEffect(value, reason) "
+                f"in {self.metric or 'the metric'}'s units"
+            )
+        effect = self.published.effect if self.published else None
+        if self.smallest_effect is not None and effect is not None and self.smallest_effect.value > abs(effect):
+            raise HarnessError(
+                f"claim {self.text!r}: smallest_effect {self.smallest_effect.value:g} is larger than the "
+                f"published effect {abs(effect):g}"
+            )
 
-    def evaluate(self, table: Any, track: Any) -> list[ClaimResult]:
-        """Rows with raw p, Holm p over the claim's testable rows, and the verdict from Holm p."""
+    def evaluate(self, table: Any, track: Any, looks: Mapping[str, RowLooks] | None = None) -> list[ClaimResult]:
+        """Rows with p-values, Holm over the claim's testable rows, and the verdicts of the rule.
+
+        ``looks``: the rows of a ``--decide`` design by row id; those rows read sequential p-values."""
         try:
             evidence = self.rows(table, track)
         except Exception as exc:  # a broken claim shows as such; it never breaks the report
             evidence = [Evidence("", f"check failed: {type(exc).__name__}: {exc}", verdict=NA)]
         if not evidence:
             evidence = [Evidence("", "no results", verdict=NA)]
-        from harness.stats import holm
-
-        tested = [e for e in evidence if not e.verdict and not e.untestable and not math.isnan(e.p)]
-        adjusted = dict(zip(map(id, tested), holm([e.p for e in tested])))
-        out = []
-        for e in evidence:
-            p_holm = adjusted.get(id(e), math.nan)
-            if e.verdict:
-                verdict = e.verdict
-            elif e.untestable:
-                verdict = UNTESTABLE
-            else:
-                verdict = verdict_from(p_holm, e.supports)
-            ours = e.ours if not e.untestable else f"{e.untestable}; {e.ours}" if e.ours else e.untestable
-            if self.note:
-                ours = f"{ours} (note: {self.note})"
-            out.append(
-                ClaimResult(
-                    claim=f"{self.text} ({e.label})" if e.label else self.text,
-                    published=self.published.text() if self.published else "",
-                    ours=ours,
-                    verdict=verdict,
-                    dataset=e.dataset,
-                    kind=self.kind,
-                    comparable=self.published.mark(e.dataset_names) if self.published else "",
-                    p=e.p if not e.untestable else math.nan,
-                    p_holm=p_holm,
-                    headline=self.headline,
+        track_name = str(getattr(track, "name", track or ""))
+        out = [self._result(e, track_name) for e in evidence]
+        tested = [(r, e) for r, e in zip(out, evidence) if self._testable(e)]
+        inputs = [RowInput(self.kind, self._tests(r, e, looks)) for r, e in tested]
+        for (r, _), inp, d in zip(tested, inputs, decide(inputs)):
+            r.verdict, r.decided_by = d.verdict, d.decided_by
+            r.p, r.p_holm, r.p_small, r.p_small_holm = d.p, d.p_holm, d.p_small, d.p_small_holm
+            if isinstance(inp.tests, SequentialTests) and inp.tests.looks:
+                last = inp.tests.looks[-1]
+                r.look, r.n = last.look, last.n
+                r.estimate = last.mean
+                r.ci_lo, r.ci_hi = inp.tests.interval()
+                r.ours += (
+                    f"; sequential: look {last.look} at n={last.n}, estimate {fmt(last.mean)}, repeated 95% interval "
+                    f"[{fmt(r.ci_lo)}, {fmt(r.ci_hi)}] ({r.units or 'the row units'})"
                 )
-            )
         return out
+
+    def _testable(self, e: Evidence) -> bool:
+        if e.verdict or e.untestable:
+            return False
+        if e.sample is not None:
+            return e.sample.n >= 2
+        return not math.isnan(e.p)
+
+    def _tests(self, r: ClaimResult, e: Evidence, looks: Mapping[str, RowLooks] | None) -> Any:
+        if e.sample is None:
+            return GivenTests(e.p, e.supports, e.p_small)
+        design = (looks or {}).get(r.row_id)
+        if design is not None and design.looks:
+            return SequentialTests(e.sample, design.looks, design.n_max, design.spending)
+        return FixedTests(e.sample)
+
+    def _result(self, e: Evidence, track_name: str) -> ClaimResult:
+        text = f"{self.text} ({e.label})" if e.label else self.text
+        ours = e.ours if not e.untestable else f"{e.untestable}; {e.ours}" if e.ours else e.untestable
+        if self.note:
+            ours = f"{ours} (note: {self.note})"
+        verdict = e.verdict or (UNTESTABLE if e.untestable else INCONCLUSIVE)
+        r = ClaimResult(
+            claim=text,
+            published=self.published.text() if self.published else "",
+            ours=ours,
+            verdict=verdict,
+            dataset=e.dataset,
+            kind=self.kind,
+            comparable=self.published.mark(e.dataset_names) if self.published else "",
+            headline=self.headline,
+            smallest_effect=self.smallest_effect.value if self.smallest_effect else math.nan,
+            row_id=row_id(track_name, text, e.dataset),
+            family=f"{track_name}: {self.text}",
+        )
+        if e.verdict in (REPRODUCED, NOT_REPRODUCED) and self.kind == "exact":
+            r.decided_by = "exact"
+        s = e.sample
+        if s is not None and self.kind in SEED_KINDS:
+            r.sample, r.n, r.estimate, r.units = s, s.n, s.mean, s.units
+            r.ci_lo, r.ci_hi = s.ci()
+            r.seed_var, r.test_var = s.seed_var, s.test_var
+            r.thresholds = s.thresholds()
+        return r
 
 
 def fmt(x: float) -> str:

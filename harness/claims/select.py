@@ -146,6 +146,15 @@ class Tuned:
 Arm = Fixed | Tuned
 
 
+def arm_cells(arm: Any, table: Any) -> dict[int, Any]:
+    """Seed -> the ok cell (a row of ``table``) an arm's value comes from: a tuned arm's choice on
+    validation, else the arm's own ok row of that seed (any arm with ``rows``, e.g. a track's own)."""
+    if isinstance(arm, Tuned):
+        return arm.choices(table)
+    rows = ok_rows(arm.rows(table))
+    return {int(r["seed"]): r for _, r in rows.iterrows()} if len(rows) else {}
+
+
 def arm(spec: str | Fixed | Tuned) -> Fixed | Tuned:
     """A method selector string means ``Fixed(selector)``."""
     return Fixed(spec) if isinstance(spec, str) else spec

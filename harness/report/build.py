@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.report.markdown import claims_markdown, leaderboard_cells, leaderboard_markdown
 from harness.report.provenance import hardware_line, ordered, provenance
-from harness.report.publish import load, publish_leaderboards, track_parts
+from harness.report.publish import decide_looks, load, publish_leaderboards, track_parts
 from harness.report.summary import RULE, scale_line, summarize_track, summary_markdown
 
 __all__ = ["build_report", "publish_leaderboards"]
@@ -36,6 +36,38 @@ def _figures(t: Any, rows: Any, cls: Any) -> list[dict[str, str]]:
     except Exception as exc:  # a broken plot must not cost the whole report
         figures.append({"caption": f"figure failed: {exc}", "uri": ""})
     return [f for f in figures if f["uri"]]
+
+
+def _forest(claims: list[Any]) -> str:
+    from harness.report.forest import forest_figure
+    from harness.report.plots import to_data_uri
+
+    try:
+        fig = forest_figure(claims)
+    except Exception:  # a broken plot must not cost the whole report
+        return ""
+    return to_data_uri(fig) if fig is not None else ""
+
+
+def _plan_cell(plan: Any) -> str:
+    """What ``harness plan`` says of an undecided row: seeds to decide and core-minutes, or why not."""
+    if plan is None:
+        return ""
+    if plan.seeds_to_decide is None:
+        return plan.reason
+    minutes = f", ~{plan.core_minutes:.1f} core-min" if plan.core_minutes is not None else ""
+    return f"{plan.seeds_to_decide} seeds{minutes}"
+
+
+def _variance_cell(c: Any) -> str:
+    """The estimate's variance from seeds beside the test set's share (per-example predictions)."""
+    if not c.seed_var == c.seed_var:
+        return ""
+    if not c.test_var == c.test_var:
+        return f"{c.seed_var:.2g} / -"
+    total = c.seed_var + c.test_var
+    share = f" ({c.test_var / total:.0%} test set)" if total > 0 else ""
+    return f"{c.seed_var:.2g} / {c.test_var:.2g}{share}"
 
 
 def _failures(t: Any) -> list[dict[str, Any]]:
@@ -59,14 +91,19 @@ def build_report(
     """Render ``report.html`` (plots inline, opens offline) and ``report.md`` into ``out``."""
     import jinja2
 
+    from harness.sequential.cells import CellIndex
+    from harness.sequential.plan import plan_for_claims
+
     table, classes, scale = load(results, tracks, scale)
+    looks, index = decide_looks(results), CellIndex.read(results)
     by_name = {cls.name: cls for cls in classes}
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     ctx_tracks, md_tracks, summaries, provs = [], [], [], []
     for name in ordered(list(by_name)):
         cls = by_name[name]
-        t, rows, claims = track_parts(table, cls)
+        t, rows, claims = track_parts(table, cls, looks)
+        plans = plan_for_claims(name, claims, index)
         prov = provenance(results, table, name)
         provs.append(prov)
         summaries.append(summarize_track(name, claims, scale))
@@ -83,7 +120,10 @@ def build_report(
                 "primary_label": m.label or m.name,
                 "direction": "higher is better" if m.higher_is_better else "lower is better",
                 "baseline": next((r.method for r in rows if r.is_baseline), "(missing)"),
-                "claims": claims,
+                "claims": [
+                    {"c": c, "plan": _plan_cell(plans.get(c.row_id)), "variance": _variance_cell(c)} for c in claims
+                ],
+                "forest": _forest(claims),
                 "headers": headers,
                 "datasets": [
                     {"name": ds, "rows": [{"baseline": (ds, row[1]) in baselines, "cells": row} for row in tab]}

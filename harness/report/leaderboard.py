@@ -1,6 +1,10 @@
 """Leaderboard rows for one track: per dataset and method, the primary metric over seeds, its rank,
 the paired delta against the baseline with a 95% CI, and Holm-corrected significance.
 
+A delta compares the two arms on the same test examples only (``harness.report.same_examples``):
+a method scored on other examples than the baseline is compared on the common ones, recomputed
+from the prediction files, or gets no delta and the reason.
+
 Missing, failed, diverged and stale cells are counted and shown, never silently averaged in.
 A cell is stale when the method, dataset or track it was computed with has a newer ``version``.
 """
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.registry import REGISTRY
+from harness.report.same_examples import compare_examples
 from harness.stats import holm, paired_test, summarize
 
 
@@ -36,6 +41,12 @@ class Row:
     p_holm: float = math.nan
     significant: bool = False
     secondary: dict[str, float] = field(default_factory=dict)
+    # the same-example rule (harness.report.same_examples): a delta over the examples both arms
+    # were scored on says how many (``delta_examples``) and keeps its per-seed (method, baseline)
+    # values; a row without a delta says why in ``delta_note``
+    delta_examples: int | None = None
+    delta_note: str = ""
+    delta_values: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def status_note(self) -> str:
@@ -119,8 +130,17 @@ def track_rows(table: Any, track_cls: Any) -> list[Row]:
                 vals = ok[ok["method"] == m][c] if c in ok else []
                 row.secondary[sec] = float(vals.mean()) if len(vals) else math.nan
             if base_label is not None and m != base_label:
-                pr = paired_test(per_method[m], per_method.get(base_label, {}))
-                row.delta, row.delta_lo, row.delta_hi, row.p = pr.delta, pr.ci_lo, pr.ci_hi, pr.p
+                ours, theirs = per_method[m], per_method.get(base_label, {})
+                basis = compare_examples(ok[ok["method"] == m], ok[ok["method"] == base_label], primary)
+                if basis.values:
+                    ours = {s: v[0] for s, v in basis.values.items()}
+                    theirs = {s: v[1] for s, v in basis.values.items()}
+                    row.delta_values, row.delta_examples = basis.values, basis.examples
+                    row.delta_note = f"on the {basis.examples} test examples both were scored on"
+                row.delta_note = basis.reason or row.delta_note
+                if not basis.reason:
+                    pr = paired_test(ours, theirs)
+                    row.delta, row.delta_lo, row.delta_hi, row.p = pr.delta, pr.ci_lo, pr.ci_hi, pr.p
             ds_rows.append(row)
         for row, adj in zip(ds_rows, holm([r.p for r in ds_rows])):
             row.p_holm = adj

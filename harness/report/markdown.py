@@ -37,6 +37,8 @@ def leaderboard_records(rows: Sequence[Row], track_cls: Any) -> list[dict[str, A
             "delta_vs_baseline": r.delta,
             "delta_ci95_lo": r.delta_lo,
             "delta_ci95_hi": r.delta_hi,
+            "delta_examples": r.delta_examples,
+            "delta_note": r.delta_note,
             "p": r.p,
             "p_holm": r.p_holm,
             "significant": r.significant,
@@ -60,9 +62,12 @@ def leaderboard_cells(rows: Sequence[Row], track_cls: Any) -> tuple[list[str], l
         for r in (r for r in rows if r.dataset == ds):
             if r.is_baseline:
                 delta = "baseline"
+            elif r.delta_note and math.isnan(r.delta):
+                delta = f"no Δ: {r.delta_note}"
             else:
                 delta = f"{fmt(r.delta, '+' + spec)} [{fmt(r.delta_lo, spec)}, {fmt(r.delta_hi, spec)}]"
                 delta += " *" if r.significant else ""
+                delta += f" ({r.delta_examples} shared examples)" if r.delta_examples else ""
             row = [
                 r.rank or "-",
                 r.method,
@@ -88,8 +93,10 @@ def leaderboard_markdown(rows: Sequence[Row], track_cls: Any, heading_level: int
     h = "#" * heading_level
     lines = [
         f"Primary metric: **{label}** ({direction}); baseline: **{base}**. Mean ± std over seeds; "
-        "Δ is the paired difference against the baseline over shared seeds with its 95% CI; "
-        "`*` marks p < 0.05 after Holm correction across the methods of a dataset.",
+        "Δ is the paired difference against the baseline over shared seeds with its 95% CI, always on the "
+        "same test examples: a method scored on other examples than the baseline is compared on the ones "
+        "both were scored on (recomputed from the prediction files: 'N shared examples') or not at all "
+        "(the reason is shown); `*` marks p < 0.05 after Holm correction across the methods of a dataset.",
         "",
     ]
     headers, tables = leaderboard_cells(rows, track_cls)
@@ -116,25 +123,30 @@ def claims_markdown(results: Sequence[ClaimResult]) -> str:
             c.kind,
             published_cell(c),
             c.ours,
+            fmt(c.smallest_effect, ".3g"),
+            _n_look(c),
             fmt(c.p, ".3g"),
             fmt(c.p_holm, ".3g"),
             f"**{c.verdict}**",
+            c.decided_by or "-",
         ]
         for c in results
     ]
-    return (
-        tabulate(
-            table,
-            headers=["claim", "dataset", "kind", "published", "ours", "p", "p (Holm)", "verdict"],
-            tablefmt="github",
-            disable_numparse=True,
-        )
-        + "\n"
-    )
+    headers = ["claim", "dataset", "kind", "published", "ours", "smallest effect", "n (look)", "p", "p (Holm)"]
+    return tabulate(table, headers=headers + ["verdict", "decided by"], tablefmt="github", disable_numparse=True) + "\n"
+
+
+def _n_look(c: ClaimResult) -> str:
+    if c.n is None:
+        return "-"
+    return f"{c.n} (look {c.look})" if c.look else str(c.n)
 
 
 def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
-    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict."""
+    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict,
+    then smallest_effect, n, look, decided_by, the smallest-effect test's p and Holm p, and the row's
+    estimate with its 95% interval (repeated interval for a --decide row) in its sample's units, and
+    the variance of the estimate from seeds and from the test examples (per-example predictions)."""
     return [
         {
             "claim": c.claim,
@@ -146,6 +158,17 @@ def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
             "p": c.p,
             "p_holm": c.p_holm,
             "verdict": c.verdict,
+            "smallest_effect": c.smallest_effect,
+            "n": c.n,
+            "look": c.look,
+            "decided_by": c.decided_by,
+            "p_small": c.p_small,
+            "p_small_holm": c.p_small_holm,
+            "estimate": c.estimate,
+            "ci95_lo": c.ci_lo,
+            "ci95_hi": c.ci_hi,
+            "seed_var": c.seed_var,
+            "test_var": c.test_var,
         }
         for c in results
     ]

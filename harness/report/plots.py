@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,8 +45,31 @@ def to_data_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+PAGE_PX = 1400  # the report is read in a window this wide: a figure wider than it is scaled down
+BAR_COLUMNS = 3  # panels per row of method_bars: 3 x PANEL_IN inches at DPI fit PAGE_PX unscaled
+PANEL_IN = 4.2
+
+
+def wrap_title(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` in lines no wider than ``width_in`` inches at ``fontsize`` points, broken at spaces,
+    then after commas (a dataset label such as ``mnist[n_train=1000,n_valid=1000] · epochs=50`` is
+    one long word), so that a panel's title never runs into its neighbour's."""
+    width = max(12, int(width_in * 72 / (0.6 * fontsize)))  # 0.6 em: a generous mean glyph width
+    lines: list[str] = []
+    for line in textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]:
+        while len(line) > width and "," in line[: width - 1]:
+            cut = line.rindex(",", 0, width - 1) + 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def method_bars(rows: Sequence[Any], metric_label: str) -> Any | None:
-    """Horizontal bars of the primary metric per method, one panel per dataset, with 95% CIs."""
+    """Horizontal bars of the primary metric per method, one panel per dataset, with 95% CIs.
+
+    At most ``BAR_COLUMNS`` panels per row and titles wrapped to the panel width: a row of five
+    panels with full dataset labels as titles was 2,100 px wide and its titles ran into each other."""
     datasets = sorted({r.dataset for r in rows})
     if not datasets:
         return None
@@ -53,8 +77,17 @@ def method_bars(rows: Sequence[Any], metric_label: str) -> Any | None:
 
     plt = _plt()
     n_methods = max(sum(1 for r in rows if r.dataset == d) for d in datasets)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 0.35 * n_methods + 1.2), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
+    cols = min(BAR_COLUMNS, len(datasets))
+    nrows = math.ceil(len(datasets) / cols)
+    titles = {ds: wrap_title(ds, PANEL_IN - 0.5, 8) for ds in datasets}  # a gap between neighbours
+    title_in = max(t.count("\n") + 1 for t in titles.values()) * 8 * 1.3 / 72
+    height = 0.35 * n_methods + 1.0 + title_in
+    fig, axes = plt.subplots(
+        nrows, cols, figsize=(PANEL_IN * cols, height * nrows), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat[len(datasets) :]:
+        ax.set_visible(False)
+    for ax, ds in zip(axes.flat, datasets):
         rs = sorted((r for r in rows if r.dataset == ds and r.n_ok), key=lambda r: r.mean)
         ys = range(len(rs))
         err = [
@@ -70,9 +103,8 @@ def method_bars(rows: Sequence[Any], metric_label: str) -> Any | None:
         ax.set_xlim(lo - pad, hi + pad)
         ax.xaxis.set_major_locator(MaxNLocator(5))  # at most 5 ticks: labels never overlap
         ax.tick_params(axis="x", labelsize=7)
-        ax.set_title(ds, fontsize=8)
+        ax.set_title(titles[ds], fontsize=8)
         ax.set_xlabel(metric_label, fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -86,6 +118,8 @@ def sweep_figure(
     t = table[(table["method_name"].isin(list(methods))) & (table["status"] == "ok")]
     if not len(t):
         return None
+    from matplotlib.ticker import NullFormatter
+
     plt = _plt()
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -106,6 +140,7 @@ def sweep_figure(
             ax.errorbar(xs, means, yerr=[los, his], marker="o", capsize=3, label=ds)
         if log_x:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a sub-decade grid
         ax.set_xlabel(param)
         ax.set_title(metric, fontsize=9)
         ax.legend(fontsize=6)

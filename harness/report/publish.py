@@ -58,20 +58,40 @@ def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tu
     return table, classes, scale
 
 
-def track_parts(table: Any, track_cls: Any) -> tuple[Any, list[Any], list[Any]]:
+def decide_looks(results: str) -> Any:
+    """The looks of the ``--decide`` design of ``results`` by row id (None when it has no design)."""
+    from harness.sequential.design import load as load_design
+    from harness.sequential.ledger import FileLedger
+
+    design = load_design(results)
+    return FileLedger(results).row_looks(design) if design else None
+
+
+def track_parts(table: Any, track_cls: Any, looks: Any = None) -> tuple[Any, list[Any], list[Any]]:
     """A track's rows of the table, its leaderboard rows and its evaluated claim rows (claims see
     only fresh cells: a result computed by an older version of its method, dataset or track is
-    shown as stale in the leaderboard and never counts as evidence)."""
+    shown as stale in the leaderboard and never counts as evidence). ``looks``: the rows of a
+    ``--decide`` design (their verdicts read sequential p-values)."""
     t = table[table["track"] == track_cls.name]
     rows = track_rows(t, track_cls)
-    fresh = mark_stale(t) if len(t) else t
-    fresh = fresh[~fresh["stale"]].drop(columns=["stale"]) if len(fresh) else fresh
-    claims = [res for claim in track_cls().claims() for res in claim.evaluate(fresh, track_cls)]
+    claims = evaluate_claims(t, track_cls, looks)
     return t, rows, claims
 
 
-def seed_records(t: Any) -> Any:
-    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric."""
+def evaluate_claims(t: Any, track_cls: Any, looks: Any = None) -> list[Any]:
+    """The claim rows of one track's results (fresh cells only)."""
+    fresh = mark_stale(t) if len(t) else t
+    fresh = fresh[~fresh["stale"]].drop(columns=["stale"]) if len(fresh) else fresh
+    return [res for claim in track_cls().claims() for res in claim.evaluate(fresh, track_cls, looks)]
+
+
+def seed_records(t: Any, rows: list[Any] | None = None) -> Any:
+    """One row per cell the leaderboard uses (stale cells left out): the key columns, then every metric.
+
+    Where a leaderboard delta was taken on the test examples both arms were scored on (``rows``
+    with ``delta_values``), the method's cells also carry ``delta_examples``, ``delta_value`` and
+    ``delta_baseline_value`` (the primary metric of this cell and of the baseline's cell of the same
+    seed on those examples), so that delta too recomputes from this file alone."""
     import pandas as pd
 
     if not len(t):
@@ -80,6 +100,12 @@ def seed_records(t: Any) -> Any:
     fresh = fresh[~fresh["stale"]]
     metrics = sorted(c for c in fresh.columns if c.startswith("m.") and fresh[c].notna().any())
     out = fresh[list(SEED_KEY) + metrics].rename(columns={c: c[2:] for c in metrics})
+    common = {(r.dataset, r.method, s): (r.delta_examples, *v) for r in rows or [] for s, v in r.delta_values.items()}
+    if common:
+        keys = list(zip(out["dataset"], out["method"], out["seed"].astype(int)))
+        for i, name in enumerate(("delta_examples", "delta_value", "delta_baseline_value")):
+            out[name] = [common[k][i] if k in common else None for k in keys]
+        out["delta_examples"] = out["delta_examples"].astype("Int64")
     return out.sort_values(["dataset", "method", "seed"]).reset_index(drop=True)
 
 
@@ -124,9 +150,10 @@ def publish_leaderboards(
     table, classes, scale = load(results, tracks, scale)
     outdir = destination(out, scale)
     outdir.mkdir(parents=True, exist_ok=True)
+    looks = decide_looks(results)
     written = []
     for cls in classes:
-        t, rows, claims = track_parts(table, cls)
+        t, rows, claims = track_parts(table, cls, looks)
         prov = provenance(results, table, cls.name)
         paths = {ext: outdir / f"{cls.name}.{ext}" for ext in ("md", "csv", "seeds.csv", "claims.csv", "tex")}
         _check_scale(paths["csv"], scale, force)
@@ -134,8 +161,11 @@ def publish_leaderboards(
         md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), "", claims_markdown(claims)]
         paths["md"].write_text("\n".join(md), encoding="utf-8")
         records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
-        pd.DataFrame(records).to_csv(paths["csv"], index=False)
-        seed_records(t).to_csv(paths["seeds.csv"], index=False)
+        board = pd.DataFrame(records)
+        if "delta_examples" in board:
+            board["delta_examples"] = board["delta_examples"].astype("Int64")  # a count, not 60.0
+        board.to_csv(paths["csv"], index=False)
+        seed_records(t, rows).to_csv(paths["seeds.csv"], index=False)
         pd.DataFrame(claims_records(claims)).to_csv(paths["claims.csv"], index=False)
         written += [paths[k] for k in ("md", "csv", "seeds.csv", "claims.csv")]
         if "latex" in formats:
@@ -146,9 +176,6 @@ def publish_leaderboards(
 
 
 def _rule_text() -> str:
-    return (
-        "Verdicts: each row's raw p comes from the claim's test; Holm corrects all rows of a claim together, "
-        "and a claim is `reproduced` (or `not reproduced`) only when its Holm p < 0.05 with the estimate on "
-        "the claimed (or the other) side, else `inconclusive`. `untestable`: a declared precondition failed "
-        "(reason given); `descriptive`: reported without a verdict."
-    )
+    from harness.report.summary import RULE
+
+    return RULE

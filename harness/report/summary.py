@@ -6,29 +6,81 @@ what held, before any table.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from harness.claims import COUNTED, ClaimResult, counts
 
 OURS_HEADER = "ours (first testable row)"
+SHORT_OURS = 110  # characters: the summary cell stays a line or two; the claims table keeps the whole text
+# A numeric interval "[lo, hi]": the one a paired, ratio or trend row prints beside its estimate.
+_INTERVAL = re.compile(r"\[\s*[-+]?\d[\d.e+-]*,\s*[-+]?\d[\d.e+-]*\]")
+_PROTOCOL = re.compile(r"^\[[^\]]*\]\s+")  # igr's "[GD, converge: ...] " lead: the claims table shows it
 RULE = (
-    "Each claim row gets a p-value from the claim's declared test (paired over seeds unless stated), and "
-    "Holm corrects all rows of a claim together. A row is reproduced or not reproduced only when its Holm "
-    "p < 0.05 with the estimate on the claimed or the other side; otherwise it is inconclusive, and it is "
-    "untestable when a declared precondition fails."
+    "Each claim row is tested paired over seeds (over test examples where stated), every test one-sided at "
+    "0.025 (two-sided 0.05), so a verdict agrees with the printed 95% interval; Holm corrects the rows of a "
+    "claim together. Reproduced: significant on the claimed side (flagged when also significantly smaller "
+    "than the smallest effect of interest). Not reproduced: significant on the other side, below the "
+    "non-inferiority margin, outside the equivalence band, or significantly smaller than the claim's "
+    "smallest effect of interest. Otherwise inconclusive; untestable when a declared precondition fails. "
+    "Rows of a `harness run --decide` design read sequential p-values (Lan-DeMets O'Brien-Fleming-type "
+    "spending, looks fixed before the first added seed) and repeated confidence intervals; `decided by` "
+    "names the test that decided a row, `n` its seeds and `look` the look it was decided at."
 )
 
 
 @dataclass
 class TrackSummary:
+    """One row of the summary table; ``ours_verdict`` and ``ours_dataset`` belong to the ``ours`` row."""
+
     name: str
     counts: dict[str, int]
     headline: str
     published: str
-    ours: str
+    ours: str  # the short form (short_ours); the track's claims table has the row's whole text
     verdicts: str
     scale: str
+    ours_verdict: str = ""
+    ours_dataset: str = ""
+
+
+def short_ours(text: str, limit: int = SHORT_OURS, interval: bool = True) -> str:
+    """The part of a claim row's ``ours`` text a summary reader needs: the clause (``; ``-separated)
+    that holds the estimate's interval (else, or with ``interval=False``, the first clause: an
+    untestable row's reason), without the note, without igr's protocol lead, at most ``limit``
+    characters (cut at a word, marked with an ellipsis).
+
+    Why from the text: a row's estimate and interval exist only inside ``ours`` (each claim kind
+    writes its own wording), and the whole text stays in the track's claims table."""
+    text = text.split(" (note: ")[0]
+    clauses = _clauses(text) or [""]
+    clause = next((c for c in clauses if interval and _INTERVAL.search(c)), clauses[0])
+    clause = _PROTOCOL.sub("", clause)
+    if len(clause) <= limit:
+        return clause
+    cut = clause[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "…"
+
+
+def _clauses(text: str) -> list[str]:
+    """``text`` split at the semicolons outside parentheses and brackets (``(n = 2048..4096; ...)`` is one)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif ch == ";" and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [c.strip() for c in out if c.strip()]
+
+
+def short_dataset(label: str) -> str:
+    """``mnist[n_train=1000] · epochs=50 protocol=epochs`` -> ``mnist``: the dataset's name only."""
+    return label.split(" · ")[0].split("[")[0].strip().strip("()")
 
 
 def headline_rows(claims: list[ClaimResult]) -> list[ClaimResult]:
@@ -57,16 +109,26 @@ def summarize_track(name: str, claims: list[ClaimResult], scale: str) -> TrackSu
         {v: tally.get(v, 0) for v in COUNTED},
         head.claim if head else "(no claims)",
         f"{head.published} [{head.comparable}]" if head and head.published else "-",
-        (head.ours.split(" (note: ")[0] if head else "") + (f" ({head.dataset})" if head and head.dataset else ""),
+        short_ours(head.ours, interval=head.verdict != "untestable") if head else "",
         verdicts,
         scale,
+        head.verdict if head else "",
+        short_dataset(head.dataset) if head else "",
     )
+
+
+def ours_cell(s: TrackSummary) -> str:
+    """``delta 0.02 [-0.23, 0.27], n=2: inconclusive (digits-lt)`` (the Markdown summary's cell)."""
+    where = f" ({s.ours_dataset})" if s.ours_dataset else ""
+    return f"{s.ours}: {s.ours_verdict}{where}" if s.ours_verdict else f"{s.ours}{where}"
 
 
 def summary_markdown(summaries: list[TrackSummary], scale_lines: list[str]) -> list[str]:
     from tabulate import tabulate
 
-    table = [[s.name, *(s.counts[v] for v in COUNTED), s.headline, s.published, s.ours, s.verdicts] for s in summaries]
+    table = [
+        [s.name, *(s.counts[v] for v in COUNTED), s.headline, s.published, ours_cell(s), s.verdicts] for s in summaries
+    ]
     headers = ["track", *COUNTED, "headline claim", "published", OURS_HEADER, "headline verdicts"]
     return [
         "## Summary",

@@ -1,8 +1,8 @@
 """The dialogue track: Su's whole-dialogue LM format versus CDial-GPT's history -> response format.
 
-Modules: ``protocol`` (Settings, run, cost), ``format`` (the ``DialogueFormat`` a method returns,
-the char vocabulary and sample building), ``model`` (the tiny GPT-2, scoring and sampling),
-``claims`` (with the metric figure).
+Modules: ``settings`` (the Settings dataclass), ``protocol`` (run, cost), ``format`` (the
+``DialogueFormat`` a method returns, the char vocabulary and sample building), ``model`` (the tiny
+GPT-2, scoring and sampling), ``claims`` (with the metric figure).
 """
 
 from harness.tracks.dialogue.protocol import DialogueTrack

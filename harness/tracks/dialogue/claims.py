@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.claims import Claim, Published, headline, min_runs, noninferiority, requires, superiority
+from harness.claims import Claim, Published, SmallestEffect, headline, min_runs, noninferiority, requires, superiority
 
 SU_QUALITATIVE = (
     "Su 7718: whole-dialogue training is more efficient; 'no significant difference' in quality (no number)"
 )
 # Declared with the claim: distinct-2 of ~0.15 on this data; a drop of more than 0.01 would be a real loss.
 DIVERSITY_MARGIN = 0.01
+# Smallest effects of interest (Su gives no number): responses' perplexity is ~190-210 here and the
+# training budget is 100,000 tokens.
+PPL_EFFECT = SmallestEffect(5.0, "5 perplexity points: ~2.5% of the ~200 measured")
+TOKENS_EFFECT = SmallestEffect(2000.0, "2,000 tokens: 2% of the 100,000-token training budget")
 
 
 def track_claims() -> list[Claim]:
@@ -24,6 +28,7 @@ def track_claims() -> list[Claim]:
                 "response_ppl",
                 text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
                 note=SU_QUALITATIVE,
+                smallest_effect=PPL_EFFECT,
             )
         ),
         superiority(
@@ -32,18 +37,21 @@ def track_claims() -> list[Claim]:
             "tokens_to_target",
             text="Su's format reaches the target PPL with fewer processed tokens",
             preconditions=(min_runs(2), reached),
+            smallest_effect=TOKENS_EFFECT,
         ),
         superiority(
             "su-lm",
             "cdial",
             "supervised_tokens",
             text="Su's format supervises more tokens per processed token (every turn is a target)",
+            smallest_effect=TOKENS_EFFECT,
         ),
         superiority(
             "su-lm",
             "su-lm-noseg",
             "response_ppl",
             text="speaker segment ids help Su's format (lower response PPL than without them)",
+            smallest_effect=PPL_EFFECT,
         ),
         noninferiority(
             "su-lm",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from harness.tracks.dialogue.format import PAD, SEP, SPECIALS, DialogueFormat
 
 if TYPE_CHECKING:
-    from harness.tracks.dialogue.protocol import DialogueSettings
+    from harness.tracks.dialogue.settings import DialogueSettings
 
 
 def make_gpt(vocab_size: int, s: DialogueSettings) -> Any:

@@ -11,7 +11,6 @@ processed tokens until the held-out perplexity first reaches ``target_ppl``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from harness.claims import Claim
@@ -19,23 +18,7 @@ from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks.dialogue.format import PAD, DialogueFormat
 from harness.tracks.dialogue.model import collate, make_gpt, nll, sample_replies, score_nll
-
-
-@dataclass
-class DialogueSettings:
-    layers: int = 2
-    hidden: int = 64
-    heads: int = 4
-    ctx: int = 128
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    train_tokens: int = 150_000
-    eval_points: int = 10
-    target_ppl: float = 250.0  # reached mid-run on chatterbot-zh at the quick budget (measured)
-    top_k: int = 5
-    reply_max_len: int = 32
-    replies: int = 0  # contexts to sample replies for (0 = every held-out dialogue)
+from harness.tracks.dialogue.settings import DialogueSettings
 
 
 @track("dialogue", version=1)

@@ -92,7 +92,7 @@ class Embdim(Track):
             "train_pairs": float(data.meta["train_pairs"]),
         }
         if s.probe:
-            out["probe_accuracy"] = probe_accuracy(model, data, ctx.seed("sample"))
+            out["probe_accuracy"] = probe_accuracy(model, data, ctx.seed("sample"), ctx)
         return out
 
     def claims(self) -> list[Claim]:

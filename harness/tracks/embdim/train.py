@@ -107,8 +107,10 @@ def train_steps(model: SkipGram, counts: Any, steps: int, batch: int, lr: float,
     return sum(tail) / len(tail)
 
 
-def probe_accuracy(model: SkipGram, data: Any, seed: int) -> float:
-    """Sentiment probe: logistic regression on the mean centre vector of a review's in-vocabulary words."""
+def probe_accuracy(model: SkipGram, data: Any, seed: int, ctx: Any = None) -> float:
+    """Sentiment probe: logistic regression on the mean centre vector of a review's in-vocabulary words.
+
+    With ``ctx``, its predictions on the probe's fixed test reviews are recorded as split ``probe_test``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -120,4 +122,7 @@ def probe_accuracy(model: SkipGram, data: Any, seed: int) -> float:
     (xtr, ytr), (xte, yte) = data.probe_train, data.probe_test
     scaler = StandardScaler().fit(feats(xtr))
     clf = LogisticRegression(max_iter=1000, random_state=seed).fit(scaler.transform(feats(xtr)), ytr)
-    return float(clf.score(scaler.transform(feats(xte)), yte))
+    pred = clf.predict(scaler.transform(feats(xte)))
+    if ctx is not None:
+        ctx.record_predictions(pred, yte, split="probe_test")
+    return float(np.mean(pred == np.asarray(yte)))  # what clf.score computes (accuracy_score)

@@ -2,8 +2,9 @@
 
 Why not only paired tests over seeds: zero-shot PET trains nothing, so every seed gives the same
 accuracy and a paired test has no variance to work with. For those claims the unit of evidence is
-the test text: a binomial test against chance, and a two-proportion z-test between patterns
-(unpaired, hence conservative: the two patterns see the same texts). A zero-shot arm that predicts
+the test text: a binomial test against chance, and between patterns McNemar's exact test on the
+texts both scored (paired per text, from the cells' prediction files; results without them fall
+back to an unpaired two-proportion z-test, labelled in the row). A zero-shot arm that predicts
 one label for every text reads ``untestable`` (``predicted_labels``): its accuracy is the class
 share, not a reading of the pattern.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from harness.claims import (
     Claim,
+    SmallestEffect,
     above_chance,
     min_runs,
     noninferiority,
@@ -36,6 +38,7 @@ from harness.tracks.fewshot.constants import (
 
 BOTH_LABELS = requires("predicted_labels", ">=", 2, "the backbone predicts one label for every text")
 M = NONINFERIORITY_MARGIN
+ONE_POINT = SmallestEffect(0.01, "one point of accuracy: what a reader choosing a pattern or a method would act on")
 
 
 def track_claims() -> list[Claim]:
@@ -57,6 +60,7 @@ def track_claims() -> list[Claim]:
             published=SU_PREFIX_SUFFIX,
             note="a causal LM reads the label word of P1 before the text: it may disagree",
             preconditions=(BOTH_LABELS,),
+            smallest_effect=ONE_POINT,
         ),
         noninferiority(
             "pet",
@@ -101,8 +105,13 @@ def track_claims() -> list[Claim]:
             "test_accuracy",
             text="after few-shot fine-tuning the block's pattern (Su's P1 on the masked-LM blocks) still beats P2",
             published=SU_FT_PREFIX_SUFFIX,
+            smallest_effect=ONE_POINT,
         ),
         paired_better(
-            "full", "pet", "test_accuracy", text="all labels (the supervised ceiling) beat PET with K labels"
+            "full",
+            "pet",
+            "test_accuracy",
+            text="all labels (the supervised ceiling) beat PET with K labels",
+            smallest_effect=ONE_POINT,
         ),
     ]

@@ -8,8 +8,10 @@ from harness.claims import Published
 
 SOURCE = "Su 7764 (kexue.fm), RoBERTa-wwm-ext base (M2)"
 SU_ZERO_P1 = Published("P1 zero-shot 84.27 (valid 85.17); 66.9-85.2 over four BERTs", f"{SOURCE}, zero-shot table")
-SU_PREFIX_SUFFIX = Published("P1 84.27 vs P2 68.69 (valid 85.17 vs 70.63)", f"{SOURCE}, zero-shot table")
-SU_FT_PREFIX_SUFFIX = Published("P1 89.18 vs P2 82.76 (valid 89.29 vs 84.71)", f"{SOURCE}, few-shot table")
+SU_PREFIX_SUFFIX = Published("P1 84.27 vs P2 68.69 (valid 85.17 vs 70.63)", f"{SOURCE}, zero-shot table", effect=0.1558)
+SU_FT_PREFIX_SUFFIX = Published(
+    "P1 89.18 vs P2 82.76 (valid 89.29 vs 84.71)", f"{SOURCE}, few-shot table", effect=0.0642
+)
 SU_PET_HEAD = Published(
     "PET P1 89.18 vs fine-tuned head 89.34 (valid 89.29 vs 88.93)", f"{SOURCE}, few-shot table; head: Su 7466"
 )

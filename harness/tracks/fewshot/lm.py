@@ -158,6 +158,7 @@ def run_lm(
             valid, test = _calibrate(env, valid), _calibrate(env, test)
         out["valid_accuracy"] = _accuracy(valid, valid_y)
         out.update(summary(test, test_y, subset))
+        ctx.record_predictions(test.argmax(-1), test_y)  # ids 0..n-1: the test split's texts
         ctx.remember(**out)
         return out
     if recipe.calibrate:
@@ -174,6 +175,7 @@ def run_lm(
 def _finish(out: dict, test_y: list[int], subset: int, ctx: Any) -> dict[str, float]:
     test = out.pop("_test_scores")
     out.update(summary(test, test_y, subset))
+    ctx.record_predictions(test.argmax(-1), test_y)  # ids 0..n-1: the test split's texts
     ctx.remember(**out)
     return out
 
@@ -183,16 +185,18 @@ def _icl(
 ) -> dict[str, float]:
     """GPT-3-style: ``demos`` balanced examples from the seed's K (axis "demos") in the prompt, then each text."""
     from harness.models.lm_scoring import icl_context, score_plan
-    from harness.tracks.fewshot.protocol import sample_k
+    from harness.tracks.fewshot import sampling
 
     if recipe.demos > len(k_texts):
         raise HarnessError(f"icl: demos={recipe.demos} but the seed's K has only {len(k_texts)} labelled texts")
-    d_texts, d_labels = sample_k(k_texts, k_labels, recipe.demos, ctx.seed("demos"))
+    d_texts, d_labels = sampling.sample_k(k_texts, k_labels, recipe.demos, ctx.seed("demos"))
     cut = env.cut or None
     context = icl_context(env.pattern, [(t[:cut], env.words[y]) for t, y in zip(d_texts, d_labels)])
     scores = score_plan(env.model, plan_of(env, texts, context), env.batch, env.pad_id)
     if recipe.calibrate:
         scores = _calibrate(env, scores, context)
+    # the first len(labels) test texts: the same ids as those texts in the full-set methods' files
+    ctx.record_predictions(scores.argmax(-1), labels, ids=range(len(labels)))
     return summary(scores, labels, len(labels))
 
 

@@ -101,6 +101,7 @@ def run_mlm(
     out["valid_accuracy"] = accuracy(valid_y, pet_predict(model, v_rows, v_pos, verbalizer))
     t_rows, t_pos = encode(data.test_texts)
     pred = pet_predict(model, t_rows, t_pos, verbalizer)
+    ctx.record_predictions(pred, data.test_labels)
     out["test_accuracy"] = accuracy(data.test_labels, pred)
     out["positive_rate"] = sum(pred) / len(pred)
     out["predicted_labels"] = float(len(set(pred)))
@@ -196,6 +197,7 @@ def _head(
         ctx,
     )
     pred = head_predict(clf, rows_of(data.test_texts))
+    ctx.record_predictions(pred, data.test_labels)
     out = {
         "valid_accuracy": best,
         "best_step": float(best_step),

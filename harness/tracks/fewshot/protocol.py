@@ -48,6 +48,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.registry import track
 from harness.track import DEFAULT_GPU_MEMORY, Metric, Track
+from harness.tracks.fewshot import sampling
 from harness.tracks.fewshot.recipe import FewShotRecipe
 
 SU_LABEL_SHARE = 0.01  # Su's train_frac: the default K is this share of the train split
@@ -134,7 +135,7 @@ class FewShot(Track):
             raise HarnessError(f"fewshot needs non-empty train/valid/test splits ({cell.dataset_selector})")
         recipe: FewShotRecipe = self.recipe(cell)
         k = s.k or max(data.num_classes, round(SU_LABEL_SHARE * len(data.train_texts)))
-        texts, labels = sample_k(data.train_texts, data.train_labels, k, ctx.seed("sample"), data.num_classes)
+        texts, labels = sampling.sample_k(data.train_texts, data.train_labels, k, ctx.seed("sample"), data.num_classes)
         if is_mlm(s.backbone):
             return run_mlm(cell, ctx, data, recipe, s, texts, labels)
         from harness.tracks.fewshot.lm import run_lm
@@ -180,29 +181,3 @@ class FewShot(Track):
             "dashed: zero-shot and all-labels references)"
         )
         return [(caption, fig)] if fig else []
-
-
-def sample_k(
-    texts: list[str], labels: list[int], k: int, seed: int, num_classes: int = 2
-) -> tuple[list[str], list[int]]:
-    """K class-balanced labelled texts drawn with a seed (axis "sample"): K // C per class, the
-    remainder to randomly chosen classes; shuffled. Identical for every method of a seed."""
-    import torch
-
-    if k > len(texts):
-        raise HarnessError(f"fewshot: K={k} labelled texts requested but the train split has only {len(texts)}")
-    if k < num_classes:
-        raise HarnessError(f"fewshot: K={k} is smaller than the number of classes ({num_classes})")
-    g = torch.Generator()
-    g.manual_seed(seed)
-    per = [k // num_classes] * num_classes
-    for c in torch.randperm(num_classes, generator=g)[: k % num_classes].tolist():
-        per[c] += 1
-    keep: list[int] = []
-    for c in range(num_classes):
-        idx = [i for i, y in enumerate(labels) if y == c]
-        if len(idx) < per[c]:
-            raise HarnessError(f"fewshot: K={k} needs {per[c]} texts of class {c}; the train split has {len(idx)}")
-        keep += [idx[j] for j in torch.randperm(len(idx), generator=g)[: per[c]].tolist()]
-    keep = [keep[j] for j in torch.randperm(len(keep), generator=g).tolist()]
-    return [texts[i] for i in keep], [labels[i] for i in keep]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.claims import ok_by_seed, ok_rows
+from harness.tracks.igr.settings import IGRSettings
 
 SWEEP = ("small-lr", "constant-lr")  # plain GD/SGD at a constant lr: one sweep (small-lr is its smallest lr)
 
@@ -21,8 +22,6 @@ SWEEP = ("small-lr", "constant-lr")  # plain GD/SGD at a constant lr: one sweep 
 def block_settings(rows: Any) -> dict[str, Any]:
     """The track settings of a block: its ``setting`` column (``k=v`` pairs that differ from the
     defaults, written by harness.store.settings_label) over the track's defaults."""
-    from harness.tracks.igr.protocol import IGRSettings
-
     out: dict[str, Any] = dict(vars(IGRSettings()))
     text = str(rows["setting"].iloc[0]) if "setting" in rows and len(rows) else ""
     for token in text.split():

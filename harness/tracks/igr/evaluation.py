@@ -59,6 +59,7 @@ def evaluate(model: Any, data: Any, settings: Any, ctx: Any) -> dict[str, float]
         logits = model(data.x_test)
         out["test_loss"] = F.cross_entropy(logits, data.y_test).item()
         out["test_accuracy"] = (logits.argmax(1) == data.y_test).float().mean().item()
+        ctx.record_predictions(logits.argmax(1), data.y_test)
         out["train_accuracy"] = (model(data.x_train).argmax(1) == data.y_train).float().mean().item()
         if data.x_valid.shape[0]:
             out["valid_accuracy"] = (model(data.x_valid).argmax(1) == data.y_valid).float().mean().item()

@@ -52,11 +52,11 @@ def edge_figure(table: Any) -> Any | None:
     t = t[t["m.lambda_max"].notna()]
     if not len(t):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
+
+    from harness.report.plots import _plt, wrap_title
+
+    plt = _plt()
 
     blocks = sorted(set(t["dataset"]))
     cols = min(3, len(blocks))
@@ -83,8 +83,8 @@ def edge_figure(table: Any) -> Any | None:
         ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a sub-decade lr grid
         ax.set_xlabel("lr")
-        s = block_settings(d)
-        ax.set_title(f"{d['dataset_name'].iloc[0]}\n{describe_protocol(s)}", fontsize=7)
+        protocol = wrap_title(describe_protocol(block_settings(d)), 4.4 - 0.5, 7)  # never into the next panel
+        ax.set_title(f"{d['dataset_name'].iloc[0]}\n{protocol}", fontsize=7)
         ax.legend(fontsize=6)
     fig.tight_layout()
     return fig

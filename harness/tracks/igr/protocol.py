@@ -15,7 +15,6 @@ it is now ``optimizer``, and ``protocol`` names the stopping rule. Version-1 res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from harness.claims import Claim
@@ -23,24 +22,8 @@ from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
 from harness.tracks.igr.claims import track_claims
 from harness.tracks.igr.recipe import Recipe
+from harness.tracks.igr.settings import IGRSettings
 from harness.tracks.igr.train import OPTIMIZERS, PROTOCOLS, plan_steps
-
-
-@dataclass
-class IGRSettings:
-    optimizer: str = "gd"  # gd: full batch; sgd: mini-batches of batch_size
-    protocol: str = "time"  # time | epochs | converge (see harness.tracks.igr.train)
-    time: float = 20.0  # protocol=time: physical time T = sum of step sizes
-    epochs: float = 0.0  # protocol=epochs: passes over the training set (GD: one step per epoch)
-    target_loss: float = 0.0  # the block's target train loss (0 = none): converge stops there; above it = underfit
-    max_steps: int = 20000  # cap on updates under every protocol
-    hidden: int = 128
-    depth: int = 2
-    batch_size: int = 64
-    hessian_iters: int = 20  # power-iteration steps for lambda_max (0 = do not measure)
-    hessian_rows: int = 0  # training rows lambda_max is measured on (0 = all)
-    noise_draws: int = 5
-    curve_points: int = 25
 
 
 @track("igr", version=2)

@@ -207,7 +207,9 @@ class Imbalance(Track):
                 scores = adjust(scores, prior, **cell.method_params)
             return scores.argmax(1).cpu().numpy()
 
-        out = imbalance_metrics(predict(data.x_test), data.y_test.cpu().numpy(), counts)
+        test_pred = predict(data.x_test)
+        ctx.record_predictions(test_pred, data.y_test)
+        out = imbalance_metrics(test_pred, data.y_test.cpu().numpy(), counts)
         if len(data.y_valid):  # where a tau (or any parameter) is chosen; the test split never is
             valid = imbalance_metrics(predict(data.x_valid), data.y_valid.cpu().numpy(), counts)
             out["valid_balanced_accuracy"] = valid["balanced_accuracy"]

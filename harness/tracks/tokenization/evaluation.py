@@ -21,15 +21,21 @@ def encode_ids(vocab: Any, texts: list[str]) -> list[list[int]]:
 
 
 def accuracy(clf: Any, ids: list[list[int]], labels: list[int], max_len: int, device: str, batch: int = 128) -> float:
-    """Accuracy of ``clf`` on pre-encoded texts (truncated to ``max_len`` tokens; empty -> [CLS][SEP]),
-    predicted in length-sorted batches (less padding) and scored by ``harness.metrics``."""
-    import torch
-
+    """Accuracy of ``clf`` on pre-encoded texts (see ``predict``), scored by ``harness.metrics``."""
     from harness.metrics import accuracy as score
-    from harness.models.pretrain import pad_batch
 
     if not ids:
         return float("nan")
+    return score(labels, predict(clf, ids, max_len, device, batch))
+
+
+def predict(clf: Any, ids: list[list[int]], max_len: int, device: str, batch: int = 128) -> list[int]:
+    """``clf``'s classes for pre-encoded texts (truncated to ``max_len`` tokens; empty -> [CLS][SEP]),
+    predicted in length-sorted batches (less padding), in the texts' order."""
+    import torch
+
+    from harness.models.pretrain import pad_batch
+
     clf.eval()
     pred = [0] * len(ids)
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding
@@ -39,4 +45,4 @@ def accuracy(clf: Any, ids: list[list[int]], labels: list[int], max_len: int, de
             inp, att, _ = pad_batch([ids[j] for j in idx], max_len)
             for j, p in zip(idx, clf(inp.to(device), att.to(device)).argmax(1).tolist()):
                 pred[j] = p
-    return score(labels, pred)
+    return pred

@@ -41,7 +41,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.registry import track
 from harness.track import Metric, Track
-from harness.tracks.tokenization.evaluation import accuracy, encode_ids
+from harness.tracks.tokenization.evaluation import accuracy, encode_ids, predict
 from harness.tracks.tokenization.recipe import VocabRecipe
 from harness.tracks.tokenization.speed import SPEED_LENGTHS, throughput
 
@@ -186,6 +186,7 @@ class Tokenization(Track):
         import random
 
         from harness.data.chinese import sample_labelled
+        from harness.metrics import accuracy as score
         from harness.models.pretrain import continued_mlm, mlm_bits_per_char
         from harness.models.tinybert import BertClassifier, count_parameters
 
@@ -227,7 +228,9 @@ class Tokenization(Track):
         train_ids = dict(zip(data.train_texts, encode_ids(vocab, data.train_texts)))  # split encoded once
         best_valid = self._finetune(clf, [train_ids[t] for t in tr_texts], tr_labels, valid, s, ctx)
         out["valid_accuracy"] = best_valid
-        out["accuracy"] = accuracy(clf, test_ids, data.test_labels, s.max_len, ctx.device)
+        test_pred = predict(clf, test_ids, s.max_len, ctx.device)
+        ctx.record_predictions(test_pred, data.test_labels)
+        out["accuracy"] = score(data.test_labels, test_pred)
         ctx.remember(**out)
 
         for n in SPEED_LENGTHS:

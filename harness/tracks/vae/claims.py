@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from harness.claims import Claim, equivalence, headline, superiority
+from harness.claims import Claim, SmallestEffect, equivalence, headline, superiority
 
 SU_SIMPLE = 'Su 7725: the simple regulariser is "already very close to the standard VAE" (no number)'
 # Declared with the claim (Su gives no number): the AE's code statistics differ from the VAEs' by
@@ -14,16 +14,36 @@ SU_SIMPLE = 'Su 7725: the simple regulariser is "already very close to the stand
 CODE_BAND = math.log(2.0)
 MMD_BAND = 0.02
 CONFIDENCE_BAND = 0.05
+# Smallest effects of interest of the directional claims, in each metric's units (Su gives no number).
+SMALLEST_EFFECT = {
+    "mmd": SmallestEffect(MMD_BAND, "0.02 in MMD^2: the band of the simple-vs-KL claim"),
+    "code_cov_err": SmallestEffect(0.5, "0.5 in ||Cov - I||_F: half a unit of covariance error"),
+    "prior_confidence": SmallestEffect(CONFIDENCE_BAND, "0.05 in classifier confidence: the band of simple-vs-KL"),
+    "recon_mse": SmallestEffect(1e-3, "1e-3 per-pixel MSE: 2-5% of the reconstruction errors measured"),
+    "interp_path_ratio": SmallestEffect(0.05, "0.05 in path length / straight-line length (1 = straight)"),
+}
 
 
 def track_claims() -> list[Claim]:
     """Directional claims from Su 7725: VAE codes nearer N(0, I), the AE reconstructs best, simple ~ KL."""
     claims = []
     for vae in ("vae-kl", "vae-simple"):
-        mmd = superiority(vae, "ae", "mmd", text=f"{vae} codes are closer to N(0, I) than the AE's (MMD)")
+        mmd = superiority(
+            vae,
+            "ae",
+            "mmd",
+            text=f"{vae} codes are closer to N(0, I) than the AE's (MMD)",
+            smallest_effect=SMALLEST_EFFECT["mmd"],
+        )
         claims.append(headline(mmd) if vae == "vae-kl" else mmd)
         claims.append(
-            superiority(vae, "ae", "code_cov_err", text=f"{vae} code covariance is closer to I than the AE's")
+            superiority(
+                vae,
+                "ae",
+                "code_cov_err",
+                text=f"{vae} code covariance is closer to I than the AE's",
+                smallest_effect=SMALLEST_EFFECT["code_cov_err"],
+            )
         )
         claims.append(
             superiority(
@@ -31,15 +51,25 @@ def track_claims() -> list[Claim]:
                 "ae",
                 "prior_confidence",
                 text=f"{vae}: decoded N(0, I) samples look more like digits than the AE's",
+                smallest_effect=SMALLEST_EFFECT["prior_confidence"],
             )
         )
-    claims.append(superiority("ae", "vae-kl", "recon_mse", text="the AE reconstructs best (vs VAE-KL)"))
+    claims.append(
+        superiority(
+            "ae",
+            "vae-kl",
+            "recon_mse",
+            text="the AE reconstructs best (vs VAE-KL)",
+            smallest_effect=SMALLEST_EFFECT["recon_mse"],
+        )
+    )
     claims.append(
         superiority(
             "vae-kl",
             "ae",
             "interp_path_ratio",
             text="VAE-KL interpolations are smoother (shorter pixel paths) than the AE's",
+            smallest_effect=SMALLEST_EFFECT["interp_path_ratio"],
         )
     )
     for metric, what in (("code_cov_err", "||Cov - I||"), ("code_mean", "||mean code||")):

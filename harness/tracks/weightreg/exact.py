@@ -36,10 +36,11 @@ def invariance_report(
 
     from harness.models.mlp import make_mlp, weight_parameters
     from harness.models.rescale import balance_, layer_norms, rescale_, su_rescale_
+    from harness.registry import REGISTRY
     from harness.track import method_recipe
-    from harness.tracks.weightreg.protocol import WeightReg
 
-    weissi = method_recipe(WeightReg, "weissi", {"lam1": lam1, "lam2": lam2}).penalty
+    weightreg = REGISTRY.get("track", "weightreg").load()  # not imported: the protocol imports these checks
+    weissi = method_recipe(weightreg, "weissi", {"lam1": lam1, "lam2": lam2}).penalty
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

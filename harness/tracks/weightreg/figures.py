@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.claims import best_valid_selector
-from harness.tracks.weightreg.protocol import FGSM_EPS, fgsm_name
+from harness.tracks.weightreg.constants import FGSM_EPS, fgsm_name
 
 
 def track_figures(table: Any) -> list[tuple[str, Any]]:

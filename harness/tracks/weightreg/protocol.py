@@ -31,14 +31,8 @@ from typing import Any
 from harness.context import seeded_init
 from harness.registry import track
 from harness.track import Metric, Track
+from harness.tracks.weightreg.constants import FGSM_EPS, MODELS, fgsm_name
 from harness.tracks.weightreg.recipe import Regularizer
-
-FGSM_EPS = (0.1, 0.25, 0.5)  # in units of the training inputs' standard deviation
-MODELS = ("mlp", "mlp-nobias", "cnn", "cnn-nobias")
-
-
-def fgsm_name(eps: float) -> str:
-    return f"fgsm_acc_{eps:g}"
 
 
 @track("weightreg")
@@ -164,15 +158,18 @@ class WeightReg(Track):
         """Test once: clean, FGSM and noisy accuracy, input-gradient norm, weight-norm diagnostics."""
         import torch
 
+        from harness.metrics import accuracy
         from harness.models.mlp import weight_parameters
 
         model.eval()
         scale = float(data.x_train.std())
         lo, hi = float(data.x_train.min()), float(data.x_train.max())
+        test_pred = _predict(model, data.x_test, data.y_test, s.eval_batch)
+        ctx.record_predictions(test_pred, data.y_test)
         out: dict[str, float] = {
             "train_loss": float(train_loss),
             "valid_accuracy": _accuracy(model, data.x_valid, data.y_valid, s.eval_batch),
-            "test_accuracy": _accuracy(model, data.x_test, data.y_test, s.eval_batch),
+            "test_accuracy": accuracy(data.y_test, test_pred),
         }
         adv = _fgsm_and_grad(model, data.x_test, data.y_test, [e * scale for e in FGSM_EPS], lo, hi, s.eval_batch)
         for e, acc in zip(FGSM_EPS, adv["fgsm"]):
@@ -212,15 +209,20 @@ def _imbalance(weights: list) -> float:
     return max(norms) / min(norms) if min(norms) > 0 else float("inf")
 
 
-def _accuracy(model: Any, x: Any, y: Any, batch: int) -> float:
-    """Test-style accuracy through ``harness.metrics`` (predictions in batches of ``batch``)."""
+def _predict(model: Any, x: Any, y: Any, batch: int) -> Any:
+    """Predicted classes of the ``len(y)`` rows of ``x``, in batches of ``batch``."""
     import torch
-
-    from harness.metrics import accuracy
 
     with torch.no_grad():
         pred = [model(x[i : i + batch]).argmax(1) for i in range(0, len(y), batch)]
-    return accuracy(y, torch.cat(pred) if pred else y[:0])
+    return torch.cat(pred) if pred else y[:0]
+
+
+def _accuracy(model: Any, x: Any, y: Any, batch: int) -> float:
+    """Test-style accuracy through ``harness.metrics`` (predictions in batches of ``batch``)."""
+    from harness.metrics import accuracy
+
+    return accuracy(y, _predict(model, x, y, batch))
 
 
 def _fgsm_and_grad(model: Any, x: Any, y: Any, eps: list[float], lo: float, hi: float, batch: int) -> dict[str, Any]:
