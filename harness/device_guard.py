@@ -10,7 +10,8 @@ counted, while all numbers are still computed on the CPU:
   as on a GPU; ``.numpy()`` of a tagged tensor raises as torch does.
 - Every aten operation (forward, backward and optimizer steps alike, below autograd) propagates the
   tag and raises torch's "Expected all tensors to be on the same device" when it mixes a tagged
-  tensor with an untagged one (0-dim CPU tensors may mix, as on a GPU; indexing and copies may too).
+  tensor with an untagged one (0-dim CPU tensors may mix, as on a GPU; indexing and copies may too),
+  and torch's generator error when a CPU generator draws numbers on the device.
 - Matrix products, convolutions and embeddings on untagged tensors are counted (``report.cpu_ops``)
   unless they run inside ``harness.context.cpu_part`` (a part a track declares CPU-only), so a
   track that silently stays on the CPU is caught too.
@@ -19,7 +20,7 @@ counted, while all numbers are still computed on the CPU:
 
 Limits: it cannot emulate GPU kernels (numbers are CPU numbers) nor CUDA generators
 (``torch.Generator("cuda")`` still fails, which the harness avoids on purpose: random draws come from
-CPU generators so both devices see the same ones).
+CPU generators, on the CPU, and are moved, so both devices see the same ones).
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ class _Dispatch(TorchDispatchMode):
         elif not tensors:  # a factory inside a call on device tensors (e.g. a mask in a composite op)
             stack = getattr(_state, "calls", [])
             on_gpu = bool(stack and stack[-1])
+        if on_gpu and any(isinstance(g, torch.Generator) for g in (*args, *kwargs.values())):
+            raise RuntimeError(  # a CPU generator drawing GPU numbers: torch refuses it on a GPU
+                f"Expected a 'cuda' device type for generator but found 'cpu' (fake-CUDA guard, in aten.{name})"
+            )
         out = func(*args, **kwargs)
         if name in HEAVY:
             if on_gpu:

@@ -44,6 +44,10 @@ def test_device_guard_catches_what_a_gpu_would_refuse():
         with pytest.raises(RuntimeError, match="same device"):
             _ = out + torch.randn(3, 5, 2)  # CPU noise mixed into GPU activations
         assert is_tagged(out[torch.tensor([0, 2])])  # a CPU index into a GPU tensor is fine
+        gen = torch.Generator().manual_seed(0)
+        with pytest.raises(RuntimeError, match="device type for generator"):
+            torch.randn(3, generator=gen, device=out.device)  # vae drew its noise so before the fix
+        assert is_tagged(torch.randn(3, generator=gen).to(out.device))  # drawn on the CPU, then moved
         opt = torch.optim.AdamW(model.parameters(), lr=0.1)
         out.sum().backward()
         opt.step()  # gradients and optimizer state follow the parameters
