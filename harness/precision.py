@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
 from harness.errors import HarnessError
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -86,8 +84,3 @@ def precision_scope(precision: str, device: str) -> Iterator[None]:
     with torch.autocast(device_type="cuda" if on_gpu else "cpu", dtype=torch.bfloat16):
         yield
 
-
-def describe(precision: str, device: str) -> dict[str, Any]:
-    """What the provenance says about the floating-point mode."""
-    modes = {"fp32": "float32", "tf32": "float32 with TF32 products", "bf16": "autocast to bfloat16"}
-    return {"precision": precision, "precision_mode": modes.get(precision, precision)}
