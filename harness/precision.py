@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
 from harness.errors import HarnessError
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -83,4 +84,3 @@ def precision_scope(precision: str, device: str) -> Iterator[None]:
         return
     with torch.autocast(device_type="cuda" if on_gpu else "cpu", dtype=torch.bfloat16):
         yield
-
