@@ -157,3 +157,16 @@ def test_thresholds_changed_after_the_design_are_refused(plain_run):
     r.sample.smallest_effect = 0.05
     with pytest.raises(HarnessError, match="changed its thresholds"):
         designs.check_thresholds(design, r.row_id, r.sample)
+
+
+def test_a_later_call_registers_the_rows_of_new_tracks_and_changes_no_registered_row(plain_run):
+    suite, res = plain_run
+    other = designs.DesignRow("0" * 16, "other-track", "a claim of another track", "d", "superiority", 3, [3, 6])
+    design = designs.Design(designs.DesignSettings(), {other.row_id: other}, scale="smoke")
+    designs.write_new(res, design)
+    before = designs.design_path(res).read_text()
+    out = _decide(suite, res, "--budget", "0")
+    assert out.exit_code == 0, out.output
+    after = designs.load(res)
+    assert after.rows[other.row_id] == other and {r.track for r in after.rows.values()} == {"other-track", "fake"}
+    assert after.settings == designs.Design.from_json(before).settings and after.created == design.created

@@ -85,7 +85,7 @@ def provenance(results: str, table: Any, track: str) -> Provenance:
             commits[prov["git_sha"]] += 1
         dirty = dirty or bool(prov.get("git_dirty"))
         versions.add(str((prov.get("versions") or {}).get("kexue-bench", "unknown")))
-        devices.add(str(prov.get("device", "unknown")))
+        devices.add(_device_text(prov))
         if prov.get("threads"):
             threads.add(int(prov["threads"]))
     seeds = sorted(set(t.groupby(["dataset", "method"])["seed"].nunique())) if len(t) else []
@@ -99,6 +99,17 @@ def provenance(results: str, table: Any, track: str) -> Provenance:
         sorted(devices),
         sorted(threads),
     )
+
+
+def _device_text(prov: dict[str, Any]) -> str:
+    """The device a record's training ran on, with the GPU's name and a precision other than fp32."""
+    text = str(prov.get("device", "unknown"))
+    gpu = prov.get("gpu") or {}
+    if gpu.get("name") and text.startswith("cuda"):
+        text += f" ({gpu['name']})"
+    if prov.get("precision") and prov["precision"] != "fp32":
+        text += f", {prov['precision']}"
+    return text
 
 
 def hardware_line() -> str:

@@ -50,8 +50,7 @@ def run_decide(
         designs.check_unchanged(design, {"max_seeds": max_seeds, "look_every": look_every}, results)
         if design.scale and design.scale != scale:
             raise HarnessError(f"the --decide design of {results}/ is for scale {design.scale}, not {scale}")
-        for r in seed_rows(claim_rows(results, sorted({d.track for d in design.rows.values()}), scale)):
-            designs.check_thresholds(design, r.row_id, r.sample)
+        _check_and_extend(results, design, tracks, scale)
     budget = _budget(results, budget_minutes, suite_keys)
     ledger = FileLedger(results)
     design_tracks = sorted({r.track for r in design.rows.values()})
@@ -68,9 +67,7 @@ def _new_design(
     settings.check()
     design = designs.Design(settings, scale=scale)
     for r in seed_rows(claim_rows(results, tracks, scale)):
-        design.rows[r.row_id] = designs.register(
-            settings, r.row_id, r.family.split(": ", 1)[0], r.claim, r.dataset, r.sample
-        )
+        design.rows[r.row_id] = designs.register(settings, r.row_id, _track_of(r), r.claim, r.dataset, r.sample)
     if not design.rows:
         raise HarnessError("--decide: no testable claim row with at least 2 seeds in these results")
     path = designs.write_new(results, design)
@@ -81,6 +78,25 @@ def _new_design(
         err=True,
     )
     return design
+
+
+def _check_and_extend(results: str | Path, design: designs.Design, tracks: list[str], scale: str) -> None:
+    """Refuse rows whose thresholds changed; register the rows of tracks the design has none of yet
+    (a later call over other tracks), before any seed is added to them."""
+    known = {r.track for r in design.rows.values()}
+    new = []
+    for r in seed_rows(claim_rows(results, sorted(known | set(tracks)), scale)):
+        designs.check_thresholds(design, r.row_id, r.sample)
+        if r.row_id not in design.rows and _track_of(r) not in known:
+            new.append(designs.register(design.settings, r.row_id, _track_of(r), r.claim, r.dataset, r.sample))
+    if new:
+        designs.add_rows(results, design, new)
+        added = ", ".join(sorted({r.track for r in new}))
+        click.echo(f"decide: registered {len(new)} rows of {added} in the design (its settings unchanged)", err=True)
+
+
+def _track_of(row: Any) -> str:
+    return row.family.split(": ", 1)[0]
 
 
 def _budget(results: str | Path, budget_minutes: float | None, suite_keys: list[str]) -> float:

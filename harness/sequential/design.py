@@ -7,7 +7,9 @@ function of the decision (Lan-DeMets O'Brien-Fleming type) and the futility rule
 test "smaller than the smallest effect of interest" with the same spending, non-binding: the
 decision boundaries ignore it, so stopping or continuing after it never inflates their error).
 Each row is registered with its kind, thresholds and first seeds, so a later change of a claim's
-smallest effect or margin cannot silently re-test old looks.
+smallest effect or margin cannot silently re-test old looks. A later ``--decide`` call over other
+tracks registers their rows too (before any seed is added to them): a row's design is fixed before
+its first added seed and never changes; rows are only ever added to the file, never altered.
 """
 
 from __future__ import annotations
@@ -148,6 +150,22 @@ def write_new(results: str | Path, design: Design) -> Path:
     design.created = design.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     atomic_write_bytes(path, design.to_json().encode())
     return path
+
+
+def add_rows(results: str | Path, design: Design, rows: list[DesignRow]) -> None:
+    """Register rows not in the design yet (a later call over other tracks); registered rows stay as
+    they were, byte for byte."""
+    path = design_path(results)
+    before = Design.from_json(path.read_text(encoding="utf-8"))
+    for row in rows:
+        if row.row_id in design.rows:
+            raise HarnessError(
+                f"claim {row.claim!r} ({row.dataset}) is registered already: rows are never re-registered"
+            )
+        design.rows[row.row_id] = row
+    if any(design.rows[rid] != row for rid, row in before.rows.items()):  # pragma: no cover - a guard
+        raise HarnessError(f"{path}: a registered row would change; refusing")
+    atomic_write_bytes(path, design.to_json().encode())
 
 
 def check_unchanged(design: Design, given: dict[str, Any], results: str | Path) -> None:

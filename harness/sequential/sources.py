@@ -19,11 +19,13 @@ from harness.sequential.engine import RowView
 
 
 def claim_rows(results: str | Path, tracks: list[str], scale: str, looks: Any = None) -> list[Any]:
-    """Every claim row (``ClaimResult``) of ``tracks`` over the results of ``scale``."""
+    """Every claim row (``ClaimResult``) of ``tracks`` over the results of ``scale`` (a track without
+    results there, or no longer registered, has none)."""
     from harness.report.publish import evaluate_claims, load
 
-    table, classes, _ = load(str(results), tracks, scale)
-    return [r for cls in classes for r in evaluate_claims(table[table["track"] == cls.name], cls, looks)]
+    table, classes, _ = load(str(results), None, scale)
+    wanted = [cls for cls in classes if cls.name in tracks]
+    return [r for cls in wanted for r in evaluate_claims(table[table["track"] == cls.name], cls, looks)]
 
 
 def seed_rows(claims: list[Any]) -> list[Any]:
