@@ -3,7 +3,7 @@
 Run by hand (needs the real backbone; resumable: finished runs are read back from ``--out``):
 
     python benchmarks/pilot_lm_training.py [--k 0] [--depths 1 2 4 8] [--lrs 3e-4 1e-3 3e-3]
-        [--arms pet head-finetune] [--steps 100] [--eval-every 10] [--patience 3] [--shard 0/2]
+        [--arms pet head-finetune] [--steps 100] [--eval-every 10] [--patience 3] [--reverse]
     python benchmarks/pilot_lm_training.py --table          # the table from the runs in --out
 
 Each run trains one arm of one (K, depth, lr) cell through the fewshot track's own code
@@ -92,9 +92,36 @@ def run_one(args: argparse.Namespace, data, k: int, depth: int, lr: float, arm: 
 
 
 def read_runs(path: Path) -> list[dict]:
+    """The finished runs in ``path`` (the first of any duplicate)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    runs: dict[str, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            runs.setdefault(row["key"], row)
+    return list(runs.values())
+
+
+def claim(out: Path, key: str) -> Path | None:
+    """A claim file for ``key`` so parallel processes never run one config twice; None when a live
+    process holds it (a dead holder's claim is taken over)."""
+    import hashlib
+    import os
+
+    path = out.with_name(f".{out.name}.{hashlib.sha1(key.encode()).hexdigest()[:12]}.claim")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(path.read_text() or "0"), 0)
+            return None
+        except (ProcessLookupError, ValueError):
+            path.write_text(str(os.getpid()))
+            return path
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return path
 
 
 def table(runs: list[dict]) -> str:
@@ -154,7 +181,7 @@ def main() -> None:
     ap.add_argument("--valid", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--shard", default="0/1", help="i/n: run every n-th config starting at i (parallel processes)")
+    ap.add_argument("--reverse", action="store_true", help="run the grid from its end (a second process)")
     ap.add_argument("--out", default="results-pilot/pilot_lm_training.jsonl")
     ap.add_argument("--table", action="store_true", help="only print the table of the runs in --out")
     args = ap.parse_args()
@@ -171,14 +198,18 @@ def main() -> None:
     grid = [
         (k, d, lr, arm) for k in args.k for d in args.depths for lr in args.lrs for arm in args.arms
     ]  # fmt: skip
-    i, n = (int(v) for v in args.shard.split("/"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    for k, depth, lr, arm in grid[i::n]:
-        if config_key(k, depth, lr, arm, args.seed) in done:
+    for k, depth, lr, arm in reversed(grid) if args.reverse else grid:
+        key = config_key(k, depth, lr, arm, args.seed)
+        if key in done or key in {r["key"] for r in read_runs(out)}:
+            continue
+        held = claim(out, key)
+        if held is None:
             continue
         row = run_one(args, data, k, depth, lr, arm)
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+        held.unlink(missing_ok=True)
         print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
     print(table(read_runs(out)))
 

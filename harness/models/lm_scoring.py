@@ -83,11 +83,19 @@ def start_token_id(tokenizer: Any) -> int:
     """The token every sequence starts with, so its first real token is scored too: a newline when the
     tokenizer writes it as one token (the text starts a line), else BOS, EOS or pad.
 
-    Why not BOS: Qwen2.5-Coder-0.5B-Instruct's BOS is ``<|endoftext|>``, a document boundary, and after
-    it the model reads reviews differently: on the quick suite's 200 validation texts the ``review``
-    prompt scored 0.555 raw (91.5% predicted positive) and 0.585 calibrated after ``<|endoftext|>``,
-    0.715 / 0.745 after ``<|im_start|>``, 0.77 / 0.745 after a newline and 0.77 / 0.76 with no start
-    at all; Su's P2 0.54 / 0.555, 0.545 / 0.555, see README (fewshot) for the newline's."""
+    Why not BOS: Qwen2.5-Coder-0.5B-Instruct's BOS is ``<|endoftext|>``, a document boundary, after which
+    it reads reviews differently. Zero-shot accuracy on the quick suite's 200 validation texts, raw /
+    calibrated (``benchmarks/bench_lm_patterns.py --start bos|im_start|none``; README, fewshot):
+
+    ============== ============ ============ ============
+    start          ``review``   Su's P2      Su's P1
+    ============== ============ ============ ============
+    <|endoftext|>  0.555/0.585  0.540/0.555  0.575/0.560
+    <|im_start|>   0.715/0.745  0.545/0.555
+    newline        0.770/0.745  0.595/0.590  0.635/0.615
+    none           0.770/0.760  0.585/-      (unscorable)
+    ============== ============ ============ ============
+    """
     newline = tokenizer(START_TEXT, add_special_tokens=False)["input_ids"]
     if len(newline) == 1:
         return int(newline[0])

@@ -99,6 +99,7 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
 
     builds = Builds()
     tokenizers: dict[str, Any] = {}
+    seen: set[tuple] = set()
     for cell in cells:
         s, recipe = track.settings(cell), track.recipe(cell)
         if is_mlm(s.backbone):
@@ -117,6 +118,10 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
         pattern, words = Pattern(resolve_pattern(name)), pattern_words(name, *recipe.verbalizer)
         weights = lm_store.weights_id(s.backbone)
         for what, texts in _needs(cell, s, recipe, data, k_texts):
+            same = (what, weights, layer, name, words, s.max_chars, tuple(texts))
+            if same in seen:  # another pending cell reads these very sequences: counted already
+                continue
+            seen.add(same)
             if tok is None:  # nothing can be on disk without the folder: charge every text, upper estimate
                 builds.guessed = True
                 tag = f"guess|{s.backbone}|{layer}|{what}|{name}|{hash(tuple(texts))}"

@@ -33,6 +33,12 @@ Track version 2 (issue 15): new settings (backbone specs, ``pattern``, ``train_l
 ``subset_texts``, ``unlabelled_texts``, ``full_texts``) and method parameters changed every run key,
 so the tiny-MLM cells of version 1 are re-run; their code path is unchanged.
 
+Track version 3 (issue 21): a causal LM scores every pattern under one rule (a newline start token
+before every sequence; before, only patterns whose label word came first had a start token), which
+changes every causal-LM cell's scores and states; the tiny-MLM cells' code path is unchanged (their
+keys change with the version). New settings ``patience`` (early stopping on validation) and metric
+``trained_steps``.
+
 Metrics: ``test_accuracy`` (primary), ``valid_accuracy`` (best, the selection criterion),
 ``labelled_texts`` (K used; icl: demonstrations), ``best_step``, ``test_texts``, ``positive_rate``,
 ``predicted_labels`` (distinct labels predicted on the test texts: 1 = a constant predictor),
@@ -53,7 +59,7 @@ from harness.tracks.fewshot.recipe import FewShotRecipe
 SU_LABEL_SHARE = 0.01  # Su's train_frac: the default K is this share of the train split
 
 
-@track("fewshot", version=2)
+@track("fewshot", version=3)
 class FewShot(Track):
     """PET pattern fine-tuning, zero-shot, in-context and semi-supervised, versus a linear head."""
 
