@@ -13,7 +13,8 @@ cells reuse). Rule: the prompt with the highest raw validation accuracy is the b
 calibrated score. Until fewshot version 3 the rule read "raw or calibrated"; under the newline start
 rule that would pick ``verdict`` (0.780 calibrated, a constant predictor raw: 0.500) over ``review``
 (0.770 raw) by 2 of 200 texts, a prompt PET would start training from as a constant predictor.
-Prints one JSON line per pattern and the choice, with the CPU and wall seconds of each (say whether the machine was loaded).
+Prints one JSON line per pattern and the choice, with the CPU and wall seconds of each (say whether
+the machine was loaded).
 
 ``--start bos|im_start|none`` scores with another start token than the harness's rule (a newline,
 ``lm_scoring.start_token_id``) through ``lm_scoring.option_scores`` (the whole model): how the rule
