@@ -4,7 +4,7 @@ building the cached states.
 Run by hand (needs the real backbone, built on first use):
 
     python benchmarks/bench_lm_roofline.py [--backbone qwen2.5-0.5b] [--texts 64] [--threads 1]
-        [--batch-sizes 8 32] [--layer 23]
+        [--batch-sizes 8 16 32 64] [--layer 23]
 
 Peak: the best FLOP/s of ``torch.nn.functional.linear`` over the model's own linear shapes (q/k/v/o,
 gate/up/down and the output layer, weights as stored) at 256-2,048 rows, and a square 1,024 matmul,
@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--backbone", default="qwen2.5-0.5b")
     ap.add_argument("--texts", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32])
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64])
     ap.add_argument("--layer", type=int, default=23, help="the states path runs layers 0..layer-1")
     ap.add_argument("--pattern", default="评论：{x}\n这条评论的情感是：{y}")
     ap.add_argument("--verbalizers", nargs="+", default=["负面", "正面"])
@@ -117,32 +117,36 @@ def main() -> None:
     plan = lm_scoring.build_plan(tok, lm_scoring.Pattern(args.pattern), texts, args.verbalizers, max_text_chars=120)
     per_layer, head = layer_parameters(model), model.lm_head.weight.numel()
     seqs = lm_states.state_sequences(plan)
+    lm_scoring.score_plan(model, lm_scoring.Plan(plan.prefix, plan.options[:4], plan.split[:4]), 4, pad)  # warm-up
     rows = []
-    for batch in args.batch_sizes:
-        if "score" in args.paths:
-            flops, tokens, positions = score_work(plan, per_layer, head)
-            s = best_of(lambda b=batch: lm_scoring.score_plan(model, plan, b, pad), args.threads, repeat=1)
-            middles = [d - len(plan.prefix) for d in plan.split]
-            rows.append(("score", batch, tokens, padded_tokens(middles, batch), flops, s))
-        if "states" in args.paths:
-            tokens = sum(len(q) for q in seqs)
-            flops = 2.0 * tokens * sum(per_layer[: args.layer])
-            s = best_of(
-                lambda b=batch: lm_states.lower_states(model, seqs, args.layer, batch_size=b, pad_id=pad),
-                args.threads,
-                repeat=1,
-            )
-            rows.append(("states", batch, tokens, padded_tokens([len(q) for q in seqs], batch), flops, s))
-    print("| path | batch | real tokens | padded share | seconds | achieved GFLOP/s | of peak |")
-    print("|---|---|---|---|---|---|---|")
-    for path, batch, tokens, padded, flops, s in rows:
+
+    def report(path: str, batch: int, tokens: int, padded: int, flops: float, s: float) -> None:
         rate = flops / s
-        print(json.dumps({"path": path, "batch": batch, "tokens": tokens, "seconds": round(s, 2),
-                          "gflops": round(rate / 1e9, 1), "of_peak": round(rate / peak, 3)}))  # fmt: skip
-        print(
+        rows.append(
             f"| {path} | {batch} | {tokens} | {1 - tokens / max(padded, 1):.2f} | {s:.1f} | {rate / 1e9:.1f} | "
             f"{rate / peak:.0%} |"
         )
+        print(json.dumps({"path": path, "batch": batch, "tokens": tokens, "seconds": round(s, 2),
+                          "gflops": round(rate / 1e9, 1), "of_peak": round(rate / peak, 3)}))  # fmt: skip
+
+    for batch in args.batch_sizes:
+        if "score" in args.paths:
+            flops, tokens, _ = score_work(plan, per_layer, head)
+            t0 = clock(args.threads)
+            lm_scoring.score_plan(model, plan, batch, pad)
+            middles = [d - len(plan.prefix) for d in plan.split]
+            report("score", batch, tokens, padded_tokens(middles, batch), flops, clock(args.threads) - t0)
+        if "states" in args.paths:
+            tokens = sum(len(q) for q in seqs)
+            t0 = clock(args.threads)
+            lm_states.lower_states(model, seqs, args.layer, batch_size=batch, pad_id=pad)
+            flops = 2.0 * tokens * sum(per_layer[: args.layer])
+            report(
+                "states", batch, tokens, padded_tokens([len(q) for q in seqs], batch), flops, clock(args.threads) - t0
+            )
+    print("| path | batch | real tokens | padded share | seconds | achieved GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
