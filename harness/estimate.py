@@ -22,11 +22,13 @@ class Estimate:
     gpu_memory: dict[str, int] = field(default_factory=dict)  # cell key -> GPU bytes on a GPU run (0: CPU cell)
     cpu_only: dict[str, str] = field(default_factory=dict)  # cell key -> why it runs on the CPU on a GPU run
     cells: list[Any] = field(default_factory=list)
+    shared: dict[str, float] = field(default_factory=dict)  # what -> core-seconds shared by the cells (once)
+    problems: list[str] = field(default_factory=list)  # shared work a track could not count
 
     def minutes(self, jobs: int) -> float:
-        """Wall minutes with ``jobs`` cells at a time: the work spread over the jobs, but never less
-        than the longest cell (cells start longest first)."""
-        total = sum(self.seconds.values())
+        """Wall minutes with ``jobs`` cells at a time: the work (cells and the shared builds) spread over
+        the jobs, but never less than the longest cell (cells start longest first)."""
+        total = sum(self.seconds.values()) + sum(self.shared.values())
         return max(total / max(1, jobs), max(self.seconds.values(), default=0.0)) / 60
 
     def lines(self, jobs: int, head: str) -> list[str]:
@@ -38,11 +40,14 @@ class Estimate:
             f"  {t}: {int(n)} cells, ~{s / 60:.1f} core-minutes, up to {fmt_bytes(m)} per cell"
             for t, (n, s, m) in sorted(per_track.items())
         ]
-        total = sum(self.seconds.values())
+        total = sum(self.seconds.values()) + sum(self.shared.values())
+        building = sum(self.shared.values()) / max(1, jobs) / 60
+        of_which = f", of which ~{building:.1f} min {' and '.join(self.shared)}" if self.shared else ""
         out.append(
             f"{head}: {len(self.cells)} cells to run, estimated ~{total / 60:.1f} core-minutes, "
-            f"~{self.minutes(jobs):.1f} minutes with {jobs} job(s)"
+            f"~{self.minutes(jobs):.1f} minutes with {jobs} job(s){of_which}"
         )
+        out += [f"  note: {p}" for p in self.problems]
         return out
 
 
@@ -50,7 +55,9 @@ def estimate(cells: list[Any]) -> Estimate:
     """Each cell's cost and memory from its track, computed once (for ordering, printing, admission).
 
     Loads the track classes (cheap, no torch); an estimate that fails counts as 0 s and the default
-    memory, so it never stops a run."""
+    memory, so it never stops a run. Then each track counts the work its pending cells share
+    (``Track.shared_cost``: the fewshot track tokenizes the texts of pending causal-LM cells to see
+    which cached states are missing, which imports transformers, only when such cells are pending)."""
     from harness.track import DEFAULT_CELL_MEMORY, DEFAULT_GPU_MEMORY
 
     tracks: dict[str, Any] = {}
@@ -75,6 +82,14 @@ def estimate(cells: list[Any]) -> Estimate:
             est.gpu_memory[cell.key] = int(track.gpu_memory(cell))
         except Exception:
             est.gpu_memory[cell.key] = 0 if est.cpu_only[cell.key] else DEFAULT_GPU_MEMORY
+    for name, track in tracks.items():
+        try:
+            for what, seconds in track.shared_cost([c for c in cells if c.track == name]).items():
+                est.shared[what] = est.shared.get(what, 0.0) + float(seconds)
+        except Exception as exc:  # never stops a run; says what it could not count
+            from harness.errors import first_line
+
+            est.problems.append(f"{name}: shared work not counted ({first_line(exc)})")
     return est
 
 

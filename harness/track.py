@@ -66,6 +66,11 @@ class Track:
         """Optional report plots: (caption, matplotlib Figure) from the collected results."""
         return []
 
+    def provenance_notes(self, settings: list[dict[str, Any]]) -> list[str]:
+        """Extra provenance lines for a leaderboard whose cells ran under these block settings (e.g.
+        exactly which pretrained model a backbone name stands for); read from records, not prose."""
+        return []
+
     def check_method(self, method: Any, params: dict[str, Any]) -> None:
         """Validate a method's parameter combination at suite-load time (raise HarnessError).
 
@@ -84,6 +89,11 @@ class Track:
     def cost(self, cell: Any) -> float:
         """Rough relative cost of a cell in seconds on one CPU core, for --dry-run estimates."""
         return 10.0
+
+    def shared_cost(self, cells: list[Any]) -> dict[str, float]:
+        """Core-seconds of work these pending cells share and that their own ``cost`` leaves out (e.g.
+        caches the first of them builds for all), by what it is; counted once per run."""
+        return {}
 
     def memory(self, cell: Any) -> int:
         """Peak resident memory in bytes of a worker running this cell (interpreter, torch, data,

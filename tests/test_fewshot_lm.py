@@ -94,11 +94,13 @@ def test_every_method_runs_on_a_tiny_causal_lm(method, params, labelled):
 
 
 def test_zero_shot_through_cached_states_equals_the_full_model_scorer():
+    from harness.models.lm_reference import compare, plain_sequence_logprobs
     from harness.models.lm_scoring import naive_option_scores, score_plan
+    from harness.tracks.fewshot.pattern import resolve_pattern
     from harness.tracks.fewshot.recipe import FewShotRecipe
 
     texts = ["很满意的评论", "差，不好", "总之我觉得好", "失望"]
-    for name in ("review", "p2"):
+    for name in ("review", "p1", "p2"):
         env = lm.setup(
             "tiny-random-qwen2", FewShotRecipe("pet", name, train=False), fs.FewShot.Settings(**SETTINGS), "smoke"
         )
@@ -107,6 +109,9 @@ def test_zero_shot_through_cached_states_equals_the_full_model_scorer():
         assert torch.allclose(fast, score_plan(env.model, plan, 8, env.pad_id), atol=1e-4)
         assert torch.allclose(fast, naive_option_scores(env.model, plan), atol=1e-4)
         assert torch.allclose(lm.frozen_scores(env, texts), fast)  # second call: from the disk cache
+        plain = plain_sequence_logprobs(env.model, env.tok, texts, resolve_pattern(name), env.words, env.cut)
+        found = compare(fast, plain)  # the outside check: no build_plan, the same start-token rule
+        assert found["max_abs_diff_nats"] < 2e-4 and found["argmax_agreement"] == 1.0, (name, found)
 
 
 def test_pet_and_head_train_the_same_top_layers_and_reuse_the_test_states():
@@ -238,3 +243,23 @@ def test_missing_truncated_and_wrong_model_files_are_one_line_error_cells(tmp_pa
         for rec in recs:
             assert "\n" not in rec["error"] and "Traceback" not in out.output, rec["error"]
             assert str(path.name) in rec["error"], rec["error"]
+
+
+def test_leaderboard_names_the_backbone_exactly(tmp_path):
+    """Provenance lines say which model a backbone name stands for (family, variant, the source file's
+    quantisation, the dtype used), read from the backbone's records; masked-LM blocks add none."""
+    from report_fixtures import _record
+
+    from harness.report.provenance import provenance
+    from harness.store import Store, collect
+
+    store = Store(tmp_path)
+    blocks = ({"backbone": "qwen2.5-0.5b", "k": 16}, {"k": 16}, {"backbone": "tiny-random-qwen2"}, {"k": 8})
+    for i, settings in enumerate(blocks):
+        cell = Cell("fewshot", "sentiment", {}, "head-finetune", {}, settings, i, "quick", {"track": 3})
+        store.write(_record(cell, {"test_accuracy": 0.5}, i))
+    lines = provenance(str(tmp_path), collect(tmp_path), "fewshot").lines()
+    qwen = [line for line in lines if "`qwen2.5-0.5b`" in line]
+    assert len(qwen) == 1 and "Qwen2.5-Coder-0.5B-Instruct" in qwen[0] and "Q4_K_M" in qwen[0]
+    assert "float32" in qwen[0] and "sha256 1d9614638d18" in qwen[0]
+    assert sum("Backbone" in line for line in lines) == 2  # qwen and the tiny random model; not `char`

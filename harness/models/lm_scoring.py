@@ -20,10 +20,13 @@ Speed (the naive loop ``naive_option_scores`` is the reference the tests compare
 * the output layer (151k words for Qwen, ~28% of the FLOPs) applied only at the scored positions;
 * ``torch.inference_mode``.
 
-Every sequence starts with one start token (BOS, else EOS), so a label word at the very start is
-scored too. Tokenization is of the whole filled string by default (the model's canonical tokens)
-or per segment (see ``build_plan``); either way both the fast path and the reference score the
-same token sequences.
+One scoring rule for every pattern: every sequence starts with one start token (``start_token_id``).
+A label word at the very start (Su's P1) can only be scored after it, and a rule that added it only
+where needed scored P1 with it and P2 without: two patterns of one comparison under different rules
+(on Qwen a start token moves P2's score gap by up to 2.1 nats). ``start_token=False`` is left for
+experiments and tests, never chosen per pattern. Tokenization is of the whole filled string by
+default (the model's canonical tokens) or per segment (see ``build_plan``); either way both the fast
+path and the reference score the same token sequences.
 """
 
 from __future__ import annotations
@@ -73,12 +76,33 @@ class Pattern:
         return self._normal.replace("{x}", text).replace("{y}", word)  # type: ignore[attr-defined]
 
 
+START_TEXT = "\n"
+
+
 def start_token_id(tokenizer: Any) -> int:
-    """The token every sequence starts with, so the first real token is scored too (BOS, else EOS)."""
+    """The token every sequence starts with, so its first real token is scored too: a newline when the
+    tokenizer writes it as one token (the text starts a line), else BOS, EOS or pad.
+
+    Why not BOS: Qwen2.5-Coder-0.5B-Instruct's BOS is ``<|endoftext|>``, a document boundary, after which
+    it reads reviews differently. Zero-shot accuracy on the quick suite's 200 validation texts, raw /
+    calibrated (``benchmarks/bench_lm_patterns.py --start bos|im_start|none``; README, fewshot):
+
+    ============== ============ ============ ============
+    start          ``review``   Su's P2      Su's P1
+    ============== ============ ============ ============
+    <|endoftext|>  0.555/0.585  0.540/0.555  0.575/0.560
+    <|im_start|>   0.715/0.745  0.545/0.555
+    newline        0.770/0.745  0.595/0.590  0.635/0.615
+    none           0.770/0.760  0.585/-      (unscorable)
+    ============== ============ ============ ============
+    """
+    newline = tokenizer(START_TEXT, add_special_tokens=False)["input_ids"]
+    if len(newline) == 1:
+        return int(newline[0])
     for tid in (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id):
         if tid is not None:
             return int(tid)
-    raise HarnessError("the tokenizer has no BOS, EOS or pad token to start a sequence with")
+    raise HarnessError("the tokenizer has no single newline token and no BOS, EOS or pad to start a sequence with")
 
 
 def icl_context(pattern: Pattern, demos: Sequence[tuple[str, str]], separator: str = "\n\n") -> str:
@@ -113,10 +137,6 @@ def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
 TOKENIZATIONS = ("whole", "segments")
 
 
-class _NeedsStart(HarnessError):
-    """The options differ at their first token, which only a start token lets us score."""
-
-
 def build_plan(
     tokenizer: Any,
     pattern: Pattern,
@@ -125,7 +145,7 @@ def build_plan(
     context: str = "",
     max_text_chars: int = 0,
     tokenization: str = "whole",
-    start_token: bool | None = None,
+    start_token: bool = True,
 ) -> Plan:
     """Tokenize every (text, verbalizer) option after one start token.
 
@@ -133,16 +153,9 @@ def build_plan(
     canonical tokens: Qwen writes 很满意 as one token); ``"segments"`` tokenizes the context, each
     literal, the text and the label word separately and concatenates them (a label is then exactly
     its word's tokens). ``max_text_chars`` > 0 cuts each text to that many characters first.
-    ``start_token`` puts the tokenizer's BOS (else EOS) first. It is needed only when the options differ
-    at their very first token (Su's P1 ``{y}满意。{x}``), and it hurts label-last prompts: on Qwen-0.5B,
-    100 validation reviews, ``评论：{x}\n这条评论的情感是：{y}`` scored 0.55 with it (93% predicted
-    positive) and 0.75 without. ``None`` (default) adds it only when needed.
+    ``start_token`` (default, the one rule) puts ``start_token_id`` first, for every pattern alike;
+    without it a pattern whose options differ at their first token is an error.
     """
-    if start_token is None:
-        try:
-            return build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization, False)
-        except _NeedsStart:
-            return build_plan(tokenizer, pattern, texts, verbalizers, context, max_text_chars, tokenization, True)
     if len(verbalizers) < 2:
         raise HarnessError(f"scoring needs at least two label words, got {list(verbalizers)}")
     if tokenization not in TOKENIZATIONS:
@@ -171,7 +184,7 @@ def build_plan(
         options.append(opts)
         split.append(_common_prefix_len(opts))
         if split[-1] == 0:
-            raise _NeedsStart(
+            raise HarnessError(
                 f"pattern {pattern.template!r}: the options differ at the first token, which is only "
                 "scored after a start token (start_token=True)"
             )
@@ -325,7 +338,7 @@ def option_scores(
     calibrate: Sequence[str] | None = None,
     max_text_chars: int = 0,
     tokenization: str = "whole",
-    start_token: bool | None = None,
+    start_token: bool = True,
 ) -> Any:
     """Label scores [n_texts, n_labels] of ``texts`` under ``pattern``.
 

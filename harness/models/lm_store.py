@@ -112,6 +112,27 @@ def _length_chunks(lengths: Sequence[int], size: int) -> list[list[int]]:
     return [order[b : b + size] for b in range(0, len(order), size)]
 
 
+def state_chunks(
+    weights: str, sequences: Sequence[Sequence[int]], layer: int, chunk: int = CHUNK
+) -> tuple[list[list[int]], list[str]]:
+    """How ``shared_lower_states`` stores ``sequences``: the chunks (indices) and their file keys."""
+    chunks = _length_chunks([len(s) for s in sequences], chunk)
+    return chunks, [_key("states", weights, layer, [list(sequences[i]) for i in c]) for c in chunks]
+
+
+def score_chunks(weights: str, plan: Plan, chunk: int = CHUNK) -> tuple[list[list[int]], list[str]]:
+    """How ``shared_option_scores`` stores ``plan``'s scores: the chunks (text indices) and their file keys."""
+    chunks = _length_chunks([max(len(s) for s in opts) for opts in plan.options], chunk)
+    return chunks, [_key("scores", weights, plan.prefix, [plan.options[i] for i in c]) for c in chunks]
+
+
+def stored(kind: str, key: str) -> bool:
+    """Whether a chunk file exists (``lm-states`` or ``lm-scores``): what a cost estimate counts as done."""
+    from harness.artifacts import artifact_path
+
+    return artifact_path(kind, key, ".safetensors").exists()
+
+
 def shared_lower_states(
     weights: str,
     model: Any,
@@ -124,8 +145,7 @@ def shared_lower_states(
 ) -> list[torch.Tensor]:
     """``lm_states.lower_states`` of ``sequences`` (input order), stored per chunk on disk and shared
     across processes; ``weights`` is ``weights_id(spec)`` of the model."""
-    chunks = _length_chunks([len(s) for s in sequences], chunk)
-    keys = [_key("states", weights, layer, [list(sequences[i]) for i in c]) for c in chunks]
+    chunks, keys = state_chunks(weights, sequences, layer, chunk)
 
     def build(k: int) -> dict[str, torch.Tensor]:
         seqs = [sequences[i] for i in chunks[k]]
@@ -151,8 +171,7 @@ def shared_option_scores(
     n = len(plan.options)
     if not n:
         return torch.zeros(0, 0)
-    chunks = _length_chunks([max(len(s) for s in opts) for opts in plan.options], chunk)
-    keys = [_key("scores", weights, plan.prefix, [plan.options[i] for i in c]) for c in chunks]
+    chunks, keys = score_chunks(weights, plan, chunk)
 
     def build(k: int) -> dict[str, torch.Tensor]:
         c = chunks[k]

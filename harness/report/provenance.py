@@ -29,6 +29,7 @@ class Provenance:
     versions: list[str] = field(default_factory=list)  # kexue-bench versions
     devices: list[str] = field(default_factory=list)
     threads: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the track's own lines (Track.provenance_notes)
 
     @property
     def seeds_text(self) -> str:
@@ -53,6 +54,7 @@ class Provenance:
             f"- Harness: kexue-bench {', '.join(self.versions) or 'unknown'}, git commit {self.commit_text}",
             f"- Device: {', '.join(self.devices) or 'unknown'}, "
             f"{', '.join(str(t) for t in self.threads) or '?'} torch thread(s) per cell",
+            *(f"- {note}" for note in self.notes),
             f"- Reproduce: `{self.reproduce()}`",
         ]
 
@@ -77,9 +79,12 @@ def provenance(results: str, table: Any, track: str) -> Provenance:
     keys = set(t["key"]) if len(t) else set()
     commits: Counter = Counter()
     versions, devices, threads, dirty = set(), set(), set(), False
+    settings: dict[str, dict] = {}
     for rec in Store(results).records(warn=False):
         if rec.get("key") not in keys:
             continue
+        block = (rec.get("cell") or {}).get("settings") or {}
+        settings.setdefault(repr(sorted(block.items())), block)
         prov = rec.get("provenance") or {}
         if prov.get("git_sha"):
             commits[prov["git_sha"]] += 1
@@ -98,6 +103,7 @@ def provenance(results: str, table: Any, track: str) -> Provenance:
         sorted(versions),
         sorted(devices),
         sorted(threads),
+        _track_notes(track, list(settings.values())),
     )
 
 
@@ -110,6 +116,16 @@ def _device_text(prov: dict[str, Any]) -> str:
     if prov.get("precision") and prov["precision"] != "fp32":
         text += f", {prov['precision']}"
     return text
+
+
+def _track_notes(track: str, settings: list[dict]) -> list[str]:
+    """The track's own provenance lines; a track that cannot be loaded here adds none."""
+    from harness.registry import REGISTRY
+
+    try:
+        return list(REGISTRY.get("track", track).load()().provenance_notes(settings))
+    except Exception:
+        return []
 
 
 def hardware_line() -> str:

@@ -5,8 +5,8 @@ the executor's memory gate starts a cell only when its declared peak fits in fre
 Qwen jobs at ``-j 2`` must declare honestly. Memory comes from ``lm_backbones.memory_estimate``
 (fitted to measured peaks, errs high) plus the cached states a cell holds. The CPU constants were
 measured on the 2-core machine (README, the fewshot section's "Cost"); they assume warm
-caches: the first cell of a pattern also builds its lower-layer states (~0.5 CPU-s per text for
-Qwen-0.5B), which the estimate does not include.
+caches: the lower-layer states and whole-model scores a run still has to build are counted once
+per run by ``prep.shared_cost`` (``Track.shared_cost``), not per cell.
 """
 
 from __future__ import annotations
@@ -21,9 +21,16 @@ QWEN_PARAMETERS = 630_167_424
 # CPU seconds on one thread, Qwen-0.5B, texts cut to 120 characters (~46 tokens with the prompt).
 LOAD_S = 12.0  # import, load the fp32 folder, tokenize (scaled down for small models, 2 s at least)
 FULL_PER_TEXT_S = 0.55  # a whole-model forward per text (icl; zero-shot of a pattern that is not label-last)
-TOP_LAYER_PER_TEXT_S = 0.03  # one top layer over cached states, per text (+ output layer at one position)
-STEP_PER_LAYER_S = 1.1  # one training step of 8 texts, per trained layer (LoRA or weights, similar)
-LM_POSITION_S = 0.02  # the 151k-word output layer, forward + backward, per next-token loss position
+# Refitted on the validation pilot's 17 runs (benchmarks/pilot_lm_training.py, issue 21; CPU seconds per
+# trained step incl. its share of evaluations on 200 texts every 10 steps, machine loaded): head
+# 0.69 / 1.37 / 2.64 / 5.3 at LoRA depth 1 / 2 / 4 / 8, PET 1.65 / 2.3 / 3.7 / 6.3. The constants
+# below reproduce those within ~+20% (they err high).
+TOP_LAYER_PER_TEXT_S = 0.02  # one top layer over cached states, per text (+ output layer at one position)
+STEP_PER_LAYER_S = 0.35  # one training step of 8 texts, per trained layer (LoRA or weights, similar)
+LM_POSITION_S = 0.009  # the 151k-word output layer, forward + backward, per next-token loss position
+# With ``patience``, runs stop early: the pilot's runs (patience 3, evaluation every 10 steps) trained
+# 59 of 120 steps on average, best step 29; the estimate takes 2 x patience evaluations.
+PATIENCE_EVALS = 2
 STATE_BYTES_PER_TOKEN = 4  # fp32 states: hidden x 4 bytes per token
 
 
@@ -147,6 +154,8 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
     if recipe.kind == "pet" and not recipe.train:
         return load + (n_test + s.valid_texts) * top_pass
     steps = s.full_steps if recipe.all_labels else s.steps
+    if s.patience:
+        steps = min(steps, PATIENCE_EVALS * s.patience * s.eval_every)
     per_step = STEP_PER_LAYER_S * top * scale * chars * s.batch_size / 8
     positions = recipe.mlm_rate * _tokens(s) * s.batch_size if recipe.kind == "pet" else 0
     if recipe.unlabelled_ratio > 0:

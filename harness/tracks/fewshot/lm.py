@@ -214,8 +214,19 @@ def _unlabelled(env: Env, texts: list[str]) -> list[tuple[list[int], Any]]:
 
 
 def _train(
-    env: Env, recipe: FewShotRecipe, s: Any, data: Any, texts: list[str], labels: list[int], valid: tuple, steps, ctx
+    env: Env,
+    recipe: FewShotRecipe,
+    s: Any,
+    data: Any,
+    texts: list[str],
+    labels: list[int],
+    valid: tuple,
+    steps,
+    ctx,
+    test: bool = True,
 ) -> dict[str, Any]:
+    """Train one arm; its metrics and (``test``) the best checkpoint's test scores under ``_test_scores``.
+    ``test=False`` never touches the test texts (the validation pilot, benchmarks/pilot_lm_training.py)."""
     import torch
 
     from harness.models.finetune import train_loop
@@ -224,7 +235,6 @@ def _train(
     head = recipe.kind == "head"
     train = plan_states(env, texts, head)
     valid_states = plan_states(env, valid[0], head)
-    test_states = plan_states(env, list(data.test_texts), head)
     top, n_params = lm_train.make_trainable(env.model, env.layer, env.lora, ctx.seed("init"))
     out: dict[str, Any] = {"trained_parameters": float(n_params)}
     gen = ctx.generator("mask")
@@ -266,6 +276,10 @@ def _train(
         lambda: _accuracy(score(valid_states), valid[1]),
         ctx,
         lengths=train.lengths(),
+        patience=s.patience,
     )
-    out.update(valid_accuracy=best, best_step=float(best_step), _test_scores=score(test_states))
+    trained = max((step for step, _ in ctx.curves.get("valid_accuracy", [])), default=0)
+    out.update(valid_accuracy=best, best_step=float(best_step), trained_steps=float(trained))
+    if test:
+        out["_test_scores"] = score(plan_states(env, list(data.test_texts), head))
     return out

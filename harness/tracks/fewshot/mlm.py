@@ -154,6 +154,7 @@ def _pet(
         step_loss,
         lambda: accuracy(v_y, pet_predict(model, v_rows, v_pos, verbalizer)),
         ctx,
+        patience=s.patience,
     )
     return {"best_step": float(best_step)}
 
@@ -195,6 +196,7 @@ def _head(
         step_loss,
         lambda: accuracy(valid[1], head_predict(clf, v_rows)),
         ctx,
+        patience=s.patience,
     )
     pred = head_predict(clf, rows_of(data.test_texts))
     ctx.record_predictions(pred, data.test_labels)

@@ -33,6 +33,12 @@ Track version 2 (issue 15): new settings (backbone specs, ``pattern``, ``train_l
 ``subset_texts``, ``unlabelled_texts``, ``full_texts``) and method parameters changed every run key,
 so the tiny-MLM cells of version 1 are re-run; their code path is unchanged.
 
+Track version 3 (issue 21): a causal LM scores every pattern under one rule (a newline start token
+before every sequence; before, only patterns whose label word came first had a start token), which
+changes every causal-LM cell's scores and states; the tiny-MLM cells' code path is unchanged (their
+keys change with the version). New settings ``patience`` (early stopping on validation) and metric
+``trained_steps``.
+
 Metrics: ``test_accuracy`` (primary), ``valid_accuracy`` (best, the selection criterion),
 ``labelled_texts`` (K used; icl: demonstrations), ``best_step``, ``test_texts``, ``positive_rate``,
 ``predicted_labels`` (distinct labels predicted on the test texts: 1 = a constant predictor),
@@ -54,7 +60,7 @@ from harness.tracks.fewshot.recipe import FewShotRecipe
 SU_LABEL_SHARE = 0.01  # Su's train_frac: the default K is this share of the train split
 
 
-@track("fewshot", version=2)
+@track("fewshot", version=3)
 class FewShot(Track):
     """PET pattern fine-tuning, zero-shot, in-context and semi-supervised, versus a linear head."""
 
@@ -67,6 +73,7 @@ class FewShot(Track):
         Metric("subset_accuracy", True, "accuracy on the first subset_texts test texts (icl's texts)"),
         Metric("labelled_texts", True, "labelled training texts (K; icl: demonstrations)", ".0f"),
         Metric("best_step", True, "step of the best validation accuracy", ".0f"),
+        Metric("trained_steps", True, "steps trained (fewer than `steps` when `patience` stopped it)", ".0f"),
         Metric("test_texts", True, "test texts", ".0f"),
         # Diagnostics: 0 or 1 / a single label means the model answers one label for every text.
         Metric("positive_rate", True, "share of test texts predicted positive", ".3f"),
@@ -85,6 +92,7 @@ class FewShot(Track):
         lr: float = 2e-3  # tiny from-scratch MLM: 5e-4 barely moves it in 100 steps (measured)
         max_len: int = 128  # masked LMs: tokens per patterned text
         eval_every: int = 20
+        patience: int = 0  # stop after this many evaluations without a new best validation accuracy (0: never)
         valid_texts: int = 500
         backbone: str = "char"  # char | wobert | bert:<hub id or folder> | a causal LM spec (lm_backbones)
         pattern: str = "p1"  # the pattern of methods whose own `pattern` parameter is empty
@@ -102,6 +110,7 @@ class FewShot(Track):
         "lr": (0, None),
         "max_len": (8, 512),
         "eval_every": (1, None),
+        "patience": (0, None),
         "valid_texts": (1, None),
         "max_chars": (0, None),
         "subset_texts": (1, None),
@@ -134,18 +143,36 @@ class FewShot(Track):
         if not data.train_texts or not data.valid_texts or not data.test_texts:
             raise HarnessError(f"fewshot needs non-empty train/valid/test splits ({cell.dataset_selector})")
         recipe: FewShotRecipe = self.recipe(cell)
-        k = s.k or max(data.num_classes, round(SU_LABEL_SHARE * len(data.train_texts)))
-        texts, labels = sampling.sample_k(data.train_texts, data.train_labels, k, ctx.seed("sample"), data.num_classes)
+        texts, labels = self.labelled_sample(s, data, ctx.seed("sample"))
         if is_mlm(s.backbone):
             return run_mlm(cell, ctx, data, recipe, s, texts, labels)
         from harness.tracks.fewshot.lm import run_lm
 
         return run_lm(cell, ctx, data, recipe, s, texts, labels)
 
+    def labelled_sample(self, s: Any, data: Any, seed: int) -> tuple[list[str], list[int]]:
+        """The cell's K labelled texts (seed = the cell's axis "sample"): the same for every method."""
+        k = s.k or max(data.num_classes, round(SU_LABEL_SHARE * len(data.train_texts)))
+        return sampling.sample_k(data.train_texts, data.train_labels, k, seed, data.num_classes)
+
     def cost(self, cell: Any) -> float:
         from harness.tracks.fewshot.budget import cell_cost
 
         return cell_cost(self.settings(cell), self.recipe(cell), cell)
+
+    def shared_cost(self, cells: list[Any]) -> dict[str, float]:
+        from harness.tracks.fewshot.prep import shared_cost
+
+        return shared_cost(self, cells)
+
+    def provenance_notes(self, settings: list[dict[str, Any]]) -> list[str]:
+        """One line per causal-LM backbone the cells ran on: model family and variant, the source file's
+        quantisation, the dtype used (``lm_backbones.describe_backbone``)."""
+        from harness.models.lm_backbones import describe_backbone
+        from harness.tracks.fewshot.mlm import is_mlm
+
+        specs = sorted({str(s.get("backbone", self.Settings.backbone)) for s in settings})
+        return [f"Backbone {describe_backbone(b)}" for b in specs if not is_mlm(b)]
 
     def memory(self, cell: Any) -> int:
         from harness.tracks.fewshot.budget import cell_memory
