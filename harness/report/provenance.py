@@ -45,7 +45,8 @@ class Provenance:
 
     def reproduce(self) -> str:
         """The exact commands that rebuild this leaderboard from scratch."""
-        return f"harness run --suite {self.scale} --track {self.track} && harness publish --track {self.track}"
+        device = " --device cuda" if any(d.startswith("cuda") for d in self.devices) else ""
+        return f"harness run --suite {self.scale} --track {self.track}{device} && harness publish --track {self.track}"
 
     def lines(self) -> list[str]:
         """The Markdown block a leaderboard starts with."""
