@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 
 LEADERBOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
-SEEDS = sorted(LEADERBOARDS.glob("*.seeds.csv"))
+SEEDS = sorted([*LEADERBOARDS.glob("*.seeds.csv"), *LEADERBOARDS.glob("gpu/*.seeds.csv")])  # quick, CPU and GPU
 
 
 def _paired(a: dict[str, float], b: dict[str, float]) -> tuple[float, float, float]:
