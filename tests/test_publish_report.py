@@ -218,3 +218,16 @@ def test_summary_ours_is_the_estimate_interval_and_verdict_not_the_paragraph(tmp
     html_path, _ = _report(tmp_path)  # the HTML cell: the short text, then the coloured verdict
     html = html_path.read_text()
     assert ': <span class="verdict-' in html and "the row's\nwhole text" in html
+
+
+def test_claims_csv_counts_stay_integers_beside_empty_rows(tmp_path):
+    from harness.claims.core import ClaimResult
+    from harness.report.publish import claims_table
+
+    rows = [
+        ClaimResult("a beats b", "", "+0.1", "reproduced", kind="superiority", n=5, look=2),
+        ClaimResult("the table matches", "", "ok", "reproduced", kind="exact"),  # no seeds: n empty
+    ]
+    claims_table(rows).to_csv(tmp_path / "t.claims.csv", index=False)
+    read = pd.read_csv(tmp_path / "t.claims.csv", dtype=str, keep_default_na=False)
+    assert list(read["n"]) == ["5", ""] and list(read["look"]) == ["2", ""]

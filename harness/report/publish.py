@@ -10,13 +10,19 @@ holding another scale's leaderboard is only overwritten with ``force``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.report.leaderboard import mark_stale, track_rows
 from harness.report.markdown import claims_markdown, claims_records, leaderboard_markdown, leaderboard_records
 from harness.report.provenance import PUBLISHED_SCALE, provenance
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.claims.core import ClaimResult
 
 SEED_KEY = ("track", "dataset", "method", "seed", "status")
 FORMATS = ("md", "latex")
@@ -166,7 +172,7 @@ def publish_leaderboards(
             board["delta_examples"] = board["delta_examples"].astype("Int64")  # a count, not 60.0
         board.to_csv(paths["csv"], index=False)
         seed_records(t, rows).to_csv(paths["seeds.csv"], index=False)
-        pd.DataFrame(claims_records(claims)).to_csv(paths["claims.csv"], index=False)
+        claims_table(claims).to_csv(paths["claims.csv"], index=False)
         written += [paths[k] for k in ("md", "csv", "seeds.csv", "claims.csv")]
         if "latex" in formats:
             note = f"{prov.scale} scale, {prov.seeds_text}, commit {prov.commit_text}; reproduce: {prov.reproduce()}"
@@ -179,3 +185,15 @@ def _rule_text() -> str:
     from harness.report.summary import RULE
 
     return RULE
+
+
+def claims_table(claims: Sequence[ClaimResult]) -> pd.DataFrame:
+    """``<track>.claims.csv`` as a frame: seed and look counts stay integers (5, not 5.0) although
+    exact and untestable rows leave them empty, which would turn the column to float."""
+    import pandas as pd
+
+    table = pd.DataFrame(claims_records(claims))
+    for count in ("n", "look"):
+        if count in table:
+            table[count] = pd.to_numeric(table[count]).round().astype("Int64")
+    return table
