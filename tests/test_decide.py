@@ -74,6 +74,17 @@ def test_plan_lists_undecided_rows_with_seeds_and_minutes(plain_run):
     assert "jitter beats plain" in table.output and "all tracks:" in table.output
 
 
+def test_plan_of_a_row_at_its_designs_last_look_says_so_instead_of_a_seed_count(plain_run):
+    suite, res = plain_run
+    out = _decide(suite, res, "--max-seeds", "3")  # the design's only look is the seeds the rows have
+    assert out.exit_code == 0, out.output
+    rows = json.loads(_run(["plan", "--results", str(res), "--json"]).output)
+    jitter = next(r for r in rows if r["claim"] == "jitter beats plain")
+    assert jitter["seeds_to_decide"] is None and jitter["core_minutes"] is None
+    assert jitter["reason"].startswith("at its last look (3 seeds")
+    assert "a new fixed-n test at 80% power:" in jitter["reason"]
+
+
 def test_decide_writes_the_design_first_and_adds_seeds_only_where_undecided(plain_run):
     suite, res = plain_run
     before = _records(res)

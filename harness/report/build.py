@@ -91,11 +91,13 @@ def build_report(
     """Render ``report.html`` (plots inline, opens offline) and ``report.md`` into ``out``."""
     import jinja2
 
+    from harness.sequential import design as designs
     from harness.sequential.cells import CellIndex
     from harness.sequential.plan import plan_for_claims
 
     table, classes, scale = load(results, tracks, scale)
     looks, index = decide_looks(results), CellIndex.read(results)
+    design = designs.load(results)
     by_name = {cls.name: cls for cls in classes}
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,7 @@ def build_report(
     for name in ordered(list(by_name)):
         cls = by_name[name]
         t, rows, claims = track_parts(table, cls, looks)
-        plans = plan_for_claims(name, claims, index)
+        plans = plan_for_claims(name, claims, index, design)
         prov = provenance(results, table, name)
         provs.append(prov)
         summaries.append(summarize_track(name, claims, scale))

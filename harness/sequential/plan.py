@@ -20,6 +20,7 @@ from harness.sequential.cells import CellIndex
 from harness.sequential.power import need
 
 EXAMPLES_REASON = "tested over test examples (deterministic cells): seeds cannot decide it, more test examples can"
+LAST_LOOK_REASON = "at its last look ({n} seeds, the --decide design's maximum): no more seeds in this design"
 
 
 @dataclass
@@ -57,24 +58,39 @@ def plan_rows(results: str | Path, tracks: list[str] | None = None, scale: str |
     out: list[PlanRow] = []
     for cls in classes:
         claims = evaluate_claims(table[table["track"] == cls.name], cls, looks)
-        out += plan_for_claims(cls.name, claims, index).values()
+        out += plan_for_claims(cls.name, claims, index, design).values()
     return out
 
 
-def plan_for_claims(track: str, claims: list[Any], index: CellIndex) -> dict[str, PlanRow]:
-    """By row id: the plan of every undecided testable row among one track's evaluated claim rows."""
+def plan_for_claims(
+    track: str, claims: list[Any], index: CellIndex, design: designs.Design | None = None
+) -> dict[str, PlanRow]:
+    """By row id: the plan of every undecided testable row among one track's evaluated claim rows
+    (rows registered in a ``--decide`` design are planned within its look schedule)."""
     undecided = [r for r in claims if r.verdict == INCONCLUSIVE and (r.sample is None or r.sample.n >= 2)]
     open_rows: dict[str, int] = {}
     for r in undecided:
         open_rows[r.family] = open_rows.get(r.family, 0) + 1
-    return {r.row_id: _plan_row(track, r, open_rows[r.family], index) for r in undecided}
+    registered = design.rows if design is not None else {}
+    return {r.row_id: _plan_row(track, r, open_rows[r.family], index, registered.get(r.row_id)) for r in undecided}
 
 
-def _plan_row(track: str, r: Any, m_open: int, index: CellIndex) -> PlanRow:
+def _plan_row(track: str, r: Any, m_open: int, index: CellIndex, registered: designs.DesignRow | None) -> PlanRow:
     s = r.sample
     if s is None:
         return PlanRow(track, r.claim, r.dataset, r.kind, None, None, None, None, None, None, EXAMPLES_REASON)
     nd = need(s, m_open)
+    if registered is not None and nd.seeds_to_decide is not None:
+        # A registered row is read at its design's looks: its next look, not a fixed-n count at or
+        # below the seeds it has (the boundary, not the power, is what it has not crossed yet).
+        next_look = next((k for k in registered.schedule if k > s.n), None)
+        if next_look is None:
+            reason = LAST_LOOK_REASON.format(n=s.n)
+            if nd.seeds_to_decide > s.n:
+                reason += f" (a new fixed-n test at 80% power: {nd.seeds_to_decide} seeds)"
+            nd.seeds_to_decide, nd.reason = None, reason
+        elif nd.seeds_to_decide <= s.n:
+            nd.seeds_to_decide = next_look
     templates = index.templates(s.keys)
     per_seed = sum(t.seconds_per_seed for t in templates.values())
     minutes = None
