@@ -75,6 +75,10 @@ class DesignRow:
     def thresholds(self) -> tuple[float | None, float | None, float | None]:
         return self.smallest_effect, self.margin, self.band
 
+    def next_look(self, after: int) -> int | None:
+        """The first look of the schedule beyond ``after`` seeds (None past the last look)."""
+        return next((n for n in self.schedule if n > after), None)
+
 
 @dataclass
 class Design:

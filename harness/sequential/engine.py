@@ -124,7 +124,8 @@ class Engine:
             if verdicts.get(rid, Decision(INCONCLUSIVE)).verdict != INCONCLUSIVE:
                 continue
             last = self.ledger.last_n(rid)
-            due = next((n for n in self.design.rows[rid].schedule if n > last and row.sample.n >= n), 0)
+            nxt = self.design.rows[rid].next_look(last)
+            due = nxt if nxt is not None and row.sample.n >= nxt else 0
             if finished is not None and rid in finished.targets:
                 due = max(due, min(row.sample.n, finished.targets[rid]))
             if due > last:
@@ -158,7 +159,7 @@ class Engine:
             if verdicts.get(row.row_id, Decision(INCONCLUSIVE)).verdict != INCONCLUSIVE:
                 continue
             last = self.ledger.last_n(row.row_id)
-            nxt = next((n for n in self.design.rows[row.row_id].schedule if n > last), None)
+            nxt = self.design.rows[row.row_id].next_look(last)
             if nxt is None or last < 2:
                 continue
             cost = _cost(row, nxt, {})

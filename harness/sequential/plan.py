@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.claims import INCONCLUSIVE
 from harness.sequential import design as designs
 from harness.sequential.cells import CellIndex
-from harness.sequential.power import need
+from harness.sequential.power import Need, need
 
 EXAMPLES_REASON = "tested over test examples (deterministic cells): seeds cannot decide it, more test examples can"
 LAST_LOOK_REASON = "at its last look ({n} seeds, the --decide design's maximum): no more seeds in this design"
@@ -79,18 +79,7 @@ def _plan_row(track: str, r: Any, m_open: int, index: CellIndex, registered: des
     s = r.sample
     if s is None:
         return PlanRow(track, r.claim, r.dataset, r.kind, None, None, None, None, None, None, EXAMPLES_REASON)
-    nd = need(s, m_open)
-    if registered is not None and nd.seeds_to_decide is not None:
-        # A registered row is read at its design's looks: its next look, not a fixed-n count at or
-        # below the seeds it has (the boundary, not the power, is what it has not crossed yet).
-        next_look = next((k for k in registered.schedule if k > s.n), None)
-        if next_look is None:
-            reason = LAST_LOOK_REASON.format(n=s.n)
-            if nd.seeds_to_decide > s.n:
-                reason += f" (a new fixed-n test at 80% power: {nd.seeds_to_decide} seeds)"
-            nd.seeds_to_decide, nd.reason = None, reason
-        elif nd.seeds_to_decide <= s.n:
-            nd.seeds_to_decide = next_look
+    nd = _within_design(need(s, m_open), s.n, registered)
     templates = index.templates(s.keys)
     per_seed = sum(t.seconds_per_seed for t in templates.values())
     minutes = None
@@ -114,6 +103,23 @@ def _plan_row(track: str, r: Any, m_open: int, index: CellIndex, registered: des
         _num(nd.sd_planned),
         tuple(templates),
     )
+
+
+def _within_design(nd: Need, n: int, registered: designs.DesignRow | None) -> Need:
+    """A row registered in a ``--decide`` design is read at its looks: its next look, not a fixed-n
+    count at or below the seeds it has (the boundary, not the power, is what it has not crossed),
+    and nothing past the design's last look."""
+    if registered is None or nd.seeds_to_decide is None:
+        return nd
+    next_look = registered.next_look(n)
+    if next_look is None:
+        reason = LAST_LOOK_REASON.format(n=n)
+        if nd.seeds_to_decide > n:
+            reason += f" (a new fixed-n test at 80% power: {nd.seeds_to_decide} seeds)"
+        return replace(nd, seeds_to_decide=None, reason=reason)
+    if nd.seeds_to_decide <= n:
+        return replace(nd, seeds_to_decide=next_look)
+    return nd
 
 
 def totals(rows: list[PlanRow], index: CellIndex) -> dict[str, float]:
