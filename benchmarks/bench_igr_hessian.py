@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from harness.engine.runner import run_cell
 from harness.registry import REGISTRY
-from harness.runner import run_cell
 from harness.suite import expand, load_suite
 
 

@@ -30,7 +30,7 @@ import time
 from types import SimpleNamespace
 
 from harness.data.chinese import sentiment
-from harness.runner import set_threads
+from harness.engine.runner import set_threads
 from harness.tracks.fewshot import lm
 from harness.tracks.fewshot.pattern import PROMPTS
 from harness.tracks.fewshot.recipe import FewShotRecipe

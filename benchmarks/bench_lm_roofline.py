@@ -31,9 +31,9 @@ import time
 import torch
 
 from harness.data.chinese import sentiment
+from harness.engine.runner import set_threads
 from harness.models import lm_scoring, lm_states
 from harness.models.lm_backbones import load_backbone
-from harness.runner import set_threads
 
 
 def clock(threads: int) -> float:

@@ -67,9 +67,9 @@ def warm(suite: str, track: list[str], jobs: int, repeats: int, tmp: Path) -> di
     sys.path[:0] = [str(TESTS), str(ROOT)]
     import ray
 
-    from harness.executors import LocalExecutor
-    from harness.ray_executor import RayExecutor
-    from harness.store import Store
+    from harness.engine.executors import LocalExecutor
+    from harness.engine.ray_executor import RayExecutor
+    from harness.engine.store import Store
     from harness.suite import expand, load_suite
 
     cells = expand(load_suite(suite), track or None)

@@ -23,8 +23,8 @@ import time
 from types import SimpleNamespace
 
 from harness.data.chinese import sentiment
+from harness.engine.runner import set_threads
 from harness.models import lm_reference, lm_scoring
-from harness.runner import set_threads
 from harness.tracks.fewshot import lm
 from harness.tracks.fewshot.pattern import resolve_pattern
 from harness.tracks.fewshot.recipe import FewShotRecipe

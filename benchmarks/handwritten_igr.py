@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.context import derive_seed
 from harness.data.images import mnist
+from harness.engine.context import derive_seed
 
 
 def main() -> None:

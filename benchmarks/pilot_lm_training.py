@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 from statistics import mean
 
-from harness.context import RunContext
 from harness.data.cache import load_dataset
+from harness.engine.context import RunContext
+from harness.engine.runner import set_threads
 from harness.registry import REGISTRY, load_builtins
-from harness.runner import set_threads
 from harness.track import method_recipe
 from harness.tracks.fewshot import lm
 from harness.tracks.fewshot.protocol import FewShot

@@ -143,16 +143,16 @@ def run(
 ) -> None:
     """Run a suite (default: quick). Finished cells are skipped, so rerunning resumes. With --decide,
     then add seeds where a claim row is still undecided, under a design fixed before the first of them."""
-    if os.environ.get("KEXUE_BENCH_FAKE_CUDA", "") not in ("", "0"):  # a pretend GPU (harness.device_guard)
-        from harness.device_guard import fake_cuda
+    if os.environ.get("KEXUE_BENCH_FAKE_CUDA", "") not in ("", "0"):  # a pretend GPU (harness.engine.device_guard)
+        from harness.engine.device_guard import fake_cuda
 
         click.get_current_context().with_resource(fake_cuda())
-    from harness.batch import ExecOptions, run_batch
-    from harness.estimate import estimate, longest_first
-    from harness.planner import plan
-    from harness.precision import check_precision_name
-    from harness.runner import check_device_name
-    from harness.store import Store
+    from harness.engine.batch import ExecOptions, run_batch
+    from harness.engine.estimate import estimate, longest_first
+    from harness.engine.planner import plan
+    from harness.engine.precision import check_precision_name
+    from harness.engine.runner import check_device_name
+    from harness.engine.store import Store
     from harness.suite import check_claims, check_methods, expand, load_suite, with_precision
 
     check_device_name(device)
@@ -176,13 +176,13 @@ def run(
     todo = longest_first(p.todo, est)
     gpu_lines: list[str] = []
     if (p.todo or decide) and not dry_run and executor != "ray":
-        from harness.precision import check_precision
-        from harness.runner import resolve_device
+        from harness.engine.precision import check_precision
+        from harness.engine.runner import resolve_device
 
         device = resolve_device(device)  # imports torch: only when cells will run here
         check_precision(precision, device)
         if device.startswith("cuda"):  # refuses a cell no GPU holds before anything else is said
-            from harness.gpus import plan_gpu_run
+            from harness.engine.gpus import plan_gpu_run
 
             inline = 1 if executor == "inline" else None
             jobs, gpu_lines = plan_gpu_run(todo, est, device, given_jobs or inline, cores)
@@ -235,7 +235,7 @@ def _store_exact_checks(results: str, cells: list[Any], quiet: bool) -> None:
 def _exit_for_failures(store: Any, cells: list[Any], p: Any) -> None:
     """Print the status counts; exit 1 when any cell failed or is missing. Only the cells that ran
     are read again (the plan read the others)."""
-    from harness.store import FAILED
+    from harness.engine.store import FAILED
 
     ran = {c.key for c in p.todo}
     counts: dict[str, int] = {}
@@ -328,7 +328,7 @@ def compare(
 @click.option("--curves", is_flag=True, help="Include learning curves.")
 def show(key: str, results: str, curves: bool) -> None:
     """Show one stored result by run key (a unique prefix is enough)."""
-    from harness.store import Store
+    from harness.engine.store import Store
 
     if len(key) < 4 or not all(ch in "0123456789abcdef" for ch in key):
         raise HarnessError(f"run key {key!r} must be at least 4 hex characters")
@@ -351,7 +351,7 @@ def show(key: str, results: str, curves: bool) -> None:
 @click.option("--out", default=None, help="Parquet file to write (default <results>/results.parquet).")
 def collect(results: str, out: str | None) -> None:
     """Consolidate all result files into one parquet table."""
-    from harness.store import to_parquet
+    from harness.engine.store import to_parquet
 
     if not Path(results).exists():
         raise HarnessError(f"results directory {results}/ does not exist")

@@ -204,7 +204,7 @@ def compare(
     results_tracks = tracks or sorted(set(old["track"]))
     if not Path(results).exists():
         raise HarnessError(f"results directory {results}/ does not exist; run `harness run` first")
-    from harness.store import collect
+    from harness.engine.store import collect
 
     present = set(collect(results, warn=False).get("track", []))
     scales = set(old["scale"].dropna().astype(str)) if "scale" in old else set()

@@ -32,7 +32,7 @@ from typing import Any
 
 import tomllib
 
-from harness.cell import DEFAULT_PRECISION, Cell, canonical_json
+from harness.engine.cell import DEFAULT_PRECISION, Cell, canonical_json
 from harness.errors import HarnessError, unknown_name
 from harness.registry import REGISTRY, Entry, format_selector, parse_selector
 

@@ -102,7 +102,7 @@ class Track:
 
     def gpu_memory(self, cell: Any) -> int:
         """Peak GPU memory in bytes of this cell on a GPU: its tensors, activations and the caching
-        allocator's slack; the CUDA context (``harness.gpus.CUDA_CONTEXT``) is added by the harness.
+        allocator's slack; the CUDA context (``harness.engine.gpus.CUDA_CONTEXT``) is added by the harness.
         The local executor starts a cell only when this fits on its GPU, Ray asks for this share of a
         GPU, and without ``--jobs`` a GPU run starts as many workers as fit. 0 for a CPU-only cell."""
         return 0 if self.cpu_only(cell) else DEFAULT_GPU_MEMORY
@@ -112,6 +112,41 @@ class Track:
         ``ctx.device``): such a cell is said so before the run, recorded on ``cpu`` and makes no CUDA
         call. Must not import torch (``--dry-run`` asks it)."""
         return ""
+
+    # --- cell groups: several cells trained as one batched model --------------------------
+    # The most members one group may hold (memory declarations may cap it lower).
+    max_group_size: ClassVar[int] = 16
+
+    def group_key(self, cell: Any) -> str | None:
+        """Pending cells with equal keys may train as one batched model: same dataset, model shape and
+        protocol; members differ by seed and by scalar hyperparameters (lr, weight decay, tau...).
+        Why a key: the planner groups cells without importing torch. None: the cell trains alone."""
+        return None
+
+    def group_pays_on_cpu(self, cell: Any) -> bool:
+        """Whether grouping this cell pays on a CPU (``--group auto`` groups on a GPU always, on a CPU
+        only where this is True): a batched step is not faster on a CPU for every shape."""
+        return False
+
+    def shared_training(self, cell: Any) -> str | None:
+        """Cells of one seed with equal values here train the identical model and differ only at
+        prediction (post-hoc logit adjustment trains as ``ce``): the engine hands them over together
+        so the model is trained once. None: the cell's training is its own."""
+        return None
+
+    def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
+        """Train ``cells`` as one batched model, ``ctxs[i]`` being ``cells[i]``'s own ``RunContext``
+        (seeds, curves, predictions, its share of the training time). Returns each member's metrics,
+        or the exception that ended that member (``Diverged`` for a member whose loss became NaN), so
+        one member's failure never ends the others. The default runs the members one after another."""
+        out: list[dict[str, float] | BaseException] = []
+        for cell, ctx in zip(cells, ctxs):
+            try:
+                ctx.seed_everything("init")
+                out.append(self.run(cell, ctx))
+            except Exception as exc:  # recorded per member by the engine
+                out.append(exc)
+        return out
 
     # --- helpers shared by all tracks ------------------------------------------------------
     @classmethod

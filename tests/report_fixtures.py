@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.cell import Cell
+from harness.engine.cell import Cell
+from harness.engine.store import Store
 from harness.registry import REGISTRY
-from harness.store import Store
 
 TRACKS = ("igr", "fewshot", "tokenization", "imbalance", "weightreg", "vae", "embdim", "dialogue")
 

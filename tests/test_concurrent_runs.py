@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import FAKE_SUITE, write_suite
 
-from harness.store import Store
+from harness.engine.store import Store
 from harness.suite import expand, load_suite
 
 

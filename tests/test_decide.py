@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import write_suite
 
-from harness.batch import ExecOptions
 from harness.cli import main
+from harness.engine.batch import ExecOptions
 from harness.errors import HarnessError
 from harness.sequential import design as designs
 from harness.sequential.engine import Engine

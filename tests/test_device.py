@@ -1,4 +1,4 @@
-"""The GPU path without a GPU: every track's smoke cells on ``harness.device_guard``'s pretend CUDA
+"""The GPU path without a GPU: every track's smoke cells on ``harness.engine.device_guard``'s pretend CUDA
 device, device provenance, precision, GPU memory admission and the one-line refusals.
 
 ``pytest -k device`` runs this file (and ``test_device_gpu.py``, whose tests need a real GPU).
@@ -14,10 +14,10 @@ import torch
 from click.testing import CliRunner
 from conftest import FAKE_SUITE, write_suite
 
-from harness.cell import Cell
 from harness.cli import main
-from harness.device_guard import fake_cuda, is_tagged
-from harness.runner import run_cell
+from harness.engine.cell import Cell
+from harness.engine.device_guard import fake_cuda, is_tagged
+from harness.engine.runner import run_cell
 from harness.suite import expand, load_suite, with_precision
 
 TRACKS = ("igr", "weightreg", "imbalance", "tokenization", "fewshot", "embdim", "vae", "dialogue")
@@ -220,8 +220,8 @@ def test_device_precisions_a_device_cannot_run_are_one_line(tmp_path, monkeypatc
 
 # --- GPU-aware execution ------------------------------------------------------------------------------
 def test_device_default_jobs_are_what_fits(monkeypatch):
-    from harness import gpus
-    from harness.estimate import estimate
+    from harness.engine import gpus
+    from harness.engine.estimate import estimate
 
     cells = _smoke("igr")
     est = estimate(cells)
@@ -235,7 +235,7 @@ def test_device_default_jobs_are_what_fits(monkeypatch):
 
 
 def test_device_workers_see_one_gpu_each(monkeypatch, tmp_path):
-    from harness import executors, gpus
+    from harness.engine import executors, gpus
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
     with fake_cuda():
@@ -275,7 +275,7 @@ def test_device_local_executor_end_to_end_on_the_pretend_gpu(tmp_path, monkeypat
 
 
 def test_device_ray_asks_for_its_share_of_a_gpu():
-    from harness.ray_executor import gpu_share
+    from harness.engine.ray_executor import gpu_share
 
     assert gpu_share(0, 80 * GIB) == 0.0
     assert gpu_share(GIB, 80 * GIB) == 0.02  # (1 GiB + a 0.5 GiB context) / 80 GiB, rounded up
@@ -284,7 +284,7 @@ def test_device_ray_asks_for_its_share_of_a_gpu():
 
 # --- same randomness on both devices -------------------------------------------------------------------
 def test_device_fork_rng_covers_the_gpu_and_init_touches_only_the_cpu(monkeypatch):
-    from harness.context import RunContext, seeded_init
+    from harness.engine.context import RunContext, seeded_init
 
     calls = []
     with fake_cuda():
@@ -304,7 +304,7 @@ def test_device_fork_rng_covers_the_gpu_and_init_touches_only_the_cpu(monkeypatc
 
 
 def test_device_train_timer_never_opens_a_cuda_context(monkeypatch):
-    from harness.context import RunContext
+    from harness.engine.context import RunContext
 
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: pytest.fail("synchronised without a context"))
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)

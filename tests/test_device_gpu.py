@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness.engine.runner import run_cell
 from harness.registry import REGISTRY
-from harness.runner import run_cell
 from harness.suite import expand, load_suite, with_precision
 from harness.track import within_device_tolerance
 
@@ -46,7 +46,7 @@ def test_device_gpu_precisions_run_the_causal_lm(precision):
 
 
 def test_device_gpu_cuda_oom_is_oom_and_memory_is_given_back():
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
 
     cell = Cell("fake", "const", {"offset": 1.0}, "cuda-oom", {}, {"sleep": 0.0, "memory_mb": 0.0}, 0, "smoke")
     before = torch.cuda.memory_reserved()

@@ -121,9 +121,9 @@ def test_chatterbot_reader_on_fake_files(tmp_path):
 @pytest.mark.skipif(not HAS_CHATTERBOT, reason="chatterbot-corpus not installed")
 @pytest.mark.parametrize("method", ["cdial", "su-lm"])
 def test_track_runs_on_chatterbot_with_a_tiny_budget(method):
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
+    from harness.engine.runner import run_cell
     from harness.registry import REGISTRY
-    from harness.runner import run_cell
 
     track = REGISTRY.get("track", "dialogue").load()
     settings = {n: p.default for n, p in track.settings_params().items()}

@@ -83,7 +83,7 @@ def fake_corpus(monkeypatch):
 
 
 def _cell(method: str, dim: int, vocab: int = 50):
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
     from harness.registry import REGISTRY
 
     track = REGISTRY.get("track", "embdim").load()
@@ -95,7 +95,7 @@ def _cell(method: str, dim: int, vocab: int = 50):
 
 
 def test_track_runs_and_beats_unigram_on_topic_corpus(fake_corpus):
-    from harness.runner import run_cell
+    from harness.engine.runner import run_cell
 
     for method in ("skipgram", "skipgram-tied"):
         rec = run_cell(_cell(method, 8), threads=1)
@@ -112,7 +112,7 @@ def test_track_runs_and_beats_unigram_on_topic_corpus(fake_corpus):
 
 
 def test_vocab_larger_than_corpus_is_a_clear_error(fake_corpus):
-    from harness.runner import run_cell
+    from harness.engine.runner import run_cell
 
     rec = run_cell(_cell("skipgram", 4, vocab=500), threads=1)
     assert rec["status"] == "error" and "distinct words" in rec["error"]

@@ -11,8 +11,8 @@ import time
 
 from conftest import FAKE_SUITE, write_suite
 
-from harness.executors import LocalExecutor
-from harness.store import Store
+from harness.engine.executors import LocalExecutor
+from harness.engine.store import Store
 from harness.suite import expand, load_suite
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness.cell import Cell
-from harness.context import RunContext
+from harness.engine.cell import Cell
+from harness.engine.context import RunContext
 from harness.errors import HarnessError
 from harness.models.zh_tokenizers import SPECIAL_TOKENS, Vocab
 from harness.registry import REGISTRY, load_builtins

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cell import Cell
-from harness.context import RunContext
-from harness.estimate import estimate
+from harness.engine.cell import Cell
+from harness.engine.context import RunContext
+from harness.engine.estimate import estimate
 from harness.models.lm_scoring import Pattern, build_plan
 from harness.registry import REGISTRY, load_builtins
 from harness.tracks.fewshot import prep

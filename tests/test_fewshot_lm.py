@@ -9,12 +9,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from harness.cell import Cell
 from harness.cli import main
-from harness.context import RunContext
+from harness.engine.cell import Cell
+from harness.engine.context import RunContext
+from harness.engine.store import Store
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, load_builtins
-from harness.store import Store
 from harness.tracks.fewshot import lm, lm_train, sampling
 from harness.tracks.fewshot import protocol as fs
 
@@ -250,8 +250,8 @@ def test_leaderboard_names_the_backbone_exactly(tmp_path):
     quantisation, the dtype used), read from the backbone's records; masked-LM blocks add none."""
     from report_fixtures import _record
 
+    from harness.engine.store import Store, collect
     from harness.report.provenance import provenance
-    from harness.store import Store, collect
 
     store = Store(tmp_path)
     blocks = ({"backbone": "qwen2.5-0.5b", "k": 16}, {"k": 16}, {"backbone": "tiny-random-qwen2"}, {"k": 8})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cell import Cell
-from harness.context import RunContext
 from harness.data.su_sentiment import SU_ENV, su_sentiment
+from harness.engine.cell import Cell
+from harness.engine.context import RunContext
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, load_builtins
 from harness.tracks.fewshot import protocol as fs

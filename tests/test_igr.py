@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from harness.cell import Cell
+from harness.engine.cell import Cell
+from harness.engine.runner import run_cell
 from harness.errors import HarnessError
 from harness.registry import REGISTRY
-from harness.runner import run_cell
 from harness.tracks.igr import exact as igr_exact
 from harness.tracks.igr.recipe import Recipe
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from harness.cell import Cell
+from harness.engine.cell import Cell
+from harness.engine.runner import run_cell
 from harness.errors import HarnessError
 from harness.registry import REGISTRY
-from harness.runner import run_cell
 from harness.suite import load_suite
 
 

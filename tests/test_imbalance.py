@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.cell import Cell
-from harness.context import RunContext
 from harness.data.longtail import digits_lt, longtail_counts, make_longtail
+from harness.engine.cell import Cell
+from harness.engine.context import RunContext
 from harness.errors import HarnessError
 from harness.registry import REGISTRY
 from harness.tracks.imbalance import Imbalance

@@ -9,11 +9,11 @@ import time
 from click.testing import CliRunner
 from conftest import FAKE_SUITE, write_suite
 
-from harness import memory
 from harness.cli import main
-from harness.executors import LocalExecutor
-from harness.memory import GIB, MemoryGate
-from harness.store import Store
+from harness.engine import memory
+from harness.engine.executors import LocalExecutor
+from harness.engine.memory import GIB, MemoryGate
+from harness.engine.store import Store
 from harness.suite import expand, load_suite
 
 

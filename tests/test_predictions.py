@@ -12,9 +12,11 @@ import pytest
 from conftest import FAKE_SUITE, write_suite
 from scipy.stats import binomtest
 
-from harness.context import RunContext
+from harness.engine.context import RunContext
+from harness.engine.executors import InlineExecutor, LocalExecutor
+from harness.engine.runner import run_cell
+from harness.engine.store import Store, collect
 from harness.errors import HarnessError
-from harness.executors import InlineExecutor, LocalExecutor
 from harness.prediction_files import PredictionFileError, Predictions, compact, load, make_predictions
 from harness.predictions import (
     align,
@@ -25,8 +27,6 @@ from harness.predictions import (
     variance_from_seeds,
     variance_split,
 )
-from harness.runner import run_cell
-from harness.store import Store, collect
 from harness.suite import expand, load_suite
 
 
@@ -113,7 +113,7 @@ def test_failed_cells_store_no_predictions_and_a_rerun_removes_old_ones(tmp_path
 
 
 def test_a_crash_between_the_two_files_never_leaves_a_record_without_its_file(tmp_path, monkeypatch):
-    import harness.store as store_module
+    import harness.engine.store as store_module
 
     store = Store(tmp_path / "res")
     cell = next(c for c in _cells(tmp_path, '["predicts"]') if c.method == "predicts")
@@ -167,7 +167,7 @@ def test_loaders_and_statistics_never_import_torch(tmp_path):
     store.write(run_cell(cell))
     code = (
         "import sys\n"
-        "from harness.store import Store\n"
+        "from harness.engine.store import Store\n"
         "from harness.predictions import align, mcnemar\n"
         "import harness.report.same_examples, harness.claims.proportions\n"
         f"p = Store({str(tmp_path / 'res')!r}).predictions('fake', {cell.key!r})['test']\n"

@@ -143,10 +143,10 @@ def test_each_block_compares_with_its_own_baseline(tmp_path):
     baseline method as that group runs it, so every group gets deltas (not only the default one)."""
     from report_fixtures import _record
 
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
+    from harness.engine.store import Store, collect
     from harness.registry import REGISTRY
     from harness.report.leaderboard import track_rows
-    from harness.store import Store, collect
 
     store = Store(tmp_path)
     igr = REGISTRY.get("track", "igr")

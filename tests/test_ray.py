@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from conftest import FAKE_SUITE, write_suite
 
 from harness.cli import main
+from harness.engine.executor_factory import make_executor
+from harness.engine.executors import LocalExecutor
+from harness.engine.store import Store
 from harness.errors import HarnessError
-from harness.executor_factory import make_executor
-from harness.executors import LocalExecutor
-from harness.store import Store
 from harness.suite import expand, load_suite
 
 IGR_SUITE = """
@@ -61,7 +61,7 @@ def _metrics(store: Store, cells) -> dict[str, dict[str, float]]:
 
 @pytest.mark.slow
 def test_ray_matches_local_and_isolates_crashes_and_hangs(tmp_path, ray_cluster):
-    from harness.ray_executor import RayExecutor
+    from harness.engine.ray_executor import RayExecutor
 
     good = _fake_cells(tmp_path, '["plain", "good"]', seeds=2)
     bad = [c for c in _fake_cells(tmp_path, '["crash", "hang"]', seeds=1) if c.method != "plain"]
@@ -108,7 +108,7 @@ def test_without_ray_executor_says_how_to_install(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ray_asks_for_each_cells_memory_and_refuses_what_no_node_has(tmp_path, ray_cluster):
-    from harness.ray_executor import RayExecutor
+    from harness.engine.ray_executor import RayExecutor
 
     cells = _fake_cells(tmp_path, '["plain", "good"]', seeds=1)
     need = {cells[0].key: 100 * 1024**2, cells[1].key: 10**15}  # 100 MiB; 1 PB

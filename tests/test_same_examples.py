@@ -14,14 +14,14 @@ from report_fixtures import _record
 from scipy.stats import binomtest, norm
 from test_published_seeds import check_deltas
 
-from harness.cell import Cell
 from harness.claims import SmallestEffect, proportions_better
+from harness.engine.cell import Cell
+from harness.engine.store import Store, collect
 from harness.prediction_files import make_predictions
 from harness.registry import REGISTRY, format_selector
 from harness.report.leaderboard import track_rows
 from harness.report.markdown import leaderboard_markdown
 from harness.report.publish import publish_leaderboards
-from harness.store import Store, collect
 
 N = 200  # test examples of the full-set arms
 SUBSET = 60  # the first SUBSET of them: what the subset arms are scored on

@@ -4,10 +4,10 @@ import json
 
 from conftest import FAKE_SUITE, write_suite
 
-from harness.executors import InlineExecutor
-from harness.planner import plan
-from harness.runner import run_cell
-from harness.store import Store, collect
+from harness.engine.executors import InlineExecutor
+from harness.engine.planner import plan
+from harness.engine.runner import run_cell
+from harness.engine.store import Store, collect
 from harness.suite import expand, load_suite
 
 

@@ -352,7 +352,7 @@ def test_bits_per_char_uses_characters_of_masked_tokens():
 
 # --- track -----------------------------------------------------------------------------------------
 def make_cell(method: str, settings: dict | None = None, **data):
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
     from harness.registry import REGISTRY
 
     entry = REGISTRY.get("method", method, "tokenization")
@@ -371,7 +371,7 @@ def make_cell(method: str, settings: dict | None = None, **data):
 
 @needs_data
 def test_every_method_runs_on_smoke_settings(cache):
-    from harness.context import RunContext
+    from harness.engine.context import RunContext
     from harness.registry import REGISTRY
 
     track_cls = REGISTRY.get("track", "tokenization").load()
@@ -699,7 +699,7 @@ def test_hub_bert_is_reindexed_into_our_char_vocab(tmp_path):
 
 @needs_data
 def test_track_runs_on_a_local_hub_model(cache, tmp_path):
-    from harness.context import RunContext
+    from harness.engine.context import RunContext
     from harness.registry import REGISTRY
 
     path = str(_fake_hub(tmp_path / "hub"))

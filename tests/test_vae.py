@@ -46,7 +46,7 @@ def test_classifier_scores_confidence_and_diversity():
 
 
 def _cell(method: str, latent: int = 2, seed: int = 0):
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
     from harness.registry import REGISTRY
 
     track = REGISTRY.get("track", "vae").load()
@@ -61,8 +61,8 @@ def test_track_runs_every_method_and_the_report_pieces_work(tmp_path):
     import pandas as pd
 
     from harness.claims import NA, UNTESTABLE
+    from harness.engine.runner import run_cell
     from harness.registry import REGISTRY
-    from harness.runner import run_cell
     from harness.tracks.vae.codes import code_space_figure
 
     rows = []
@@ -107,7 +107,7 @@ def test_track_runs_every_method_and_the_report_pieces_work(tmp_path):
 
 
 def test_same_seed_same_result_and_latent_8():
-    from harness.runner import run_cell
+    from harness.engine.runner import run_cell
 
     a = run_cell(_cell("vae-simple", latent=8), threads=1)
     b = run_cell(_cell("vae-simple", latent=8), threads=1)

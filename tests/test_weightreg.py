@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.cell import Cell
 from harness.claims import best_valid_selector
+from harness.engine.cell import Cell
+from harness.engine.runner import run_cell
 from harness.errors import HarnessError
 from harness.models.cnn import make_cnn
 from harness.models.mlp import linear_layers, make_mlp, weight_parameters
 from harness.models.rescale import balance_, balancing_factors, layer_norms, rescale_, su_rescale_
 from harness.registry import REGISTRY
-from harness.runner import run_cell
 from harness.track import method_recipe
 from harness.tracks.weightreg import WeightReg
 from harness.tracks.weightreg import exact as ex

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.cell import canonical_json
+from harness.engine.cell import canonical_json
 from harness.registry import REGISTRY
 
 _CACHE: dict[str, Any] = {}

@@ -17,16 +17,14 @@ Speed (the naive loop ``naive_option_scores`` is the reference the tests compare
   the options' differing suffixes continue from its keys/values. When every option differs only in
   its last token (a prompt whose label word is last) there is no suffix pass: one forward per text
   scores all labels;
-* the output layer (151k words for Qwen, ~28% of the FLOPs) applied only at the scored positions;
-* ``torch.inference_mode``.
+* the output layer (151k words for Qwen, ~28% of the FLOPs) only at the scored positions; inference mode.
 
 One scoring rule for every pattern: every sequence starts with one start token (``start_token_id``).
 A label word at the very start (Su's P1) can only be scored after it, and a rule that added it only
 where needed scored P1 with it and P2 without: two patterns of one comparison under different rules
 (on Qwen a start token moves P2's score gap by up to 2.1 nats). ``start_token=False`` is left for
-experiments and tests, never chosen per pattern. Tokenization is of the whole filled string by
-default (the model's canonical tokens) or per segment (see ``build_plan``); either way both the fast
-path and the reference score the same token sequences.
+experiments and tests, never chosen per pattern. Tokenization is of the whole filled string by default
+or per segment (``build_plan``); the fast path and the reference score the same token sequences.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.context import seeded_init
+from harness.engine.context import seeded_init
 
 IGNORE = -100
 

@@ -73,7 +73,7 @@ class Provenance:
 
 def provenance(results: str, table: Any, track: str) -> Provenance:
     """The provenance of ``track``'s rows of ``table`` (records read from ``results``)."""
-    from harness.store import Store
+    from harness.engine.store import Store
 
     t = table[table["track"] == track]
     scales = sorted(set(t["scale"])) if len(t) else []

@@ -34,8 +34,8 @@ def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tu
     ``scale`` None: the results' only scale, or when they hold several, the scale of the most
     recently finished cell (what was just run), so a smoke run never mixes into quick tables.
     """
+    from harness.engine.store import collect
     from harness.registry import REGISTRY
-    from harness.store import collect
 
     if not Path(results).exists():
         raise HarnessError(f"results directory {results}/ does not exist; run `harness run` first")

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cell import Cell, canonical_json
+from harness.engine.cell import Cell, canonical_json
+from harness.engine.store import FINISHED, Store
 from harness.sequential.engine import Template
-from harness.store import FINISHED, Store
 
 
 def template_id(cell: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from harness.batch import ExecOptions
 from harness.claims import REPRODUCED
+from harness.engine.batch import ExecOptions
 from harness.errors import HarnessError
 from harness.sequential import design as designs
 from harness.sequential.cells import CellIndex, core_seconds

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from harness.batch import ExecOptions, run_batch
 from harness.claims import NA, UNTESTABLE
+from harness.engine.batch import ExecOptions, run_batch
 from harness.sequential.cells import CellIndex, core_seconds
 from harness.sequential.engine import RowView
 
@@ -54,9 +54,9 @@ class ExecutorRunner:
         self.results, self.opts = Path(results), opts
 
     def run(self, targets: dict[str, int], rows: dict[str, RowView]) -> float:
-        from harness.estimate import estimate, longest_first
-        from harness.planner import plan
-        from harness.store import Store
+        from harness.engine.estimate import estimate, longest_first
+        from harness.engine.planner import plan
+        from harness.engine.store import Store
         from harness.suite import check_methods
 
         wanted: dict[str, int] = {}

@@ -59,7 +59,7 @@ def score_nll(model: Any, samples: list[Any], batch: int = 64) -> float:
     """Mean NLL per target token over the scoring samples (eval mode, no dropout)."""
     import torch
 
-    from harness.context import device_of
+    from harness.engine.context import device_of
 
     model.eval()
     total = count = 0.0
@@ -78,7 +78,7 @@ def sample_replies(
     """Top-k sampled replies to the first turn of held-out dialogues (specials other than [SEP] banned)."""
     import torch
 
-    from harness.context import device_of
+    from harness.engine.context import device_of
     from harness.tracks.dialogue.format import reply_prompt
 
     g = ctx.generator("sample")  # on the CPU: a GPU run draws the same replies from the same logits

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.context import seeded_init
+from harness.engine.context import seeded_init
 from harness.errors import HarnessError
 from harness.models.lm_scoring import Plan, head_logits
 from harness.models.lm_states import TopLayers, pad_states

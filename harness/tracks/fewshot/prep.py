@@ -91,7 +91,7 @@ def _needs(cell: Any, s: Any, recipe: Any, data: Any, k_texts: list[str]) -> lis
 
 def pending_builds(track: Any, cells: list[Any]) -> Builds:
     """The states and scores the causal-LM ``cells`` will build (chunks not on disk), counted once."""
-    from harness.context import derive_seed
+    from harness.engine.context import derive_seed
     from harness.models import lm_backbones, lm_gguf, lm_store
     from harness.models.lm_scoring import Pattern, build_plan, start_token_id
     from harness.models.lm_states import state_sequences

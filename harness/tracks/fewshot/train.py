@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.context import device_of
+from harness.engine.context import device_of
 from harness.models.tinybert import IGNORE
 
 

@@ -21,7 +21,7 @@ SWEEP = ("small-lr", "constant-lr")  # plain GD/SGD at a constant lr: one sweep 
 
 def block_settings(rows: Any) -> dict[str, Any]:
     """The track settings of a block: its ``setting`` column (``k=v`` pairs that differ from the
-    defaults, written by harness.store.settings_label) over the track's defaults."""
+    defaults, written by harness.engine.store.settings_label) over the track's defaults."""
     out: dict[str, Any] = dict(vars(IGRSettings()))
     text = str(rows["setting"].iloc[0]) if "setting" in rows and len(rows) else ""
     for token in text.split():

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.context import seeded_init
+from harness.engine.context import seeded_init
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track

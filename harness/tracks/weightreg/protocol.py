@@ -28,7 +28,7 @@ import dataclasses
 import math
 from typing import Any
 
-from harness.context import seeded_init
+from harness.engine.context import seeded_init
 from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks.weightreg.constants import FGSM_EPS, MODELS, fgsm_name

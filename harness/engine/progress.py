@@ -10,8 +10,8 @@ import threading
 import time
 from typing import Any
 
-from harness.cell import Cell
-from harness.store import FAILED
+from harness.engine.cell import Cell
+from harness.engine.store import FAILED
 
 
 class Progress:

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.engine.memory import MemoryGate, fmt_bytes
 from harness.errors import HarnessError
-from harness.memory import MemoryGate, fmt_bytes
 
 CUDA_CONTEXT = 512 * 1024**2  # what a process's CUDA context and torch's kernels take on the GPU
 SMI_TTL_S = 1.0

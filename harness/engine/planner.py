@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.cell import Cell
-from harness.store import FAILED, FINISHED, Store
+from harness.engine.cell import Cell
+from harness.engine.store import FAILED, FINISHED, Store
 
 
 @dataclass

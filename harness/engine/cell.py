@@ -34,7 +34,7 @@ class Cell:
     seed: int
     scale: str
     versions: dict[str, int] = field(default_factory=dict)
-    # The floating-point mode of training (harness.precision): part of the key except for the default
+    # The floating-point mode of training (harness.engine.precision): part of the key except for the default
     # fp32, so results recorded before the setting existed keep their keys.
     precision: str = "fp32"
     # Display helpers, not part of the key: selectors without default-valued params.

@@ -26,12 +26,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from harness.cell import Cell
+from harness.engine.cell import Cell
+from harness.engine.executors import Callback, Executor, StartCallback
+from harness.engine.memory import too_big
+from harness.engine.runner import base_record
+from harness.engine.store import Store
 from harness.errors import HarnessError
-from harness.executors import Callback, Executor, StartCallback
-from harness.memory import too_big
-from harness.runner import base_record
-from harness.store import Store
 from harness.track import DEFAULT_GPU_MEMORY
 
 INSTALL_HINT = "--executor ray needs Ray, which is not installed: pip install 'kexue-bench[ray]'"
@@ -70,8 +70,8 @@ def run_cell_task(
                     sys.path.insert(0, p)
         else:
             os.environ[k] = v
+    from harness.engine.runner import resolve_device, run_cell, set_threads
     from harness.registry import load_builtins
-    from harness.runner import resolve_device, run_cell, set_threads
 
     set_threads(threads)
     load_builtins()
@@ -221,7 +221,7 @@ class RayExecutor(Executor):
 def gpu_share(declared: int, card: int) -> float:
     """The fraction of one GPU a cell asks Ray for: its declared GPU memory and a CUDA context over the
     card's memory, rounded up to a hundredth; a whole GPU when the card is unknown; 0 for a CPU cell."""
-    from harness.gpus import cell_need
+    from harness.engine.gpus import cell_need
 
     need = cell_need(declared)
     if need <= 0:

@@ -21,7 +21,7 @@ _cpu_parts = threading.local()
 
 
 def in_cpu_part() -> bool:
-    """True inside ``RunContext.cpu_part``: work there is declared CPU-only (harness.device_guard)."""
+    """True inside ``RunContext.cpu_part``: work there is declared CPU-only (harness.engine.device_guard)."""
     return getattr(_cpu_parts, "depth", 0) > 0
 
 
@@ -107,7 +107,7 @@ class RunContext:
     @contextmanager
     def cpu_part(self, what: str) -> Iterator[None]:
         """Declare the body CPU-only (e.g. building a cached artifact that every device shares): it is
-        named in the result's provenance on a GPU run, and ``harness.device_guard`` does not count it."""
+        named in the result's provenance on a GPU run, and ``harness.engine.device_guard`` does not count it."""
         if self.on_cuda and what not in self.cpu_parts:
             self.cpu_parts.append(what)
         _cpu_parts.depth = getattr(_cpu_parts, "depth", 0) + 1

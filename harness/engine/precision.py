@@ -9,7 +9,7 @@ the inputs of products to a 10-bit mantissa; the CPU has no such mode. ``bf16`` 
 (compute capability 8.0+), CPUs need oneDNN's bf16 kernels (AVX512 or AMX), since elsewhere torch
 would emulate it at a fraction of fp32's speed.
 
-A precision other than fp32 is part of a cell's run key (``harness.cell``) and of its provenance, so
+A precision other than fp32 is part of a cell's run key (``harness.engine.cell``) and of its provenance, so
 results of different precisions are never mixed. Checked before any cell runs (``check_precision``).
 """
 

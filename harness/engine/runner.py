@@ -16,7 +16,7 @@ import traceback
 from functools import lru_cache
 from typing import Any
 
-from harness.cell import Cell
+from harness.engine.cell import Cell
 from harness.errors import Diverged, HarnessError
 
 
@@ -61,7 +61,7 @@ def set_threads(n: int) -> None:
 
 @lru_cache(maxsize=1)
 def _git_state() -> tuple[str, bool]:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(
@@ -177,8 +177,8 @@ def run_cell(cell: Cell, device: str = "cpu", threads: int | None = None) -> dic
 
     ``device`` is a resolved device (cpu, cuda, cuda:N); a cell its track declares CPU-only
     (``Track.cpu_only``) runs on the CPU and never touches CUDA."""
-    from harness.context import RunContext
-    from harness.precision import precision_scope
+    from harness.engine.context import RunContext
+    from harness.engine.precision import precision_scope
     from harness.registry import REGISTRY
 
     threads = threads or max(1, os.cpu_count() or 1)

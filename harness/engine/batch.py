@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from harness.executor_factory import make_executor
-from harness.progress import Progress
+from harness.engine.executor_factory import make_executor
+from harness.engine.progress import Progress
 
 
 @dataclass(frozen=True)

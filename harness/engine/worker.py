@@ -1,4 +1,4 @@
-"""Long-lived worker process for the local executor: ``python -m harness.worker``.
+"""Long-lived worker process for the local executor: ``python -m harness.engine.worker``.
 
 Why long-lived: a fresh interpreter that imports torch costs ~2 s (torch + transformers ~7 s),
 which would dominate a suite of small cells. The worker reads one cell per line on stdin, runs it,
@@ -6,7 +6,7 @@ writes the result file itself (atomically, so a killed driver loses nothing the 
 and answers one JSON line on its protocol pipe. Training code printing to stdout cannot corrupt
 the protocol: stdout is redirected to stderr and the protocol uses a private duplicate.
 
-With ``KEXUE_BENCH_FAKE_CUDA=1`` the worker runs on ``harness.device_guard``'s pretend GPU (tests, and
+With ``KEXUE_BENCH_FAKE_CUDA=1`` the worker runs on ``harness.engine.device_guard``'s pretend GPU (tests, and
 checking a track's device handling on a machine without one): each record then says which matrix
 products ran off the device (``provenance.fake_cuda``).
 """
@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="harness.worker")
+    ap = argparse.ArgumentParser(prog="harness.engine.worker")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--results", required=True)
@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     proto = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
-    from harness.cell import Cell
+    from harness.engine.cell import Cell
+    from harness.engine.runner import run_cell, set_threads
+    from harness.engine.store import Store
     from harness.registry import load_builtins
-    from harness.runner import run_cell, set_threads
-    from harness.store import Store
 
     set_threads(args.threads)
     load_builtins()
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         guard = None
         if os.environ.get("KEXUE_BENCH_FAKE_CUDA", "") not in ("", "0"):
-            from harness.device_guard import fake_cuda
+            from harness.engine.device_guard import fake_cuda
 
             guard = stack.enter_context(fake_cuda())
         proto.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")

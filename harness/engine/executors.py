@@ -5,12 +5,12 @@
   A worker that dies is replaced and only its current cell is recorded, never retried: ``oom``
   when SIGKILL ended it (the kernel's out-of-memory killer sends SIGKILL), ``error`` with the cause
   otherwise (segfault, exit); a cell past ``timeout`` has its worker killed and is recorded as
-  ``timeout``. A cell starts only when its declared memory fits (``harness.memory.MemoryGate``);
+  ``timeout``. A cell starts only when its declared memory fits (``harness.engine.memory.MemoryGate``);
   one larger than the machine is recorded ``oom`` without starting. On a GPU run each worker sees
   one GPU (``CUDA_VISIBLE_DEVICES``, round-robin) and a cell also waits until its declared GPU memory
-  fits on that GPU (``harness.gpus``). Workers live in their own session, so Ctrl-C reaches only the
+  fits on that GPU (``harness.engine.gpus``). Workers live in their own session, so Ctrl-C reaches only the
   driver.
-- ``ray``: see harness/ray_executor.py (optional extra); harness/executor_factory.py picks one by name.
+- ``ray``: see harness/engine/ray_executor.py (optional extra); harness/engine/executor_factory.py picks one by name.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import memory as mem
-from harness.cell import Cell
+from harness.engine import memory as mem
+from harness.engine.cell import Cell
+from harness.engine.gpus import GpuGates, cell_need, visible_gpus
+from harness.engine.memory import MemoryGate, resident_memory, too_big
+from harness.engine.runner import base_record, run_cell
+from harness.engine.store import Store
 from harness.errors import HarnessError
-from harness.gpus import GpuGates, cell_need, visible_gpus
-from harness.memory import MemoryGate, resident_memory, too_big
-from harness.runner import base_record, run_cell
-from harness.store import Store
 
 Callback = Callable[[Cell, dict[str, Any]], None]
 StartCallback = Callable[[Cell], None]
@@ -102,7 +102,7 @@ class _Worker:
             [
                 sys.executable,
                 "-m",
-                "harness.worker",
+                "harness.engine.worker",
                 "--device",
                 device,
                 "--threads",

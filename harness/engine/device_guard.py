@@ -13,7 +13,7 @@ counted, while all numbers are still computed on the CPU:
   tensor with an untagged one (0-dim CPU tensors may mix, as on a GPU; indexing and copies may too),
   and torch's generator error when a CPU generator draws numbers on the device.
 - Matrix products, convolutions and embeddings on untagged tensors are counted (``report.cpu_ops``)
-  unless they run inside ``harness.context.cpu_part`` (a part a track declares CPU-only), so a
+  unless they run inside ``harness.engine.context.cpu_part`` (a part a track declares CPU-only), so a
   track that silently stays on the CPU is caught too.
 - ``torch.cuda`` answers as one GPU with ``FAKE_GPU_MEMORY`` bytes; synchronisation, caches and RNG
   state are no-ops, so harness code that talks to the device runs unchanged.
@@ -88,7 +88,7 @@ def _op_name(func: Any) -> str:
 
 
 def _in_cpu_part() -> bool:
-    from harness.context import in_cpu_part
+    from harness.engine.context import in_cpu_part
 
     return in_cpu_part()
 

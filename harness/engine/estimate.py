@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.memory import fmt_bytes
+from harness.engine.memory import fmt_bytes
 from harness.registry import REGISTRY
 
 

@@ -1,7 +1,7 @@
 """``--executor`` name -> executor object.
 
-Its own module so that neither executor module imports the other: ``harness.ray_executor``
-builds on ``harness.executors``' base class, and only this factory knows both (Ray is imported
+Its own module so that neither executor module imports the other: ``harness.engine.ray_executor``
+builds on ``harness.engine.executors``' base class, and only this factory knows both (Ray is imported
 only when asked for).
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.engine.executors import Executor, InlineExecutor, LocalExecutor
+from harness.engine.store import Store
 from harness.errors import HarnessError
-from harness.executors import Executor, InlineExecutor, LocalExecutor
-from harness.store import Store
 
 EXECUTOR_NAMES = ("local", "inline", "ray")
 
@@ -19,7 +19,7 @@ EXECUTOR_NAMES = ("local", "inline", "ray")
 def make_executor(kind: str, store: Store, **kw: Any) -> Executor:
     """The executor called ``kind`` (local, inline or ray) writing into ``store``."""
     if kind == "ray":
-        from harness.ray_executor import RayExecutor
+        from harness.engine.ray_executor import RayExecutor
 
         return RayExecutor(store, **kw)
     if kind == "inline":
