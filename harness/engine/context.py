@@ -166,3 +166,166 @@ class RunContext:
         if not split.replace("_", "").isalnum():
             raise HarnessError(f"record_predictions: split must be a plain name like 'test', got {split!r}")
         self.predictions[split] = make_predictions(predicted, labels, ids)
+
+
+# --- loop services: a training loop that never waits for the device per step ---------------------
+# Steps between the host's reads of a loop's finite watch (and of a track's own device-side masks):
+# one transfer per this many steps, so a NaN costs at most this many wasted steps, never a sync per step.
+CHECK_EVERY = 50
+
+
+def stack_key(cell: Any) -> str:
+    """What cells must share to train as one stack: track, dataset, protocol settings, precision (a
+    track's ``group_key`` adds what else it needs equal). Torch-free, as the planner needs."""
+    import json
+
+    fields = (cell.track, cell.dataset, cell.dataset_params, cell.settings, cell.precision)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def only_result(results: list[Any]) -> Any:
+    """The one entry of a ``run_group`` over a single cell, raised when it is the exception that ended
+    it: a track whose ``run`` is its group of one keeps ``run``'s contract (metrics or an exception)."""
+    (out,) = results
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+class LoopClock:
+    """The training time of one loop, with no device synchronisation per step: CUDA events on a GPU
+    (read once, at the end), ``perf_counter`` on a CPU. ``paused()`` leaves out what the loop does
+    besides training (a validation pass), as ``RunContext.train_timer`` left out evaluation."""
+
+    def __init__(self, device: str = "cpu"):
+        self.cuda = str(device).startswith("cuda")
+        self.spans: list[tuple[Any, Any]] = []
+        self._start: Any = None
+
+    def _mark(self) -> Any:
+        if not self.cuda:
+            return time.perf_counter()
+        import torch
+
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def start(self) -> None:
+        self._start = self._mark()
+
+    def stop(self) -> None:
+        if self._start is not None:
+            self.spans.append((self._start, self._mark()))
+            self._start = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+    def seconds(self) -> float:
+        """Seconds of the spans so far (the one wait for the device, on a GPU: its last event)."""
+        self.stop()
+        if not self.spans:
+            return 0.0
+        if self.cuda:
+            self.spans[-1][1].synchronize()
+            return sum(a.elapsed_time(b) for a, b in self.spans) / 1000.0
+        return sum(b - a for a, b in self.spans)
+
+
+class FiniteWatch:
+    """Which of K members' values turned NaN or infinite, and at which step: kept on the device
+    (a few elementwise operations per step) and read on the host in one transfer when asked."""
+
+    def __init__(self, members: int, device: str = "cpu"):
+        import torch
+
+        self.first_bad = torch.full((members,), -1, dtype=torch.long, device=device)
+
+    def observe(self, step: int, values: Any) -> None:
+        import torch
+
+        bad = ~torch.isfinite(values.detach()) & (self.first_bad < 0)
+        self.first_bad.masked_fill_(bad, step)
+
+    def read(self) -> list[int | None]:
+        """Each member's first non-finite step (None while all its values were finite)."""
+        return [s if s >= 0 else None for s in self.first_bad.tolist()]
+
+
+class TrainLoop:
+    """The bookkeeping of one training loop over K members (K = 1 for a single cell), kept off the host.
+
+    Per-step values (losses...) go to (steps x members) buffers on the device; a ``FiniteWatch`` on the
+    first name is read every ``every`` steps (``poll``), so a loop can stop once every member has
+    diverged; one ``LoopClock`` times the loop and each member's ``train_seconds`` gets its share.
+    After the loop, ``host_values`` reads the buffers once, and the track replays them through each
+    member's ``RunContext`` (curves, ``remember``, ``check_finite`` raising ``Diverged`` at the first bad
+    step): the bookkeeping a per-step loop did, with the same outcome, without its host syncs.
+    """
+
+    def __init__(
+        self,
+        ctxs: list[Any],
+        steps: int,
+        names: tuple[str, ...],
+        device: str,
+        every: int = CHECK_EVERY,
+        timed: list[Any] | None = None,
+    ):
+        import torch
+
+        self.ctxs = ctxs
+        self.timed = ctxs if timed is None else timed  # who shares the loop's time (cells sharing a training too)
+        self.names = names
+        self.every = max(1, int(every))
+        rows = max(1, int(steps))
+        self.buffers = {n: torch.full((rows, len(ctxs)), math.nan, device=device) for n in names}
+        self.watch = FiniteWatch(len(ctxs), device)
+        self.clock = LoopClock(device)
+        self.bad_steps: list[int | None] = [None] * len(ctxs)
+
+    def __enter__(self) -> TrainLoop:
+        self.clock.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        seconds = self.clock.seconds()
+        for ctx in self.timed:  # each cell's share of the loop's time
+            ctx.train_seconds += seconds / len(self.timed)
+
+    def record(self, step: int, **values: Any) -> None:
+        """Keep this step's value of each name (one per member, or one number for a single cell)."""
+        for name, value in values.items():
+            self.buffers[name][step] = value.detach()
+        first = values.get(self.names[0])
+        if first is not None:
+            self.watch.observe(step, first.detach().reshape(-1))
+
+    def due(self, step: int) -> bool:
+        """Whether the host reads the device after ``step`` (every ``every`` steps)."""
+        return (step + 1) % self.every == 0
+
+    def poll(self, extra: Any = None) -> tuple[list[bool], list[int]]:
+        """Read the watch, and a track's own per-member integers (``extra``: e.g. the step each member
+        reached its target at), in one transfer: which members are still finite, and ``extra``."""
+        import torch
+
+        first = self.watch.first_bad
+        both = first if extra is None else torch.cat([first, extra.to(first.dtype)])
+        values = both.tolist()
+        self.bad_steps = [s if s >= 0 else None for s in values[: len(first)]]
+        return [s is None for s in self.bad_steps], values[len(first) :]
+
+    def host_values(self, steps: int | None = None) -> dict[str, list[list[float]]]:
+        """Name -> per member, its values of the first ``steps`` steps (all by default), read at once."""
+        import torch
+
+        rows = slice(0, steps)
+        stacked = torch.stack([self.buffers[n][rows] for n in self.names]).cpu()  # (names, steps, members)
+        return {n: stacked[i].T.tolist() for i, n in enumerate(self.names)}

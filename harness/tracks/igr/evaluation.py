@@ -21,25 +21,25 @@ def hessian_rows(data: Any, rows: int) -> tuple[Any, Any]:
     return data.x_train[:rows], data.y_train[:rows]
 
 
-def lambda_max(model: Any, data: Any, settings: Any, ctx: Any) -> float:
-    """Top eigenvalue of the Hessian of the mean training cross-entropy (power iteration on HVPs)."""
-    import torch.nn.functional as F
-
-    from harness.models.hessian import top_eigenvalue
+def lambda_max(net: Any, data: Any, settings: Any, ctxs: list[Any]) -> list[float]:
+    """Top eigenvalue of the Hessian of each member's mean training cross-entropy (power iteration on
+    Hessian-vector products, all members at once: ``harness.models.hessian.top_eigenvalues``)."""
+    from harness.models.hessian import top_eigenvalues
+    from harness.models.stacked import member_cross_entropy
 
     x, y = hessian_rows(data, settings.hessian_rows)
-    eig = top_eigenvalue(
-        lambda: F.cross_entropy(model(x), y),
-        list(model.parameters()),
+    eigs = top_eigenvalues(
+        lambda: member_cross_entropy(net(x, shared=True), y),
+        net.params,
+        [ctx.generator("hessian") for ctx in ctxs],
         iters=settings.hessian_iters,
         tol=1e-3,
-        generator=ctx.generator("hessian"),
     )
-    return ctx.check_finite(eig.value, "lambda_max")
+    return [e.value for e in eigs]
 
 
-def evaluate(model: Any, data: Any, settings: Any, ctx: Any) -> dict[str, float]:
-    """All end-of-training metrics of one cell (lambda_max only when ``hessian_iters`` > 0)."""
+def evaluate(model: Any, data: Any, settings: Any, ctx: Any, lam: float | None = None) -> dict[str, float]:
+    """All end-of-training metrics of one member (``lam``: its lambda_max, measured for the group)."""
     import torch
     import torch.nn.functional as F
 
@@ -53,8 +53,8 @@ def evaluate(model: Any, data: Any, settings: Any, ctx: Any) -> dict[str, float]
     }
     if s.target_loss > 0:
         out["reached_target"] = float(out["train_loss"] <= s.target_loss)
-    if s.hessian_iters > 0:
-        out["lambda_max"] = lambda_max(model, data, s, ctx)
+    if lam is not None:
+        out["lambda_max"] = ctx.check_finite(lam, "lambda_max")
     with torch.no_grad():
         logits = model(data.x_test)
         out["test_loss"] = F.cross_entropy(logits, data.y_test).item()

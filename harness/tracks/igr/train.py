@@ -7,6 +7,16 @@ until the full-batch training loss reaches the block's ``target_loss``, at most 
 updates, so every arm is compared at the same training loss. GD computes the full-batch loss at
 every step anyway and stops at the first step that reaches the target; SGD checks it once per epoch
 (a full-batch pass is not free).
+
+The loop trains K members at once (a cell group; K = 1 for a single cell) on a
+``harness.models.stacked.StackedNet``, without a host sync per step: the learning rates of every
+step are known before the loop (a table), SGD's batch indices are drawn from each member's own
+generator in the single cell's order and uploaded once per epoch, losses go to a device buffer and
+the target and divergence checks are device-side masks read every ``CHECK_EVERY`` steps. A member
+that reaches a ``converge`` target keeps its parameters of that step (a device-side snapshot),
+whatever the others still do. After the loop each member's losses are replayed through its own
+``RunContext`` by the bookkeeping a per-step loop did (curves, ``remember``, ``check_finite``), so a
+member's record, and its ``Diverged`` at the first NaN step, are what a single cell's would be.
 """
 
 from __future__ import annotations
@@ -67,65 +77,170 @@ class TrainResult:
     steps_to_target: float  # NaN when the target was not reached (or none was set)
 
 
-def train(model: Any, data: Any, settings: Any, recipe: Recipe, plan: Plan, ctx: Any) -> TrainResult:
-    """Run the cell's updates; return how many were taken and when the target loss was first reached."""
+def lr_table(recipes: list[Recipe], plans: list[Plan], steps: int) -> list[list[float]]:
+    """Each step's learning rate per member (0 past a member's budget; an ascent step is negative):
+    known before the loop, so the loop never asks the host, and the physical time is their sum."""
+    rows = []
+    for step in range(steps):
+        row = []
+        for recipe, plan in zip(recipes, plans):
+            lr = 0.0 if step >= plan.steps else recipe.lr * recipe.factor(step / plan.horizon)
+            if step < plan.steps and recipe.ascent_lr is not None and step % 2 == 1:
+                lr = -recipe.ascent_lr
+            row.append(lr)
+        rows.append(row)
+    return rows
+
+
+def sgd_batches(gens: list[Any], n: int, batch: int, first: int, count: int, plans: list[Plan], device: Any) -> Any:
+    """Batch indices of steps ``first .. first + count - 1`` per member ``[K, count, batch]``: drawn from
+    each member's generator exactly as a single cell draws them (one ``randint`` per step), uploaded
+    once; a member past its budget draws nothing (zeros)."""
     import torch
-    import torch.nn.functional as F
 
-    s = settings
-    params = list(model.parameters())
-    gen = ctx.generator("data")
+    rows = []
+    for gen, plan in zip(gens, plans):
+        draws = [
+            torch.randint(0, n, (batch,), generator=gen) if step < plan.steps else torch.zeros(batch, dtype=torch.long)
+            for step in range(first, first + count)
+        ]
+        rows.append(torch.stack(draws))
+    return torch.stack(rows).to(device)
+
+
+def grad_penalty(grads: list[Any]) -> Any:
+    """||grad L||^2 summed over all parameters: EGR's penalty (Barrett & Dherin's R_IG without the mean)."""
+    return sum((g * g).sum() for g in grads)
+
+
+def train(net: Any, data: Any, settings: Any, recipes: list[Recipe], plans: list[Plan], ctxs: list[Any]) -> list[Any]:
+    """Run every member's updates; per member a TrainResult, or the exception that ended it."""
+    import torch
+
+    from harness.engine.context import TrainLoop
+    from harness.models.stacked import MemberCalls, member_cross_entropy, member_view
+
+    s, k = settings, net.members
+    params = net.params
     n = data.x_train.shape[0]
-    log_every = max(1, plan.steps // s.curve_points)
+    steps = max(p.steps for p in plans)
     target = s.target_loss if s.target_loss > 0 else None
-    steps_to_target = math.nan
-    t_phys = 0.0
+    converge = target is not None and s.protocol == "converge"
+    table = lr_table(recipes, plans, steps)
+    uniform = [all(v == row[0] for v in row) for row in table]
+    neg_lr = None if all(uniform) else -torch.tensor(table, dtype=params[0].dtype, device=net.device)
+    floods = [r.flood for r in recipes]
+    flood_t = None
+    if any(f is not None for f in floods) and len(set(floods)) > 1:
+        flood_t = torch.tensor([f or 0.0 for f in floods], device=net.device)
+        has_flood = torch.tensor([f is not None for f in floods], device=net.device)
+    mus = [r.egr_mu for r in recipes]
+    mu_t = torch.tensor(mus, device=net.device) if len(set(mus)) > 1 else mus[0]
+    penalty = MemberCalls([grad_penalty] * k) if any(mus) else None
 
-    def objective(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        loss = F.cross_entropy(model(xb), yb)
+    def objective(xb: Any, yb: Any) -> tuple[Any, Any]:
+        loss = member_cross_entropy(net(xb, shared=s.optimizer == "gd"), yb)
         obj = loss
-        if recipe.flood is not None:
-            obj = (loss - recipe.flood).abs() + recipe.flood
-        if recipe.egr_mu:
-            grads = torch.autograd.grad(loss, params, create_graph=True)
-            obj = obj + recipe.egr_mu * sum((g * g).sum() for g in grads)
+        if flood_t is not None:
+            obj = torch.where(has_flood, (loss - flood_t).abs() + flood_t, loss)
+        elif floods[0] is not None:
+            obj = (loss - floods[0]).abs() + floods[0]
+        if penalty is not None:
+            grads = torch.autograd.grad(loss.sum(), params, create_graph=True)
+            obj = obj + mu_t * penalty(list(grads))
         return loss, obj
 
-    def full_loss() -> float:
-        with torch.no_grad():
-            return F.cross_entropy(model(data.x_train), data.y_train).item()
-
-    done = 0
-    for step in range(plan.steps):
-        if s.optimizer == "gd":
-            xb, yb = data.x_train, data.y_train
-        else:
-            idx = torch.randint(0, n, (s.batch_size,), generator=gen).to(ctx.device)
-            xb, yb = data.x_train[idx], data.y_train[idx]
-        with ctx.train_timer():
+    per_epoch = plans[0].steps_per_epoch
+    epochs = -(-steps // per_epoch)
+    gens = [ctx.generator("data") for ctx in ctxs]
+    reach = torch.full((k,), -1, dtype=torch.long, device=net.device)
+    saved = [p.detach().clone() for p in params] if converge else []
+    loop = TrainLoop(ctxs, steps, ("train_loss",), str(net.device))
+    full = torch.full((max(1, epochs), k), float("nan"), device=net.device)
+    ran = 0
+    with loop:
+        for step in range(steps):
+            if s.optimizer == "gd":
+                xb, yb = data.x_train, data.y_train
+            else:
+                if step % per_epoch == 0:
+                    batches = sgd_batches(gens, n, s.batch_size, step, min(per_epoch, steps - step), plans, net.device)
+                idx = batches[:, step % per_epoch]
+                xb, yb = data.x_train[idx], data.y_train[idx]
             loss, obj = objective(xb, yb)
-        value = ctx.check_finite(loss.item(), "train loss", step)
+            loop.record(step, train_loss=loss)
+            if converge and s.optimizer == "gd":  # the loss before update `step` is the loss after `step` updates
+                _snapshot(params, saved, reach, loss, target, step)
+            grads = torch.autograd.grad(obj.sum(), params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    if uniform[step]:
+                        p.add_(g, alpha=-table[step][0])
+                    else:
+                        p.addcmul_(g, member_view(neg_lr[step], g))
+            ran = step + 1
+            if converge and s.optimizer == "sgd" and ran % per_epoch == 0:
+                with torch.no_grad():
+                    full[ran // per_epoch - 1] = member_cross_entropy(net(data.x_train, shared=True), data.y_train)
+                _snapshot(params, saved, reach, full[ran // per_epoch - 1], target, ran)
+            if loop.due(step) or ran == steps:
+                alive, reached = loop.poll(reach)
+                if not any(a and not (converge and r >= 0) for a, r in zip(alive, reached)):
+                    break
+    if converge:
+        with torch.no_grad():
+            stopped = reach >= 0
+            for p, p0 in zip(params, saved):
+                p.copy_(torch.where(member_view(stopped, p), p0, p))
+    values = loop.host_values(ran)["train_loss"]
+    checks = full.T.tolist()
+    rows = n if s.optimizer == "gd" else s.batch_size
+    out: list[Any] = []
+    for i, ctx in enumerate(ctxs):
+        try:
+            out.append(_replay(values[i], checks[i], [row[i] for row in table], plans[i], s, target, rows, ctx))
+        except Exception as exc:  # Diverged at the member's first NaN step, as a single cell
+            out.append(exc)
+    return out
+
+
+def _snapshot(params: list[Any], saved: list[Any], reach: Any, loss: Any, target: float, step: int) -> None:
+    """Members whose loss reached the target for the first time keep these parameters (``reach`` = step)."""
+    import torch
+
+    from harness.models.stacked import member_view
+
+    with torch.no_grad():
+        now = (loss.detach().double() <= target) & (reach < 0)  # in double, as the host compares
+        reach.masked_fill_(now, step)
+        for p, p0 in zip(params, saved):
+            p0.copy_(torch.where(member_view(now, p), p, p0))
+
+
+def _replay(
+    losses: list[float], checks: list[float], lrs: list[float], plan: Plan, s: Any, target: Any, rows: int, ctx: Any
+) -> TrainResult:
+    """One member's per-step bookkeeping, as the per-step loop did it, from its recorded losses."""
+    log_every = max(1, plan.steps // s.curve_points)
+    steps_to_target = math.nan
+    t_phys = 0.0
+    done = 0
+    for step in range(min(plan.steps, len(losses))):
+        value = ctx.check_finite(losses[step], "train loss", step)
         if s.optimizer == "gd" and target is not None and value <= target and math.isnan(steps_to_target):
-            steps_to_target = step  # the loss before update `step` is the loss after `step` updates
+            steps_to_target = step
             if s.protocol == "converge":
                 ctx.log("train_loss", step, value)
                 break
-        with ctx.train_timer():
-            lr = recipe.lr * recipe.factor(step / plan.horizon)
-            if recipe.ascent_lr is not None and step % 2 == 1:
-                lr = -recipe.ascent_lr
-            grads = torch.autograd.grad(obj, params)
-            with torch.no_grad():
-                for p, g in zip(params, grads):
-                    p.add_(g, alpha=-lr)
+        lr = lrs[step]
         done = step + 1
         t_phys += lr
-        ctx.samples_seen += xb.shape[0]
+        ctx.samples_seen += rows
         if step % log_every == 0 or done == plan.steps:
             ctx.log("train_loss", step, value)
             ctx.remember(train_loss=value, steps=done, physical_time=t_phys)
         if s.optimizer == "sgd" and target is not None and s.protocol == "converge" and done % plan.check_every == 0:
-            if ctx.check_finite(full_loss(), "full-batch train loss", step) <= target:
+            if ctx.check_finite(checks[done // plan.check_every - 1], "full-batch train loss", step) <= target:
                 steps_to_target = done
                 break
     return TrainResult(done, t_phys, steps_to_target)

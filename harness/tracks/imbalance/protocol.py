@@ -27,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.engine.context import seeded_init
+from harness.engine.context import seeded_init, stack_key
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
 
 MODELS = ("linear", "mlp", "cnn")
+# Inputs at most this wide make a stacked mini-batch step pay on a CPU (benchmarks/bench_groups.py).
+SMALL_INPUT = 100
 # Published balanced test accuracy of the official logit-adjustment run (google-research/
 # logit_adjustment README; ResNet-32, EXP profile, rho=100): ERM, post-hoc LA, LA loss (tau=1).
 PUBLISHED = {
@@ -139,82 +141,102 @@ class Imbalance(Track):
         hidden = [] if s.model == "linear" else [s.width] * s.depth
         return make_mlp(math.prod(input_shape), hidden, num_classes)
 
+    # --- cell groups ------------------------------------------------------------------------------
+    def group_key(self, cell: Any) -> str | None:
+        """Same dataset and settings (model, optimizer, budget); members differ by seed, loss and its
+        parameters (tau...), and sampler. CNN cells train alone (the stacked network is an MLP)."""
+        return None if self.Settings(**cell.settings).model == "cnn" else stack_key(cell)
+
+    def group_pays_on_cpu(self, cell: Any) -> bool:
+        """Small inputs only (MNIST-1D's 40): stacked 784- and 1,000-input products are no faster on a
+        CPU (the posthoc-la cells' shared training pays everywhere, grouped or not)."""
+        return REGISTRY.get("dataset", cell.dataset).meta.get("input_dim", 784) <= SMALL_INPUT
+
+    def shared_training(self, cell: Any) -> str | None:
+        """A method registered with ``trains_as="ce"`` (post-hoc logit adjustment: tau acts only at
+        prediction) trains exactly the model of the method it names: both return that name, and the
+        cells of one seed train it once (``run_group``)."""
+        target = REGISTRY.get("method", cell.method, self.name).meta.get("trains_as")
+        if target:
+            return str(target)
+        named = {e.meta.get("trains_as") for e in REGISTRY.entries("method", self.name)}
+        return cell.method if cell.method in named and not cell.method_params else None
+
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
-        import torch
+        from harness.engine.context import only_result
 
-        s = self.settings(cell)
-        data = self.load_data(cell).to(ctx.device)
-        if len(data.y_train) == 0 or len(data.y_test) == 0:
-            raise HarnessError(f"imbalance needs non-empty train and test splits ({cell.dataset_selector})")
+        return only_result(self.run_group([cell], [ctx]))
+
+    def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
+        """Train each distinct training once, as one stacked network (``harness.tracks.imbalance.train``),
+        then apply every cell's prediction rule to its training's model."""
+        from harness.models.stacked import run_stacks
+
+        def key(cell: Any) -> str:  # a network that does not stack trains alone
+            return cell.key if self.Settings(**cell.settings).model == "cnn" else stack_key(cell)
+
+        return run_stacks(cells, ctxs, key, self._run_stack, self._prepare)
+
+    def _prepare(self, cell: Any) -> tuple[Any, Any, Any]:
+        """A member's loss (its parameters bound), sampler and prediction rule."""
         entry = REGISTRY.get("method", cell.method, self.name)
-        loss_fn = self.recipe(cell)
-        k = data.num_classes
-        prior_np = train_prior(data.y_train.cpu().numpy(), k)
-        counts = np.bincount(data.y_train.cpu().numpy(), minlength=k)
-        prior = torch.tensor(prior_np, dtype=torch.float32, device=ctx.device)
-
-        with seeded_init(ctx.seed("init")):
-            model = self.build_model(s, data.input_shape, k).to(ctx.device)
-        if s.optimizer == "adam":
-            opt = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-        else:
-            opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-
-        n = len(data.y_train)
-        bs = n if s.batch_size <= 0 else min(s.batch_size, n)
-        steps_per_epoch = math.ceil(n / bs)
-        total = s.epochs * steps_per_epoch
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total) if s.schedule == "cosine" else None
         sampler = entry.meta.get("sampler")
         if sampler not in (None, "class-balanced"):
             raise HarnessError(f"method {cell.method!r}: unknown sampler {sampler!r}")
-        row_weight = (1.0 / torch.tensor(counts, dtype=torch.float32))[data.y_train.cpu()] if sampler else None
-        gen = ctx.generator("data")
+        return self.recipe(cell), sampler, entry.meta.get("adjust")
 
-        step, loss_value = 0, float("nan")
-        model.train()
-        for epoch in range(s.epochs):
-            if row_weight is not None:
-                order = torch.multinomial(row_weight, n, replacement=True, generator=gen)
-            else:
-                order = torch.randperm(n, generator=gen) if bs < n else torch.arange(n)
-            order = order.to(ctx.device)
-            epoch_loss = 0.0
-            for i in range(steps_per_epoch):
-                idx = order[i * bs : (i + 1) * bs]
-                with ctx.train_timer():
-                    loss = loss_fn(model(data.x_train[idx]), data.y_train[idx], prior)
-                    loss_value = ctx.check_finite(loss.item(), step=step)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    if sched is not None:
-                        sched.step()
-                ctx.samples_seen += len(idx)
-                epoch_loss += loss_value * len(idx)
-                step += 1
-            ctx.log("train_loss", epoch + 1, epoch_loss / n)
-            ctx.remember(train_loss=epoch_loss / n)
-        train_loss = epoch_loss / n
+    def _run_stack(self, cells: list[Any], ctxs: list[Any], prepared: list[tuple]) -> list[Any]:
+        import torch
 
-        model.eval()
-        adjust = entry.meta.get("adjust")
+        from harness.models.stacked import StackedNet, each_member, groups_of
+        from harness.tracks.imbalance.train import replay, train
 
-        def predict(x: Any) -> np.ndarray:
-            with torch.no_grad():
-                scores = torch.cat([model(x[i : i + s.eval_batch]) for i in range(0, len(x), s.eval_batch)])
-            if adjust is not None:
-                scores = adjust(scores, prior, **cell.method_params)
-            return scores.argmax(1).cpu().numpy()
+        s = self.settings(cells[0])
+        data = self.load_data(cells[0]).to(ctxs[0].device)
+        if len(data.y_train) == 0 or len(data.y_test) == 0:
+            raise HarnessError(f"imbalance needs non-empty train and test splits ({cells[0].dataset_selector})")
+        k = data.num_classes
+        prior_np = train_prior(data.y_train.cpu().numpy(), k)  # the prior's check, once, before any step
+        counts = np.bincount(data.y_train.cpu().numpy(), minlength=k)
+        prior = torch.tensor(prior_np, dtype=torch.float32, device=ctxs[0].device)
+        shared = [self.shared_training(c) for c in cells]
+        trainings = groups_of([(c.seed, sh) if sh else c.key for c, sh in zip(cells, shared)])
+        lead = [t[0] for t in trainings]
+        modules = []
+        for i in lead:
+            with seeded_init(ctxs[i].seed("init")):
+                modules.append(self.build_model(s, data.input_shape, k))
+        net = StackedNet(modules, ctxs[0].device)
+        losses = [prepared[i][0] for i in lead]
+        values = train(net, data, s, losses, [prepared[i][1] for i in lead], prior, [ctxs[i] for i in lead], ctxs)
+        models = net.unstack()
+        training_of = {i: t for t, members in enumerate(trainings) for i in members}
+        n = len(data.y_train)
+        bs = n if s.batch_size <= 0 else min(s.batch_size, n)
 
-        test_pred = predict(data.x_test)
-        ctx.record_predictions(test_pred, data.y_test)
-        out = imbalance_metrics(test_pred, data.y_test.cpu().numpy(), counts)
-        if len(data.y_valid):  # where a tau (or any parameter) is chosen; the test split never is
-            valid = imbalance_metrics(predict(data.x_valid), data.y_valid.cpu().numpy(), counts)
-            out["valid_balanced_accuracy"] = valid["balanced_accuracy"]
-        out["train_loss"] = float(train_loss)
-        return out
+        def finish(i: int) -> dict[str, float]:
+            cell, ctx, model = cells[i], ctxs[i], models[training_of[i]]
+            train_loss = replay(values[training_of[i]], n, bs, s.epochs, ctx)
+            model.eval()
+            adjust = prepared[i][2]
+
+            def predict(x: Any) -> np.ndarray:
+                with torch.no_grad():
+                    scores = torch.cat([model(x[j : j + s.eval_batch]) for j in range(0, len(x), s.eval_batch)])
+                if adjust is not None:
+                    scores = adjust(scores, prior, **cell.method_params)
+                return scores.argmax(1).cpu().numpy()
+
+            test_pred = predict(data.x_test)
+            ctx.record_predictions(test_pred, data.y_test)
+            out = imbalance_metrics(test_pred, data.y_test.cpu().numpy(), counts)
+            if len(data.y_valid):  # where a tau (or any parameter) is chosen; the test split never is
+                valid = imbalance_metrics(predict(data.x_valid), data.y_valid.cpu().numpy(), counts)
+                out["valid_balanced_accuracy"] = valid["balanced_accuracy"]
+            out["train_loss"] = float(train_loss)
+            return out
+
+        return each_member(range(len(cells)), finish)
 
     def cost(self, cell: Any) -> float:
         """Seconds on one core: multiply-adds per row x rows x epochs, calibrated on timing runs here

@@ -46,11 +46,7 @@ def make_autoencoder(in_dim: int, hidden: int, latent: int, stochastic: bool) ->
             )
 
         def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            h = self.enc(x)
-            if not self.stochastic:
-                return h, torch.zeros_like(h)
-            mu, log_sigma = h[:, :latent], h[:, latent:].clamp(-10.0, 5.0)
-            return mu, log_sigma.exp()
+            return split_code(self.enc(x), latent, stochastic)
 
         def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
             return self.dec(z)
@@ -59,6 +55,17 @@ def make_autoencoder(in_dim: int, hidden: int, latent: int, stochastic: bool) ->
             return torch.sigmoid(self.dec(z))
 
     return AutoEncoder()
+
+
+def split_code(h: Any, latent: int, stochastic: bool) -> tuple[Any, Any]:
+    """The encoder's output (last axis) as (mu, sigma): mu only (sigma 0) for a plain autoencoder,
+    else mu and exp(log sigma), log sigma clamped to [-10, 5]. Any leading axes (a member axis too)."""
+    import torch
+
+    if not stochastic:
+        return h, torch.zeros_like(h)
+    mu, log_sigma = h[..., :latent], h[..., latent:].clamp(-10.0, 5.0)
+    return mu, log_sigma.exp()
 
 
 def regulariser(cfg: AEConfig, mu: Any, sigma: Any) -> Any:
@@ -72,16 +79,3 @@ def regulariser(cfg: AEConfig, mu: Any, sigma: Any) -> Any:
     if cfg.kind == "simple":
         return (mu**2 + (sigma - 1) ** 2).sum(1)
     raise ValueError(f"unknown autoencoder kind {cfg.kind!r}")
-
-
-def loss(model: Any, cfg: AEConfig, x: Any, gen: Any) -> tuple[Any, Any, Any]:
-    """(objective, reconstruction, regulariser), each averaged over the batch."""
-    import torch
-    import torch.nn.functional as F
-
-    mu, sigma = model.encode(x)
-    # noise from a CPU generator, moved: a GPU run draws the same noise as a CPU run
-    z = mu if cfg.kind == "ae" else mu + sigma * torch.randn(mu.shape, generator=gen).to(mu.device)
-    rec = F.binary_cross_entropy_with_logits(model.decode_logits(z), x, reduction="none").sum(1)
-    reg = regulariser(cfg, mu, sigma)
-    return (rec + cfg.weight * reg).mean(), rec.mean(), reg.mean()

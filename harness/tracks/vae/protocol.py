@@ -10,11 +10,11 @@ interpolation smoothness. Su's post has no numbers, so the claims are directiona
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from harness.claims import Claim
+from harness.engine.context import seeded_init, stack_key
 from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks.vae.model import AEConfig
@@ -22,6 +22,8 @@ from harness.tracks.vae.model import AEConfig
 # The digit classifier that scores samples is trained once per dataset and cached: on the CPU, so CPU
 # and GPU runs score with the same classifier.
 SCORER = "training the scoring classifier (a cached artifact shared with CPU runs)"
+# Inputs at most this wide make a stacked mini-batch step pay on a CPU (benchmarks/bench_groups.py).
+SMALL_INPUT = 100
 
 
 @dataclass
@@ -83,44 +85,69 @@ class VAE(Track):
         flops = 6 * n * s.epochs * (2 * d * s.hidden + 2 * s.hidden**2)
         return 3.0 + flops / 1e10  # measured ~35 s per 10k-image x 10-epoch MNIST cell on a busy core
 
+    # --- cell groups ------------------------------------------------------------------------------
+    def group_key(self, cell: Any) -> str | None:
+        """Same dataset and settings (widths, latent size, budget); members differ by seed, regulariser
+        and weight. A plain AE's code layer is half a VAE's: AEs group with AEs only."""
+        return self._stack(cell)
+
+    def group_pays_on_cpu(self, cell: Any) -> bool:
+        """Small inputs only (sklearn digits' 64 pixels): stacked 784-input products are no faster on a CPU."""
+        from harness.registry import REGISTRY
+
+        return REGISTRY.get("dataset", cell.dataset).meta.get("input_dim", 784) <= SMALL_INPUT
+
+    def _stack(self, cell: Any) -> str:
+        try:
+            plain = self.recipe(cell).kind == "ae"
+        except Exception:  # a bad parameter: the cell trains alone and fails there, alone
+            return cell.key
+        return stack_key(cell) + (" ae" if plain else "")
+
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
-        import torch
+        from harness.engine.context import only_result
 
+        return only_result(self.run_group([cell], [ctx]))
+
+    def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
+        """Train the members as one stacked autoencoder (``harness.tracks.vae.train``), score each alone."""
+        from harness.models.stacked import run_stacks
+
+        return run_stacks(cells, ctxs, self._stack, self._run_stack, self.recipe)
+
+    def _run_stack(self, cells: list[Any], ctxs: list[Any], cfgs: list[AEConfig]) -> list[Any]:
+        from harness.models.stacked import StackedNet, each_member
         from harness.tracks.vae import metrics as vm
-        from harness.tracks.vae.model import loss, make_autoencoder
+        from harness.tracks.vae.model import make_autoencoder
+        from harness.tracks.vae.train import replay, train
 
+        cell, device = cells[0], ctxs[0].device
         s: VAESettings = self.settings(cell)
-        cfg: AEConfig = self.recipe(cell)
         data = self.load_data(cell)
         x, xt = data.x_train.reshape(len(data.x_train), -1), data.x_test.reshape(len(data.x_test), -1)
-        with ctx.cpu_part(SCORER):
+        with ctxs[0].cpu_part(SCORER):
             clf = vm.cached_classifier(cell.dataset, cell.dataset_params, x, data.y_train)
-        clf, x, xt = clf.to(ctx.device), x.to(ctx.device), xt.to(ctx.device)
-        torch.manual_seed(ctx.seed("init"))
-        model = make_autoencoder(x.shape[1], s.hidden, s.latent, stochastic=cfg.kind != "ae").to(ctx.device)
-        opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-        g_data, g_noise = ctx.generator("data"), ctx.generator("noise")
-        steps_per_epoch = math.ceil(x.shape[0] / s.batch_size)
-        total = s.epochs * steps_per_epoch
-        log_every = max(1, total // s.curve_points)
-        step = 0
-        for _ in range(s.epochs):
-            perm = torch.randperm(x.shape[0], generator=g_data)
-            for k in range(0, x.shape[0], s.batch_size):
-                xb = x[perm[k : k + s.batch_size]]
-                with ctx.train_timer():
-                    obj, rec, reg = loss(model, cfg, xb, g_noise)
-                    opt.zero_grad()
-                    obj.backward()
-                    opt.step()
-                value = ctx.check_finite(obj.item(), "train objective", step)
-                ctx.samples_seen += xb.shape[0]
-                if step % log_every == 0 or step == total - 1:
-                    ctx.log("train_objective", step, value)
-                    ctx.remember(train_objective=value, recon_bce=rec.item(), regulariser=reg.item())
-                step += 1
-        model.eval()
-        return self.evaluate(model, cfg, clf, x, xt, data.y_test.to(ctx.device), s, ctx, cell)
+        for ctx in ctxs[1:]:
+            ctx.cpu_parts.extend(p for p in ctxs[0].cpu_parts if p not in ctx.cpu_parts)
+        clf, x, xt = clf.to(device), x.to(device), xt.to(device)
+        models = []
+        for ctx, cfg in zip(ctxs, cfgs):
+            with seeded_init(ctx.seed("init")):
+                models.append(make_autoencoder(x.shape[1], s.hidden, s.latent, stochastic=cfg.kind != "ae"))
+        enc = StackedNet([m.enc for m in models], device)
+        dec = StackedNet([m.dec for m in models], device)
+        values = train(enc, dec, x, s, cfgs, ctxs)
+        enc.unstack()
+        dec.unstack()
+        yt = data.y_test.to(device)
+
+        def finish(m: int) -> dict[str, float]:
+            replay(values[m], x.shape[0], s, ctxs[m])
+            model = models[m].to(device)
+            model.eval()
+            return self.evaluate(model, cfgs[m], clf, x, xt, yt, s, ctxs[m], cells[m])
+
+        return each_member(range(len(cells)), finish)
 
     def evaluate(
         self, model: Any, cfg: AEConfig, clf: Any, x: Any, xt: Any, yt: Any, s: VAESettings, ctx: Any, cell: Any

@@ -28,11 +28,14 @@ import dataclasses
 import math
 from typing import Any
 
-from harness.engine.context import seeded_init
+from harness.engine.context import seeded_init, stack_key
 from harness.registry import track
 from harness.track import Metric, Track
 from harness.tracks.weightreg.constants import FGSM_EPS, MODELS, fgsm_name
 from harness.tracks.weightreg.recipe import Regularizer
+
+# Inputs at most this wide make a stacked mini-batch step pay on a CPU (benchmarks/bench_groups.py).
+SMALL_INPUT = 100
 
 
 @track("weightreg")
@@ -94,65 +97,60 @@ class WeightReg(Track):
             return make_cnn(input_shape, num_classes, (s.channels, 2 * s.channels), bias=bias)
         return make_mlp(math.prod(input_shape), s.width, num_classes, depth=s.depth, bias=bias)
 
-    def run(self, cell: Any, ctx: Any) -> dict[str, float]:
-        import torch
-        import torch.nn.functional as F
+    # --- cell groups ------------------------------------------------------------------------------
+    def group_key(self, cell: Any) -> str | None:
+        """Same dataset and settings (model, optimizer, budget); members differ by seed, regulariser and
+        its coefficients. CNN cells train alone (the stacked network is an MLP)."""
+        s = self.Settings(**cell.settings)
+        return None if s.model.startswith("cnn") else stack_key(cell)
 
+    def group_pays_on_cpu(self, cell: Any) -> bool:
+        """Small inputs only (MNIST-1D's 40): stacked 784-input products are no faster on a CPU."""
+        from harness.registry import REGISTRY
+
+        return REGISTRY.get("dataset", cell.dataset).meta.get("input_dim", 784) <= SMALL_INPUT
+
+    def run(self, cell: Any, ctx: Any) -> dict[str, float]:
+        from harness.engine.context import only_result
+
+        return only_result(self.run_group([cell], [ctx]))
+
+    def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
+        """Train the members as one stacked network (``harness.tracks.weightreg.train``), test each alone."""
+        from harness.models.stacked import run_stacks
+
+        def key(cell: Any) -> str:  # a network that does not stack trains alone
+            return stack_key(cell) if not self.Settings(**cell.settings).model.startswith("cnn") else cell.key
+
+        return run_stacks(cells, ctxs, key, self._run_stack, self.recipe)
+
+    def _run_stack(self, cells: list[Any], ctxs: list[Any], regs: list[Regularizer]) -> list[Any]:
         from harness.errors import HarnessError
         from harness.models.mlp import weight_parameters
+        from harness.models.stacked import StackedNet, each_member
+        from harness.tracks.weightreg.train import train
 
-        s = self.settings(cell)
-        data = self.load_data(cell).to(ctx.device)
+        s = self.settings(cells[0])
+        data = self.load_data(cells[0]).to(ctxs[0].device)
         if len(data.y_train) == 0 or len(data.y_valid) == 0 or len(data.y_test) == 0:
-            raise HarnessError(f"weightreg needs non-empty train/valid/test splits ({cell.dataset_selector})")
-        reg: Regularizer = self.recipe(cell)
-        if not isinstance(reg, Regularizer):
-            raise HarnessError(f"weightreg method {cell.method!r} must return a Regularizer")
+            raise HarnessError(f"weightreg needs non-empty train/valid/test splits ({cells[0].dataset_selector})")
+        modules = []
+        for ctx in ctxs:
+            with seeded_init(ctx.seed("init")):
+                modules.append(self.build_model(s, data.input_shape, data.num_classes))
+        net = StackedNet(modules, ctxs[0].device)
+        results = train(net, data, s, regs, ctxs)
+        models = net.unstack()
 
-        with seeded_init(ctx.seed("init")):
-            model = self.build_model(s, data.input_shape, data.num_classes).to(ctx.device)
-        weights = weight_parameters(model)
-        if s.optimizer == "adam":
-            opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-        else:
-            opt = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
+        def finish(m: int) -> dict[str, float]:
+            result, ctx = results[m], ctxs[m]
+            if isinstance(result, BaseException):
+                raise result
+            for w in weight_parameters(models[m]):
+                ctx.check_finite(float(w.detach().abs().sum()), what="weight norm", step=result.steps)
+            return self.evaluate(models[m], data, s, ctx, train_loss=result.train_loss)
 
-        n = len(data.y_train)
-        steps_per_epoch = math.ceil(n / s.batch_size)
-        total = s.epochs * steps_per_epoch
-        if s.max_steps:
-            total = min(total, s.max_steps)
-        gen = ctx.generator("data")
-        step, loss_value = 0, float("nan")
-        ctx.log("norm_imbalance", 0, _imbalance(weights))
-        while step < total:
-            order = torch.randperm(n, generator=gen).to(ctx.device)
-            for i in range(steps_per_epoch):
-                if step >= total:
-                    break
-                idx = order[i * s.batch_size : (i + 1) * s.batch_size]
-                with ctx.train_timer():
-                    ce = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-                    loss = ce + reg.penalty(weights) if reg.penalty is not None else ce
-                    loss_value = ctx.check_finite(loss.item(), step=step)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if reg.decoupled_decay:
-                        with torch.no_grad():
-                            for w in weights:
-                                w.mul_(1.0 - s.lr * reg.decoupled_decay)
-                    opt.step()
-                ctx.samples_seen += len(idx)
-                step += 1
-                if step % 50 == 0:
-                    ctx.log("train_loss", step, loss_value)
-            ctx.log("norm_imbalance", step, _imbalance(weights))
-            ctx.remember(
-                train_loss=loss_value, valid_accuracy=_accuracy(model, data.x_valid, data.y_valid, s.eval_batch)
-            )
-        for w in weights:
-            ctx.check_finite(float(w.detach().abs().sum()), what="weight norm", step=step)
-        return self.evaluate(model, data, s, ctx, train_loss=loss_value)
+        return each_member(range(len(cells)), finish)
 
     def evaluate(self, model: Any, data: Any, s: Any, ctx: Any, train_loss: float) -> dict[str, float]:
         """Test once: clean, FGSM and noisy accuracy, input-gradient norm, weight-norm diagnostics."""
@@ -202,11 +200,6 @@ class WeightReg(Track):
         if cell.dataset == "mnist" and n:
             per_epoch *= n / 50000
         return 3.0 + s.epochs * per_epoch * (4.0 if s.model.startswith("cnn") else 1.0)
-
-
-def _imbalance(weights: list) -> float:
-    norms = [float(w.detach().norm()) for w in weights]
-    return max(norms) / min(norms) if min(norms) > 0 else float("inf")
 
 
 def _predict(model: Any, x: Any, y: Any, batch: int) -> Any:
