@@ -8,6 +8,11 @@ one kept (early stopping by selection, so few-label runs do not overfit). With `
 training also stops after that many evaluations without a new best (the learning-rate schedule
 still spans ``steps``, so stopping never changes the steps before it): a generous step budget then
 costs only the steps validation still rewards.
+
+No host sync per step: losses go to a device buffer (``harness.engine.context.TrainLoop``) whose
+finite watch is read at each evaluation (which reads the device anyway) and every ``CHECK_EVERY``
+steps; the curve, ``remember`` and ``check_finite`` (``Diverged`` at the first NaN step) are replayed
+from the buffer after the loop. A NaN never becomes the kept checkpoint.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def train_loop(
     ``module`` is left at that checkpoint, in eval mode."""
     import torch
 
+    from harness.engine.context import TrainLoop
     from harness.models.pretrain import batch_plan
 
     opt, sched = optimizer(module.parameters(), lr, steps)
@@ -57,7 +63,10 @@ def train_loop(
     best, best_step, best_state, stale = -1.0, 0, None, 0
     lengths = lengths if lengths is not None else [0] * n_items
     bs = min(batch_size, n_items)
-    with ctx.fork_rng():
+    rows: list[int] = []
+    evals: dict[int, float] = {}
+    loop = TrainLoop([ctx], steps, ("train_loss",), str(next(module.parameters()).device))
+    with ctx.fork_rng(), loop:
         torch.manual_seed(ctx.seed("init"))  # dropout draws (on a GPU, its generator's)
         for step in range(1, steps + 1):
             if not plan:  # a new epoch
@@ -65,28 +74,42 @@ def train_loop(
                 epoch += 1
             idx = plan.pop()
             module.train()
-            with ctx.train_timer():
-                loss = step_loss(idx)
-                value = ctx.check_finite(loss.item(), step=step)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-                opt.step()
-                sched.step()
-            ctx.samples_seen += len(idx)
-            if step % 10 == 0 or step == steps:
-                ctx.log("train_loss", step, value)
-            if step % eval_every == 0 or step == steps:
-                acc = evaluate()
-                ctx.log("valid_accuracy", step, acc)
-                ctx.remember(valid_accuracy=acc)
-                if acc > best:
+            loss = step_loss(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            loop.record(step - 1, train_loss=loss)
+            rows.append(len(idx))
+            finite = not loop.due(step - 1) or all(loop.poll()[0])
+            if finite and (step % eval_every == 0 or step == steps):
+                with loop.clock.paused():
+                    acc = evals[step] = evaluate()
+                finite = all(loop.poll()[0])  # the evaluation read the device anyway
+                if acc > best and finite:
                     best, best_step, best_state, stale = acc, step, copy.deepcopy(module.state_dict()), 0
                 else:
                     stale += 1
                     if patience and stale >= patience:
                         break
+            if not finite:
+                break
+    _replay(loop.host_values(len(rows))["train_loss"][0], rows, evals, steps, ctx)
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
     return best, best_step
+
+
+def _replay(values: list[float], rows: list[int], evals: dict[int, float], steps: int, ctx: Any) -> None:
+    """The per-step bookkeeping, as the per-step loop did it, from the recorded losses: curves,
+    ``remember``, and ``Diverged`` at the first NaN step (``check_finite``)."""
+    for step in range(1, len(rows) + 1):
+        value = ctx.check_finite(values[step - 1], step=step)
+        ctx.samples_seen += rows[step - 1]
+        if step % 10 == 0 or step == steps:
+            ctx.log("train_loss", step, value)
+        if step in evals:
+            ctx.log("valid_accuracy", step, evals[step])
+            ctx.remember(valid_accuracy=evals[step])

@@ -75,30 +75,58 @@ def unigram_cross_entropy(train: Any, heldout: Any) -> float:
     return float(-(c * np.log(p)).sum() / c.sum())
 
 
+# A count matrix at most this large (bytes, float32) lives densely on the device: a step's target rows
+# are then one gather there, instead of rows densified on the host and copied every step.
+DENSE_BYTES = 64 * 1024**2
+
+
 def train_steps(model: SkipGram, counts: Any, steps: int, batch: int, lr: float, ctx: Any, curve_points: int) -> float:
     """Adam with linear decay to 0 over ``steps`` steps; each step takes ``batch`` random centre rows
     (all rows when N <= batch) and an unbiased estimate of the corpus objective. Returns the mean
-    batch loss over the last tenth of the steps."""
+    batch loss over the last tenth of the steps.
+
+    No host sync per step: every step's rows are drawn first (the same generator, the same order),
+    uploaded once; losses go to a device buffer (``TrainLoop``) and are replayed through ``ctx`` after
+    the loop (curve, ``remember``, ``check_finite`` at the first NaN step)."""
     import torch
+
+    from harness.engine.context import TrainLoop
 
     nz = np.flatnonzero(np.asarray(counts.sum(axis=1)).ravel())
     mass = float(counts.sum())
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 - k / steps)
     gen = ctx.generator("data")
-    log_every = max(1, steps // max(1, curve_points))
-    tail: list[float] = []
-    for step in range(steps):
-        rows = nz if len(nz) <= batch else np.sort(nz[torch.randperm(len(nz), generator=gen)[:batch].numpy()])
-        target = _dense_rows(counts, rows).to(model.device)
-        with ctx.train_timer():
-            loss = -(target * model.log_q(torch.from_numpy(rows))).sum() / mass * (len(nz) / len(rows))
+    picks = [
+        nz if len(nz) <= batch else np.sort(nz[torch.randperm(len(nz), generator=gen)[:batch].numpy()])
+        for _ in range(steps)
+    ]
+    rows_on_device = torch.from_numpy(np.stack(picks)).to(model.device)
+    n_words = counts.shape[0]
+    dense = None
+    if n_words * n_words * 4 <= DENSE_BYTES:
+        dense = torch.from_numpy(np.asarray(counts.toarray(), np.float32)).to(model.device)
+    loop = TrainLoop([ctx], steps, ("train_loss",), str(model.device))
+    done = 0
+    with loop:
+        for step in range(steps):
+            rows = rows_on_device[step]
+            target = dense[rows] if dense is not None else _dense_rows(counts, picks[step]).to(model.device)
+            loss = -(target * model.log_q(rows)).sum() / mass * (len(nz) / len(picks[step]))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-        value = ctx.check_finite(loss.item(), "train loss", step)
-        ctx.samples_seen += len(rows)
+            loop.record(step, train_loss=loss)
+            done = step + 1
+            if loop.due(step) and not any(loop.poll()[0]):
+                break
+    values = loop.host_values(done)["train_loss"][0]
+    log_every = max(1, steps // max(1, curve_points))
+    tail: list[float] = []
+    for step in range(steps):
+        value = ctx.check_finite(values[step] if step < len(values) else math.nan, "train loss", step)
+        ctx.samples_seen += len(picks[step])
         if step >= steps - max(1, steps // 10):
             tail.append(value)
         if step % log_every == 0 or step == steps - 1:
