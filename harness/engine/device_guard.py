@@ -16,7 +16,12 @@ counted, while all numbers are still computed on the CPU:
   unless they run inside ``harness.engine.context.cpu_part`` (a part a track declares CPU-only), so a
   track that silently stays on the CPU is caught too.
 - ``torch.cuda`` answers as one GPU with ``FAKE_GPU_MEMORY`` bytes; synchronisation, caches and RNG
-  state are no-ops, so harness code that talks to the device runs unchanged.
+  state are no-ops, so harness code that talks to the device runs unchanged; CUDA events time with
+  the host clock.
+- Every point where a GPU run would wait for the device is counted (``report.syncs``): an explicit
+  ``torch.cuda.synchronize`` or event wait, a scalar read of a device tensor (``.item()``, ``float``,
+  ``bool``, ``int``), and a copy of one to the host (``.cpu()``, ``.to("cpu")``, ``.tolist()``). A
+  training loop that reads the device every step is caught without a GPU (tests count per step).
 
 Limits: it cannot emulate GPU kernels (numbers are CPU numbers) nor CUDA generators
 (``torch.Generator("cuda")`` still fails, which the harness avoids on purpose: random draws come from
@@ -26,6 +31,7 @@ CPU generators, on the CPU, and are moved, so both devices see the same ones).
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -57,11 +63,17 @@ class GuardReport:
     cpu_ops: Counter = field(default_factory=Counter)
     device_ops: int = 0
     allocated: int = 0  # bytes of device tensors made since the last reset_peak_memory_stats
+    syncs: Counter = field(default_factory=Counter)  # waits for the device, by kind (module doc)
 
     def reset(self) -> None:
         self.cpu_ops.clear()
         self.device_ops = 0
         self.allocated = 0
+        self.syncs.clear()
+
+    @property
+    def sync_count(self) -> int:
+        return sum(self.syncs.values())
 
 
 def is_tagged(t: Any) -> bool:
@@ -119,6 +131,8 @@ class _Dispatch(TorchDispatchMode):
             raise RuntimeError(  # a CPU generator drawing GPU numbers: torch refuses it on a GPU
                 f"Expected a 'cuda' device type for generator but found 'cpu' (fake-CUDA guard, in aten.{name})"
             )
+        if name == "_local_scalar_dense" and on_gpu:
+            self.report.syncs["scalar read"] += 1
         out = func(*args, **kwargs)
         if name in HEAVY:
             if on_gpu:
@@ -179,6 +193,8 @@ class _Functions(TorchFunctionMode):
             return None
         if name in ("to", "cuda", "cpu") and isinstance(first, torch.Tensor):
             return self._move(func, name, first, args[1:], kwargs)
+        if name == "tolist" and is_tagged(first):
+            self.report.syncs["copy to host"] += 1
         if name == "numpy" and is_tagged(first):
             raise TypeError(
                 "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory "
@@ -215,6 +231,8 @@ class _Functions(TorchFunctionMode):
             out = func(t, *rest, **kwargs)
             return _tag(out, is_tagged(t)) if out is not t else out
         to_gpu = _is_cuda(target)
+        if not to_gpu and is_tagged(t):
+            self.report.syncs["copy to host"] += 1
         if to_gpu == is_tagged(t):
             return t if dtype in (None, t.dtype) else _tag(t.to(dtype=dtype), to_gpu)
         out = t.to(dtype=dtype) if dtype not in (None, t.dtype) else t.clone()
@@ -223,16 +241,57 @@ class _Functions(TorchFunctionMode):
         return _tag(out, to_gpu)
 
 
+class _FakeEvent:
+    """``torch.cuda.Event`` on the host clock; waiting on one is a counted sync."""
+
+    def __init__(self, report: GuardReport, enable_timing: bool = False, **_: Any):
+        self.report, self.at = report, None
+
+    def record(self, stream: Any = None) -> None:
+        self.at = time.perf_counter()
+
+    def query(self) -> bool:
+        return True
+
+    def synchronize(self) -> None:
+        self.report.syncs["event wait"] += 1
+
+    def elapsed_time(self, end: _FakeEvent) -> float:
+        return (end.at - self.at) * 1000.0
+
+
+def _device_groups(stack: ExitStack) -> None:
+    """Gradient clipping groups gradients by their real device (the CPU here) and moves its scale
+    there, which would count as a copy to the host; a GPU groups them on the GPU: say so."""
+    import torch.nn.utils.clip_grad as clip_grad
+
+    group = clip_grad._group_tensors_by_device_and_dtype
+
+    def on_fake_device(tensorlists: Any, *args: Any, **kwargs: Any) -> Any:
+        out = group(tensorlists, *args, **kwargs)
+        return {
+            ((FAKE_DEVICE, dtype) if is_tagged(lists[0][0]) else (device, dtype)): (lists, idx)
+            for (device, dtype), (lists, idx) in out.items()
+        }
+
+    stack.enter_context(mock.patch.object(clip_grad, "_group_tensors_by_device_and_dtype", on_fake_device))
+
+
 def _cuda_patches(stack: ExitStack, report: GuardReport) -> None:
     """``torch.cuda`` as one GPU: what the harness asks of it (never a kernel)."""
     gib = FAKE_GPU_MEMORY
+
+    def synchronize(*a: Any, **k: Any) -> None:
+        report.syncs["synchronize"] += 1
+
     props = mock.Mock(total_memory=gib, major=9, minor=0, multi_processor_count=132)
     props.name = "fake-cuda (CPU)"
     rng = torch.zeros(16, dtype=torch.uint8)
     for attr, value in {
         "is_available": lambda: True,
         "device_count": lambda: 1,
-        "synchronize": lambda *a, **k: None,
+        "synchronize": synchronize,
+        "Event": lambda *a, **k: _FakeEvent(report, *a, **k),
         "empty_cache": lambda: None,
         "is_initialized": lambda: True,
         "current_device": lambda: 0,
@@ -259,6 +318,7 @@ def fake_cuda() -> Iterator[GuardReport]:
     report = GuardReport()
     with ExitStack() as stack:
         _cuda_patches(stack, report)
+        _device_groups(stack)
         stack.enter_context(_Functions(report))
         stack.enter_context(_Dispatch(report))
         yield report

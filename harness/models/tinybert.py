@@ -137,14 +137,39 @@ class BertClassifier(nn.Module):
         with seeded_init(seed):
             self.head = nn.Linear(hidden, num_classes)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, host_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``host_mask``: the same 2-D mask still on the host, if the caller has it: then the encoder's
+        mask is decided there (``encoder_mask``), never by reading the device."""
+        mask = attention_mask if host_mask is None else encoder_mask(self.encoder, attention_mask, host_mask)
+        h = self.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
         if self.pooling == "cls":
             pooled = h[:, 0]
         else:
             w = attention_mask.unsqueeze(-1).to(h.dtype)
             pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
         return self.head(self.dropout(pooled))
+
+
+def encoder_mask(encoder: Any, attention_mask: torch.Tensor, host_mask: torch.Tensor) -> torch.Tensor | None:
+    """The attention mask a BERT encoder is given, decided from ``host_mask`` (the 2-D padding mask
+    before its upload) so that a training step never waits for the device: None when no token is
+    padding (what transformers' SDPA path concludes by reading ``attention_mask.all()`` on the device,
+    one sync per forward), else the 4-D mask transformers builds for padding, built without that
+    read (the same call with the skip disabled). Without ``create_bidirectional_mask`` (older
+    transformers), the 2-D mask as is: transformers decides."""
+    if bool(host_mask.all()):
+        return None
+    try:
+        from transformers.masking_utils import create_bidirectional_mask
+    except ImportError:
+        return attention_mask
+    shape = (*attention_mask.shape, 0)  # only the batch size, length, dtype and device are read
+    embeds = torch.empty(shape, dtype=encoder.embeddings.word_embeddings.weight.dtype, device=attention_mask.device)
+    return create_bidirectional_mask(
+        config=encoder.config, inputs_embeds=embeds, attention_mask=attention_mask, allow_is_bidirectional_skip=False
+    )
 
 
 def count_parameters(module: nn.Module, exclude_embeddings: bool = False) -> int:

@@ -250,7 +250,8 @@ class Tokenization(Track):
 
         def step_loss(idx: list[int]) -> Any:
             inp, att, _ = pad_batch([ids[i] for i in idx], s.max_len)
-            return F.cross_entropy(clf(inp.to(ctx.device), att.to(ctx.device)), y[idx].to(ctx.device))
+            logits = clf(inp.to(ctx.device), att.to(ctx.device), host_mask=att)  # the mask decided on the host
+            return F.cross_entropy(logits, y[idx].to(ctx.device))
 
         best, _ = train_loop(
             clf,
