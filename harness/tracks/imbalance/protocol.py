@@ -35,6 +35,21 @@ from harness.track import Metric, Track
 MODELS = ("linear", "mlp", "cnn")
 # Inputs at most this wide make a stacked mini-batch step pay on a CPU (benchmarks/bench_groups.py).
 SMALL_INPUT = 100
+# (classes, input dim, default head size) of the EXP-profile sets; R52 is fixed (52 topics, ``max_features``).
+SHAPES = {
+    "digits-lt": (10, 64, 120),
+    "mnist-lt": (10, 784, 1000),
+    "mnist1d-lt": (10, 40, 394),
+    "cifar10-lt": (10, 3072, 5000),
+    "cifar100-lt": (100, 3072, 500),
+}
+
+
+def input_dim(cell: Any) -> int:
+    """Features per row of a cell's dataset, known without loading it."""
+    return SHAPES[cell.dataset][1] if cell.dataset in SHAPES else int(cell.dataset_params.get("max_features", 1000))
+
+
 # Published balanced test accuracy of the official logit-adjustment run (google-research/
 # logit_adjustment README; ResNet-32, EXP profile, rho=100): ERM, post-hoc LA, LA loss (tau=1).
 PUBLISHED = {
@@ -150,7 +165,7 @@ class Imbalance(Track):
     def group_pays_on_cpu(self, cell: Any) -> bool:
         """Small inputs only (MNIST-1D's 40): stacked 784- and 1,000-input products are no faster on a
         CPU (the posthoc-la cells' shared training pays everywhere, grouped or not)."""
-        return REGISTRY.get("dataset", cell.dataset).meta.get("input_dim", 784) <= SMALL_INPUT
+        return input_dim(cell) <= SMALL_INPUT
 
     def shared_training(self, cell: Any) -> str | None:
         """A method registered with ``trains_as="ce"`` (post-hoc logit adjustment: tau acts only at
@@ -243,21 +258,13 @@ class Imbalance(Track):
         (MNIST-LT rho=100, MLP 128, 20 epochs: 0.7 s of training uncontended)."""
         s = self.settings(cell)
         p = cell.dataset_params
-        # (classes, input dim, default head size) of the EXP-profile sets; R52 is fixed.
-        shapes = {
-            "digits-lt": (10, 64, 120),
-            "mnist-lt": (10, 784, 1000),
-            "mnist1d-lt": (10, 40, 394),
-            "cifar10-lt": (10, 3072, 5000),
-            "cifar100-lt": (100, 3072, 500),
-        }
-        if cell.dataset in shapes:
-            k, dim, head = shapes[cell.dataset]
+        if cell.dataset in SHAPES:
+            k, dim, head = SHAPES[cell.dataset]
             n_max = int(p.get("n_max", head)) or head
             rho = float(p.get("rho", 100.0))
             rows = sum(n_max * rho ** (-c / (k - 1)) for c in range(k))
         else:
-            k, dim, rows = 52, int(p.get("max_features", 1000)), 6532
+            k, dim, rows = 52, input_dim(cell), 6532
         w = s.width
         if s.model == "cnn":  # two 3x3 conv stages with pooling; the second sees a quarter of the pixels
             macs = 9 * w * dim + 1.5 * w * w * dim
