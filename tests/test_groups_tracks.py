@@ -239,3 +239,17 @@ def test_train_loop_names_the_first_bad_step_and_shares_its_time():
         for step, v in enumerate(values[1]):
             ctxs[1].check_finite(v, "train loss", step)
     assert all(c.train_seconds > 0 for c in ctxs) and len({c.train_seconds for c in ctxs}) == 1
+
+
+@pytest.mark.parametrize("name", ["igr", "weightreg", "imbalance", "vae"])
+def test_a_group_trains_on_the_device(name):
+    """The grouped path on the pretend GPU: no device mixing, no matrix product left on the CPU."""
+    from harness.engine.device_guard import fake_cuda
+
+    track = REGISTRY.get("track", name).load()()
+    cells = _smoke(name, 1)[:4]
+    with fake_cuda() as report:
+        ctxs = [RunContext(c.seed, device="cuda") for c in cells]
+        out = track.run_group(cells, ctxs)
+    assert all(isinstance(m, dict) for m in out), out
+    assert not report.cpu_ops, dict(report.cpu_ops)
