@@ -74,16 +74,20 @@ class StackedNet:
     def __call__(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
         if self.members == 1:
             return self._single(x if shared else x[0]).unsqueeze(0)
-        h = x.expand(self.members, *x.shape) if shared else x
-        prefix = ""
+        h = x
         for name, layer in self.template.named_children():
-            prefix = f"{name}."
             if isinstance(layer, nn.Linear):
-                w = self._by_name[prefix + "weight"].transpose(1, 2)
-                b = self._by_name.get(prefix + "bias")
-                h = torch.bmm(h, w) if b is None else torch.baddbmm(b.unsqueeze(1), h, w)
+                w = self._by_name[f"{name}.weight"]
+                b = self._by_name.get(f"{name}.bias")
+                if shared:  # one input for all members: one wide product, [B, K * out]
+                    wide = F.linear(h, w.reshape(-1, w.shape[-1]), None if b is None else b.reshape(-1))
+                    h = wide.view(*h.shape[:-1], self.members, w.shape[1]).movedim(-2, 0)
+                    shared = False
+                else:
+                    wt = w.transpose(1, 2)
+                    h = torch.bmm(h, wt) if b is None else torch.baddbmm(b.unsqueeze(1), h, wt)
             elif isinstance(layer, nn.Flatten):
-                h = h.flatten(2)
+                h = h.flatten(1 if shared else 2)
             else:
                 h = layer(h)
         return h
