@@ -253,3 +253,16 @@ def test_a_group_trains_on_the_device(name):
         out = track.run_group(cells, ctxs)
     assert all(isinstance(m, dict) for m in out), out
     assert not report.cpu_ops, dict(report.cpu_ops)
+
+
+def test_a_stack_that_runs_out_of_memory_raises_so_the_engine_can_split_it(monkeypatch):
+    from harness.tracks.weightreg import train as weightreg_train
+
+    def no_room(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(weightreg_train, "train", no_room)
+    track = REGISTRY.get("track", "weightreg").load()()
+    cells = _smoke("weightreg", 1)[:2]
+    with pytest.raises(torch.OutOfMemoryError):
+        track.run_group(cells, [RunContext(c.seed) for c in cells])

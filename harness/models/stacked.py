@@ -151,6 +151,13 @@ def groups_of(keys: Sequence[Any]) -> list[list[int]]:
     return list(out.values())
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """A host ``MemoryError`` or torch's CUDA out-of-memory error."""
+    return isinstance(exc, MemoryError) or (
+        "out of memory" in str(exc).lower() and type(exc).__name__ in ("OutOfMemoryError", "RuntimeError")
+    )
+
+
 def each_member(members: Any, fn: Callable[[Any], Any]) -> list[Any]:
     """``fn`` of each member, or the exception that ended it: one member's failure ends only that one."""
     out: list[Any] = []
@@ -172,7 +179,8 @@ def run_stacks(
     """A track's ``run_group``: cells with equal ``key`` train as one stack. ``prepare(cell)`` (the
     method's recipe) runs per member first, so a member whose parameters fail ends alone;
     ``run_stack(cells, ctxs, prepared)`` returns one entry per member, and a failure of the stack as a
-    whole (data that fails to load, memory) is every one of its members' entry."""
+    whole (data that fails to load) is every one of its members' entry, except running out of memory,
+    which is raised: the engine splits the group and runs the halves."""
     out: list[Any] = [None] * len(cells)
     for idx in groups_of([key(c) for c in cells]):
         prepared = each_member([cells[i] for i in idx], prepare)
@@ -184,6 +192,8 @@ def run_stacks(
         try:
             results = run_stack([cells[i] for i, _ in ok], [ctxs[i] for i, _ in ok], [p for _, p in ok])
         except Exception as exc:  # the whole stack
+            if out_of_memory(exc):
+                raise  # the engine splits a group that ran out of memory and runs the halves
             results = [exc] * len(ok)
         for (i, _), result in zip(ok, results):
             out[i] = result
