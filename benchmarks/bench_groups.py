@@ -13,12 +13,13 @@ unit runs R times per variant and the median counts. Each grouped member's prima
 compared with its single run: gaps beyond the track's device tolerance are listed (chaotic cells).
 
     PYTHONPATH=. python benchmarks/bench_groups.py [--tracks igr,weightreg,...] [--group auto|on]
-        [--seeds N] [--blocks SUBSTRING] [--repeat R]
+        [--seeds N] [--blocks SUBSTRING] [--repeat R] [--max-units N]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -42,22 +43,32 @@ KEY_SETTINGS = ("optimizer", "protocol", "model", "latent", "epochs")
 
 
 def units_of(track: Any, cells: list[Any], mode: str) -> list[list[Any]]:
-    """The groups the planner would form: one ``group_key`` (all, or only where grouping pays on a
-    CPU for ``auto``), cells sharing a training always together, at most ``max_group_size`` each."""
-    keyed: dict[Any, list[Any]] = defaultdict(list)
+    """The groups the engine's planner forms (``harness.engine.groups``, read): cells sharing a
+    training (one seed, one ``shared_training`` value) are one unit, never split; units with one
+    ``group_key`` are packed (all, or for ``auto`` only where ``group_pays_on_cpu``) into chunks of
+    about equal size, at most ``max_group_size`` cells each; any other unit runs alone."""
+    units: dict[Any, list[Any]] = defaultdict(list)
     for cell in cells:
-        key = track.group_key(cell)
         shared = track.shared_training(cell)
-        if key is None:
-            keyed[("alone", cell.key)].append(cell)
-        elif mode == "on" or track.group_pays_on_cpu(cell):
-            keyed[("group", key)].append(cell)
-        elif shared is not None:
-            keyed[("shared", key, cell.seed, shared)].append(cell)
-        else:
-            keyed[("alone", cell.key)].append(cell)
-    size = track.max_group_size
-    return [members[i : i + size] for members in keyed.values() for i in range(0, len(members), size)]
+        units[(cell.seed, shared) if shared is not None else cell.key].append(cell)
+    packs: dict[Any, list[list[Any]]] = defaultdict(list)
+    for uid, unit in units.items():
+        keys = {track.group_key(c) for c in unit}
+        pays = mode == "on" or all(track.group_pays_on_cpu(c) for c in unit)
+        packs[keys.pop() if len(keys) == 1 and None not in keys and pays else ("alone", uid)].append(unit)
+    cap = track.max_group_size
+    out: list[list[Any]] = []
+    for pack in packs.values():
+        left = sum(len(u) for u in pack)
+        target = math.ceil(left / math.ceil(left / cap))
+        current: list[Any] = []
+        for unit in pack:
+            if current and len(current) + len(unit) > target:
+                out.append(current)
+                current = []
+            current = current + unit
+        out.append(current)
+    return out
 
 
 def timed(fn: Any) -> tuple[float, Any]:
@@ -95,6 +106,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per block (default: the suite's)")
     ap.add_argument("--blocks", default="", help="only blocks whose label contains this")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--max-units", type=int, default=0, help="time only the first N units of each block (a sample)")
     args = ap.parse_args()
     set_threads(1)
     tracks = args.tracks.split(",")
@@ -113,11 +125,14 @@ def main() -> None:
         track = REGISTRY.get("track", members[0].track).load()()
         run_alone(track, members[:1])  # warm-up, untimed: data loaded, cached artifacts built
         units = units_of(track, members, args.group)
+        if args.max_units:
+            units = units[: args.max_units]
+            members = [c for unit in units for c in unit]
         alone_s = grouped_s = 0.0
         ratios = []
         for unit in units:
-            if len(unit) == 1 and track.shared_training(unit[0]) is None and track.group_key(unit[0]) is None:
-                t, _ = run_alone(track, unit)  # trains alone either way: measured once, counted in both
+            if len(unit) == 1:
+                t, _ = run_alone(track, unit)  # a group of one is the cell alone: measured once, counted in both
                 alone_s += t
                 grouped_s += t
                 continue
