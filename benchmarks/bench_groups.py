@@ -114,7 +114,8 @@ def main() -> None:
     print(
         f"# python benchmarks/bench_groups.py --tracks {args.tracks} --group {args.group}"
         f"{f' --seeds {args.seeds}' if args.seeds else ''}{f' --blocks {args.blocks}' if args.blocks else ''}"
-        f" --repeat {args.repeat}: {len(cells)} cells, one thread, CPU seconds of this process"
+        f" --repeat {args.repeat}{f' --max-units {args.max_units}' if args.max_units else ''}: {len(cells)} cells,"
+        " one thread, CPU seconds of this process"
     )
     blocks: dict[str, list[Any]] = defaultdict(list)
     for cell in cells:
