@@ -266,3 +266,14 @@ def test_a_stack_that_runs_out_of_memory_raises_so_the_engine_can_split_it(monke
     cells = _smoke("weightreg", 1)[:2]
     with pytest.raises(torch.OutOfMemoryError):
         track.run_group(cells, [RunContext(c.seed) for c in cells])
+
+
+def test_polling_the_device_never_stops_a_loop_early():
+    """The host reads the device every CHECK_EVERY steps; a budget of many more steps is spent whole."""
+    from harness.engine.context import CHECK_EVERY
+
+    track = REGISTRY.get("track", "igr").load()()
+    cell = next(c for c in _smoke("igr", 1) if c.method == "constant-lr")  # lr 0.5
+    cell = dataclasses.replace(cell, settings={**cell.settings, "time": 0.5 * 3 * CHECK_EVERY, "hessian_iters": 0})
+    metrics, ctx = _alone(track, cell)
+    assert metrics["steps"] == 3 * CHECK_EVERY and ctx.samples_seen == 3 * CHECK_EVERY * 200

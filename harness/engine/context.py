@@ -239,19 +239,23 @@ class LoopClock:
 
 
 class FiniteWatch:
-    """Which of K members' values turned NaN or infinite, and at which step: kept on the device
-    (a few elementwise operations per step) and read on the host in one transfer when asked."""
+    """Which of K members' values turned NaN or infinite, and at which step: found on the device over
+    a block of recorded steps at a time (a few operations per block, none per step), read on the host
+    in one transfer when asked."""
 
     def __init__(self, members: int, device: str = "cpu"):
         import torch
 
         self.first_bad = torch.full((members,), -1, dtype=torch.long, device=device)
 
-    def observe(self, step: int, values: Any) -> None:
+    def scan(self, first_step: int, rows: Any) -> None:
+        """Look at ``rows`` ``[steps, K]``, the values of steps ``first_step, first_step + 1, ...``."""
         import torch
 
-        bad = ~torch.isfinite(values.detach()) & (self.first_bad < 0)
-        self.first_bad.masked_fill_(bad, step)
+        bad = ~torch.isfinite(rows)
+        new = bad.any(0) & (self.first_bad < 0)
+        at = bad.to(torch.uint8).argmax(0) + first_step  # argmax: the first bad row
+        self.first_bad = torch.where(new, at, self.first_bad)
 
     def read(self) -> list[int | None]:
         """Each member's first non-finite step (None while all its values were finite)."""
@@ -261,9 +265,9 @@ class FiniteWatch:
 class TrainLoop:
     """The bookkeeping of one training loop over K members (K = 1 for a single cell), kept off the host.
 
-    Per-step values (losses...) go to (steps x members) buffers on the device; a ``FiniteWatch`` on the
-    first name is read every ``every`` steps (``poll``), so a loop can stop once every member has
-    diverged; one ``LoopClock`` times the loop and each member's ``train_seconds`` gets its share.
+    Per-step values (losses...) go to (steps x members) buffers on the device; every ``every`` steps
+    (``poll``) a ``FiniteWatch`` scans the first name's new rows and is read, so a loop can stop once
+    every member has diverged; one ``LoopClock`` times the loop and each member's ``train_seconds`` gets its share.
     After the loop, ``host_values`` reads the buffers once, and the track replays them through each
     member's ``RunContext`` (curves, ``remember``, ``check_finite`` raising ``Diverged`` at the first bad
     step): the bookkeeping a per-step loop did, with the same outcome, without its host syncs.
@@ -289,6 +293,7 @@ class TrainLoop:
         self.watch = FiniteWatch(len(ctxs), device)
         self.clock = LoopClock(device)
         self.bad_steps: list[int | None] = [None] * len(ctxs)
+        self.recorded = self.scanned = 0  # rows written, rows the watch has looked at
 
     def __enter__(self) -> TrainLoop:
         self.clock.start()
@@ -303,9 +308,7 @@ class TrainLoop:
         """Keep this step's value of each name (one per member, or one number for a single cell)."""
         for name, value in values.items():
             self.buffers[name][step] = value.detach()
-        first = values.get(self.names[0])
-        if first is not None:
-            self.watch.observe(step, first.detach().reshape(-1))
+        self.recorded = max(self.recorded, step + 1)
 
     def due(self, step: int) -> bool:
         """Whether the host reads the device after ``step`` (every ``every`` steps)."""
@@ -316,6 +319,9 @@ class TrainLoop:
         reached its target at), in one transfer: which members are still finite, and ``extra``."""
         import torch
 
+        if self.recorded > self.scanned:
+            self.watch.scan(self.scanned, self.buffers[self.names[0]][self.scanned : self.recorded])
+            self.scanned = self.recorded
         first = self.watch.first_bad
         both = first if extra is None else torch.cat([first, extra.to(first.dtype)])
         values = both.tolist()

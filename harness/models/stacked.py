@@ -94,7 +94,7 @@ class StackedNet:
 
     def _single(self, x: torch.Tensor) -> torch.Tensor:
         """One member through the module's own layers, its parameters being slice 0 of the leaves."""
-        params = {n: p[0] for n, p in zip(self.names, self.params)}
+        params = {n: p.squeeze(0) for n, p in zip(self.names, self.params)}  # a view: no copy back
         if not isinstance(self.template, nn.Sequential):
             return torch.func.functional_call(self.template, params, (x,))
         h = x

@@ -13,10 +13,11 @@ The loop trains K members at once (a cell group; K = 1 for a single cell) on a
 step are known before the loop (a table), SGD's batch indices are drawn from each member's own
 generator in the single cell's order and uploaded once per epoch, losses go to a device buffer and
 the target and divergence checks are device-side masks read every ``CHECK_EVERY`` steps. A member
-that reaches a ``converge`` target keeps its parameters of that step (a device-side snapshot),
-whatever the others still do. After the loop each member's losses are replayed through its own
-``RunContext`` by the bookkeeping a per-step loop did (curves, ``remember``, ``check_finite``), so a
-member's record, and its ``Diverged`` at the first NaN step, are what a single cell's would be.
+that reaches a ``converge`` target stops there (its objective is multiplied by a device-side 0, so
+its gradient is zero and the update leaves it exactly as it was), whatever the others still do.
+After the loop each member's losses are replayed through its own ``RunContext`` by the bookkeeping a
+per-step loop did (curves, ``remember``, ``check_finite``), so a member's record, and its ``Diverged``
+at the first NaN step, are what a single cell's would be.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def grad_penalty(grads: list[Any]) -> Any:
 
 def train(net: Any, data: Any, settings: Any, recipes: list[Recipe], plans: list[Plan], ctxs: list[Any]) -> list[Any]:
     """Run every member's updates; per member a TrainResult, or the exception that ended it."""
+    import numpy as np
     import torch
 
     from harness.engine.context import TrainLoop
@@ -153,8 +155,10 @@ def train(net: Any, data: Any, settings: Any, recipes: list[Recipe], plans: list
     per_epoch = plans[0].steps_per_epoch
     epochs = -(-steps // per_epoch)
     gens = [ctx.generator("data") for ctx in ctxs]
-    reach = torch.full((k,), -1, dtype=torch.long, device=net.device)
-    saved = [p.detach().clone() for p in params] if converge else []
+    active = torch.ones(k, dtype=params[0].dtype, device=net.device)  # 0 once a member reached its target
+    below = float(np.nextafter(np.float32(target), np.float32(-np.inf))) if converge else 0.0
+    if converge and np.float32(target) <= target:
+        below = float(np.float32(target))  # loss <= below in float32 exactly when loss <= target in double
     loop = TrainLoop(ctxs, steps, ("train_loss",), str(net.device))
     full = torch.full((max(1, epochs), k), float("nan"), device=net.device)
     ran = 0
@@ -170,28 +174,25 @@ def train(net: Any, data: Any, settings: Any, recipes: list[Recipe], plans: list
             loss, obj = objective(xb, yb)
             loop.record(step, train_loss=loss)
             if converge and s.optimizer == "gd":  # the loss before update `step` is the loss after `step` updates
-                _snapshot(params, saved, reach, loss, target, step)
-            grads = torch.autograd.grad(obj.sum(), params)
+                active.mul_(loss.detach() > below)
+            # a member that reached its target stops: its objective times 0 gives it zero gradients (and
+            # times 1 the others their own, exactly), so the update leaves it exactly as it was
+            grads = torch.autograd.grad((obj * active).sum() if converge else obj.sum(), params)
             with torch.no_grad():
                 for p, g in zip(params, grads):
-                    if uniform[step]:
+                    if uniform[step]:  # every member at one lr: the single cell's own update
                         p.add_(g, alpha=-table[step][0])
-                    else:
+                    else:  # the same per element (``addcmul_`` by -lr rounds as ``add_`` with alpha -lr)
                         p.addcmul_(g, member_view(neg_lr[step], g))
             ran = step + 1
             if converge and s.optimizer == "sgd" and ran % per_epoch == 0:
                 with torch.no_grad():
                     full[ran // per_epoch - 1] = member_cross_entropy(net(data.x_train, shared=True), data.y_train)
-                _snapshot(params, saved, reach, full[ran // per_epoch - 1], target, ran)
+                active.mul_(full[ran // per_epoch - 1] > below)
             if loop.due(step) or ran == steps:
-                alive, reached = loop.poll(reach)
-                if not any(a and not (converge and r >= 0) for a, r in zip(alive, reached)):
-                    break
-    if converge:
-        with torch.no_grad():
-            stopped = reach >= 0
-            for p, p0 in zip(params, saved):
-                p.copy_(torch.where(member_view(stopped, p), p0, p))
+                alive, training = loop.poll(active) if converge else (loop.poll()[0], [1] * k)
+                if not any(a and t for a, t in zip(alive, training)):
+                    break  # every member diverged or reached its target
     values = loop.host_values(ran)["train_loss"]
     checks = full.T.tolist()
     rows = n if s.optimizer == "gd" else s.batch_size
@@ -202,19 +203,6 @@ def train(net: Any, data: Any, settings: Any, recipes: list[Recipe], plans: list
         except Exception as exc:  # Diverged at the member's first NaN step, as a single cell
             out.append(exc)
     return out
-
-
-def _snapshot(params: list[Any], saved: list[Any], reach: Any, loss: Any, target: float, step: int) -> None:
-    """Members whose loss reached the target for the first time keep these parameters (``reach`` = step)."""
-    import torch
-
-    from harness.models.stacked import member_view
-
-    with torch.no_grad():
-        now = (loss.detach().double() <= target) & (reach < 0)  # in double, as the host compares
-        reach.masked_fill_(now, step)
-        for p, p0 in zip(params, saved):
-            p0.copy_(torch.where(member_view(now, p), p, p0))
 
 
 def _replay(
