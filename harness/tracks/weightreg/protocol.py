@@ -105,7 +105,8 @@ class WeightReg(Track):
         return None if s.model.startswith("cnn") else stack_key(cell)
 
     def group_pays_on_cpu(self, cell: Any) -> bool:
-        """Small inputs only (MNIST-1D's 40): stacked 784-input products are no faster on a CPU."""
+        """Small inputs only (measured, ``benchmarks/bench_groups.py --group on``: 1.6-1.9x on MNIST-1D's 40
+        inputs, 1.11x on MNIST's 784, where the products are already efficient alone)."""
         from harness.registry import REGISTRY
 
         return REGISTRY.get("dataset", cell.dataset).meta.get("input_dim", 784) <= SMALL_INPUT
