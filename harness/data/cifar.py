@@ -91,7 +91,12 @@ _MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32).reshape(1, 3, 1, 1)
 _STD = np.array([0.2470, 0.2435, 0.2616], np.float32).reshape(1, 3, 1, 1)
 
 
-@dataset("cifar10", tracks=("weightreg",), bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)})
+@dataset(
+    "cifar10",
+    tracks=("weightreg", "igr"),
+    bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)},
+    downloads=("cifar10",),
+)
 def cifar10(
     n_train: int = 0, n_valid: int = 5000, n_test: int = 0, normalize: bool = True, subset_seed: int = 0
 ) -> TensorSplits:

@@ -163,7 +163,7 @@ def clue_splits(task: str, root: str = "", n_valid: int = 1000) -> TextSplits:
 _BOUNDS = {"n_valid": (1, None), "label_fraction": (1e-4, 1.0)}
 
 
-@dataset("tnews", tracks=TEXT_TRACKS, bounds=_BOUNDS)
+@dataset("tnews", tracks=TEXT_TRACKS, bounds=_BOUNDS, downloads=("clue",))
 def tnews(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> TextSplits:
     """CLUE TNEWS (15-class news titles; paper scale, hub or local copy): test = CLUE dev."""
     s = clue_splits("tnews", root, n_valid)
@@ -171,7 +171,7 @@ def tnews(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> T
     return s
 
 
-@dataset("iflytek", tracks=TEXT_TRACKS, bounds=_BOUNDS)
+@dataset("iflytek", tracks=TEXT_TRACKS, bounds=_BOUNDS, downloads=("clue",))
 def iflytek(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> TextSplits:
     """CLUE IFLYTEK (119-class app descriptions; paper scale, hub or local copy): test = CLUE dev."""
     s = clue_splits("iflytek", root, n_valid)

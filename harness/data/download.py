@@ -36,6 +36,7 @@ OFFLINE_ENV = "KEXUE_BENCH_OFFLINE"
 MARKER = ".kexue-verified"  # written last into an extracted folder whose files passed their checksums
 _CHUNK = 1 << 20
 TIMEOUT_S = 60.0
+_no_requests: list[str] = []  # why requests are refused in this process (``harness run --dry-run``)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,12 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
+def refuse_requests(why: str) -> None:
+    """Make every later download in this process a one-line error saying ``why`` (a dry run prices
+    and lists; it never fetches, even when a track's estimate loads a dataset)."""
+    _no_requests.append(why)
+
+
 def remote(name: str) -> Remote:
     if name not in REMOTES:
         raise HarnessError(f"no download is known for {name!r} (known: {', '.join(sorted(REMOTES))})")
@@ -158,6 +165,8 @@ def fetch(r: Remote, folder: Path | None = None) -> Path:
             path.unlink()  # corrupt or changed: never trusted, fetched anew
         if offline():
             raise HarnessError(f"{r.name}: not downloaded and {OFFLINE_ENV} is set; {_put_it_here(r, folder)}")
+        if _no_requests:
+            raise HarnessError(f"{r.name}: not downloaded yet ({_no_requests[-1]})")
         partial = path.with_name(path.name + ".incomplete")
         _download(r, partial, folder)
         got = checksum(partial, r.algorithm)

@@ -62,6 +62,7 @@ def read_su_file(path: str) -> tuple[list[str], list[int]]:
     "su-sentiment",
     tracks=TEXT_TRACKS,
     bounds={"train_per_class": (0, None), "eval_per_class": (0, None), "label_fraction": (1e-4, 1.0)},
+    downloads=("su-sentiment",),
 )
 def su_sentiment(
     root: str = "", train_per_class: int = 0, eval_per_class: int = 0, label_fraction: float = 1.0
