@@ -172,13 +172,12 @@ def run(
         )
 
     if dry_run:  # every block: runnable or exactly what it misses, its cost (GPU-hours with --device cuda)
+        from harness.data.download import no_requests
         from harness.engine.estimate import block_lines
 
+        click.get_current_context().with_resource(no_requests("a dry run makes no request"))
         for line in block_lines(suite, select, device):
             click.echo(line)
-        from harness.data.download import refuse_requests
-
-        refuse_requests("a dry run makes no request")
     cells = select(suite)
     check_claims({c.track for c in cells})
     store = Store(results)
@@ -292,7 +291,12 @@ def report(results: str, out: str, tracks: tuple[str, ...], scale: str | None) -
 
     with reading(results):  # exact claims come from the results (computed by harness run)
         html_path, md_path = build_report(results, out, list(tracks) or None, scale)
-    click.echo(f"wrote {html_path} and {md_path}")
+    click.echo(f"wrote {html_path} ({_megabytes(html_path)}) and {md_path} ({_megabytes(md_path)})")
+
+
+def _megabytes(path: Any) -> str:
+    """A written file's size as the docs state sizes (decimal megabytes), read from the file."""
+    return f"{Path(path).stat().st_size / 1e6:.2f} MB"
 
 
 @main.command()

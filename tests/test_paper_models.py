@@ -5,8 +5,6 @@ end to end on CPU on tiny CIFAR copies written here in the official archive form
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -26,6 +26,8 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,9 @@ OFFLINE_ENV = "KEXUE_BENCH_OFFLINE"
 MARKER = ".kexue-verified"  # written last into an extracted folder whose files passed their checksums
 _CHUNK = 1 << 20
 TIMEOUT_S = 60.0
-_no_requests: list[str] = []  # why requests are refused in this process (``harness run --dry-run``)
+_no_requests: list[str] = []  # why requests are refused now (``harness run --dry-run``)
+_HF_OFFLINE = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+_user_hf_env: list[dict[str, str | None]] = []  # the user's values while ``no_requests`` overrides them
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,32 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "") not in ("", "0")
 
 
-def refuse_requests(why: str) -> None:
-    """Make every later download in this process a one-line error saying ``why`` (a dry run prices
-    and lists; it never fetches, even when a track's estimate loads a dataset)."""
+def hub_offline() -> bool:
+    """Whether the user keeps the Hugging Face hub offline (their HF_HUB_OFFLINE, or ours), read
+    through a dry run's own override."""
+    value = _user_hf_env[0]["HF_HUB_OFFLINE"] if _user_hf_env else os.environ.get("HF_HUB_OFFLINE")
+    return offline() or (value or "") not in ("", "0")
+
+
+@contextmanager
+def no_requests(why: str) -> Iterator[None]:
+    """Within the block every download is a one-line error saying ``why`` (a dry run prices and
+    lists, it never fetches, even when a track's estimate loads a dataset) and the Hugging Face
+    libraries read their cache only; the environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in _HF_OFFLINE}
+    _user_hf_env.append(saved)
     _no_requests.append(why)
+    os.environ.update(dict.fromkeys(_HF_OFFLINE, "1"))
+    try:
+        yield
+    finally:
+        _no_requests.remove(why)
+        _user_hf_env.remove(saved)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def remote(name: str) -> Remote:

@@ -77,7 +77,7 @@ def hub_model_need(repo_id: str) -> Need:
     found = try_to_load_from_cache(repo_id, "config.json")
     if isinstance(found, str):
         return Need(True, f"model {repo_id} in the Hugging Face cache")
-    if download.offline() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+    if download.hub_offline():
         return Need(
             False, f"model {repo_id} missing (offline): download it once with the network, or name a local folder"
         )

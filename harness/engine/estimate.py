@@ -147,22 +147,25 @@ def _gpu_targets(device: str) -> list[str] | None:
 
 
 def _gpu_hours(cells: list[Any], gpus: list[str] | None) -> str:
-    """'; <gpu>: ~N GPU-hours' per target GPU, or 'not measured on this GPU' where no timing exists."""
+    """'; <gpu>: ~N GPU-hours' per target GPU, or '<gpu>: not measured on this GPU' where a cell's
+    track has no timing for it (only the paper networks are measured)."""
     if gpus is None:
         return ""
     if not gpus:
         return "; GPU: not measured on any GPU yet (benchmarks/bench_paper_models.py)"
-    tracks: dict[str, Any] = {}
+    tracks = {name: REGISTRY.get("track", name).load()() for name in {c.track for c in cells}}
     parts = []
     for gpu in gpus:
-        total = 0.0
-        for cell in cells:
-            track = tracks.setdefault(cell.track, REGISTRY.get("track", cell.track).load()())
-            timed = getattr(track, "device_seconds", None)  # tracks with a paper network measure it
-            secs = timed(cell, gpu) if timed else None
-            if secs is None:
-                total = -1.0
-                break
-            total += secs
-        parts.append(f"{gpu}: ~{total / 3600:.1f} GPU-hours" if total >= 0 else f"{gpu}: not measured on this GPU")
+        secs = [_device_seconds(tracks[c.track], c, gpu) for c in cells]
+        if any(x is None for x in secs):
+            parts.append(f"{gpu}: not measured on this GPU")
+        else:
+            parts.append(f"{gpu}: ~{sum(secs) / 3600:.1f} GPU-hours")
     return "; " + "; ".join(parts)
+
+
+def _device_seconds(track: Any, cell: Any, device: str) -> float | None:
+    """A track's measured seconds for ``cell`` on ``device``: tracks with a paper network define
+    ``device_seconds`` (from harness/models/paper_timings.json); the others have none."""
+    timed = getattr(track, "device_seconds", None)
+    return timed(cell, device) if timed else None
