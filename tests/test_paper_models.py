@@ -237,3 +237,22 @@ def test_chunked_metrics_equal_the_whole_batch_ones(monkeypatch):
     grads = torch.autograd.grad(obj, list(net.parameters()), create_graph=True)
     penalty = sum((g * g).sum() for g in grads)
     assert all(g is not None for g in torch.autograd.grad(obj + 0.01 * penalty, list(net.parameters())))
+
+
+def test_paper_cells_keep_everything_on_the_device(tmp_path, monkeypatch):
+    """On the pretend GPU (harness.engine.device_guard): no batch, draw or metric of the paper trainers
+    mixes devices, no convolution stays on the CPU, and the records say cuda."""
+    from harness.engine.device_guard import fake_cuda
+    from harness.engine.runner import run_cell
+    from harness.suite import expand, load_suite
+
+    write_class_balanced_cifar10(tmp_path / "cifar", per_class_batch=2)
+    monkeypatch.setenv("KEXUE_BENCH_CIFAR", str(tmp_path / "cifar"))
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.replace("epochs = 2", "epochs = 1"), encoding="utf-8")
+    for cell in expand(load_suite(str(suite)), seeds=1):
+        with fake_cuda() as report:
+            rec = run_cell(cell, device="cuda", threads=1)
+        assert rec["status"] == "ok", f"{cell.describe()}: {rec['error']}"
+        assert not report.cpu_ops, f"{cell.describe()}: CPU work: {dict(report.cpu_ops)}"
+        assert rec["provenance"]["device"] == "cuda" and rec["provenance"]["gpu"]["peak_allocated"] > 0
