@@ -4,6 +4,7 @@ end to end on CPU on tiny CIFAR copies written here in the official archive form
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -140,40 +141,25 @@ def test_paper_only_settings_are_one_line_errors(tmp_path):
 
 
 # --- smoke-size paper runs, end to end on CPU ---------------------------------------------------------
-SUITE = """
-[suite]
-name = "paper-smoke"
-scale = "smoke"
-seeds = 1
+def _block(track: str, dataset: str, method: str, **settings: object) -> str:
+    """One [[run]] block of a smoke suite (JSON scalars are TOML scalars)."""
+    lines = [f"[[run]]\ntrack = {json.dumps(track)}", f"datasets = [{json.dumps(dataset)}]"]
+    lines += [f"methods = [{json.dumps(method)}]", "[run.settings]"]
+    return "\n".join(lines + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n"
 
-[[run]]
-track = "imbalance"
-datasets = ["cifar10-lt[rho=10]"]
-methods = ["ce"]
-[run.settings]
-model = "resnet32"
-optimizer = "sgd-nesterov"
-schedule = "warmup-step"
-lr = 0.1
-weight_decay = 2e-4
-batch_size = 8
-epochs = 2
-augment = "crop-flip"
 
-[[run]]
-track = "igr"
-datasets = ["cifar10[n_valid=20,n_train=48]"]
-methods = ["small-lr"]
-[run.settings]
-model = "wrn-10-1"
-optimizer = "sgd"
-protocol = "epochs"
-epochs = 2
-batch_size = 16
-hessian_rows = 16
-hessian_iters = 2
-noise_draws = 1
-"""
+RESNET = dict(model="resnet32", optimizer="sgd-nesterov", schedule="warmup-step", lr=0.1, weight_decay=2e-4)
+WRN = dict(model="wrn-10-1", optimizer="sgd", protocol="epochs", hessian_rows=16, hessian_iters=2, noise_draws=1)
+
+
+def smoke_suite(epochs: int) -> str:
+    """ResNet-32 on a tiny CIFAR-10-LT and the Wide-ResNet on a tiny CIFAR-10, ``epochs`` each."""
+    head = '[suite]\nname = "paper-smoke"\nscale = "smoke"\nseeds = 1\n'
+    imbalance = _block(
+        "imbalance", "cifar10-lt[rho=10]", "ce", **RESNET, batch_size=8, epochs=epochs, augment="crop-flip"
+    )
+    igr = _block("igr", "cifar10[n_valid=20,n_train=48]", "small-lr", **WRN, epochs=epochs, batch_size=16)
+    return "\n".join([head, imbalance, igr])
 
 
 @pytest.mark.slow
@@ -190,7 +176,7 @@ def test_paper_networks_train_end_to_end_on_cpu(tmp_path, monkeypatch):
     precision = "fp32+channels-last"
     write_class_balanced_cifar10(tmp_path / "cifar", per_class_batch=2)
     suite = tmp_path / "suite.toml"
-    suite.write_text(SUITE, encoding="utf-8")
+    suite.write_text(smoke_suite(epochs=2), encoding="utf-8")
     monkeypatch.setenv("KEXUE_BENCH_CIFAR", str(tmp_path / "cifar"))
     results = tmp_path / "res"
     args = ["run", "--suite", str(suite), "--results", str(results), "--executor", "inline", "--device", "cpu"]
@@ -249,7 +235,7 @@ def test_paper_cells_keep_everything_on_the_device(tmp_path, monkeypatch):
     write_class_balanced_cifar10(tmp_path / "cifar", per_class_batch=2)
     monkeypatch.setenv("KEXUE_BENCH_CIFAR", str(tmp_path / "cifar"))
     suite = tmp_path / "suite.toml"
-    suite.write_text(SUITE.replace("epochs = 2", "epochs = 1"), encoding="utf-8")
+    suite.write_text(smoke_suite(epochs=1), encoding="utf-8")
     for cell in expand(load_suite(str(suite)), seeds=1):
         with fake_cuda() as report:
             rec = run_cell(cell, device="cuda", threads=1)

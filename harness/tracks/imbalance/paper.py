@@ -163,21 +163,19 @@ def run_paper(track: Any, cell: Any, ctx: Any, metrics: Callable, train_prior: C
     prior = torch.tensor(train_prior(data.y_train.cpu().numpy(), k), dtype=torch.float32, device=ctx.device)
     model, train_loss = train_resnet(cell, ctx, data, track.recipe(cell), prior, sampler, s)
     adjust = entry.meta.get("adjust")
-
-    def predict(x: Any) -> np.ndarray:
-        scores = chunked_logits(model, x, s.eval_batch, ctx.precision).float()
-        if adjust is not None:
-            scores = adjust(scores, prior, **cell.method_params)
-        return scores.argmax(1).cpu().numpy()
-
-    test_pred = predict(data.x_test)
-    ctx.record_predictions(test_pred, data.y_test)
-    out = metrics(test_pred, data.y_test.cpu().numpy(), counts)
-    if len(data.y_valid):
-        out["valid_balanced_accuracy"] = metrics(predict(data.x_valid), data.y_valid.cpu().numpy(), counts)[
-            "balanced_accuracy"
-        ]
-    out["train_loss"] = float(train_loss)
+    out = {"train_loss": float(train_loss)}
+    for split in ("valid", "test"):  # valid: where a tau is chosen; the test split never chooses anything
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if not len(y):
+            continue
+        logits = chunked_logits(model, x, s.eval_batch, ctx.precision).float()
+        pred = (logits if adjust is None else adjust(logits, prior, **cell.method_params)).argmax(1).cpu().numpy()
+        scores = metrics(pred, y.cpu().numpy(), counts)
+        if split == "test":
+            ctx.record_predictions(pred, y)
+            out.update(scores)
+        else:
+            out["valid_balanced_accuracy"] = scores["balanced_accuracy"]
     return out
 
 
