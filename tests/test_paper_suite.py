@@ -179,3 +179,21 @@ def test_report_states_its_size_from_the_file(tmp_path):
     size = (tmp_path / "rep" / "report.html").stat().st_size
     assert f"report.html ({size / 1e6:.2f} MB)" in out.output
     assert "under 1 MB" not in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_paper_cells_declare_their_memory():
+    """A GPU run packs workers by these declarations: the paper networks declare their data and
+    activations (ResNet-32 keeps ~6 MB per training image), the MLP blocks keep the default."""
+    from harness.engine.estimate import estimate
+    from harness.models.timings import SAVED_BYTES_PER_IMAGE, memory_bytes
+    from harness.suite import expand
+    from harness.track import DEFAULT_GPU_MEMORY
+
+    cells = expand(load_suite("paper"), ["igr", "imbalance"], seeds=1)
+    est = estimate(cells)
+    by_block = {(c.track, c.dataset): est.gpu_memory[c.key] for c in cells}
+    assert by_block[("igr", "mnist")] == DEFAULT_GPU_MEMORY
+    host, gpu = memory_bytes("resnet32", 12406 + 10000, 128, 0, 1000)
+    assert by_block[("imbalance", "cifar10-lt")] == gpu and gpu > 128 * SAVED_BYTES_PER_IMAGE["resnet32"]
+    assert by_block[("igr", "cifar10")] > 3 * 2048 * SAVED_BYTES_PER_IMAGE["wrn-10-1"]  # lambda_max's rows
+    assert host > gpu

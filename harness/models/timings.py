@@ -86,3 +86,23 @@ def seconds(network: str, device: str, precision: str, train_images: float, eval
     if entry is None:
         return None
     return train_images / entry["train_images_per_s"] + eval_images / entry["eval_images_per_s"]
+
+
+# Bytes autograd keeps per training image for the backward pass, measured on the CPU with
+# torch.autograd.graph.saved_tensors_hooks over a batch of 64 in training mode (fp32, torch 2.13):
+# ResNet-32's 36x36 first stage makes it ten times the Wide-ResNet's.
+SAVED_BYTES_PER_IMAGE = {"resnet32": 6_051_095, "wrn-10-1": 607_326}
+IMAGE_BYTES = 3 * 32 * 32 * 4  # one CIFAR image as float32
+_BASE = 512 * 1024**2  # interpreter, torch, allocator slack
+
+
+def memory_bytes(network: str, images: int, batch: int, grad_rows: int, eval_rows: int) -> tuple[int, int]:
+    """(host bytes, GPU bytes) one paper cell needs at its peak, from sizes rather than a GPU run:
+    the dataset as float32 on the device (three copies on the host while it is built), a training
+    batch's saved activations, ``grad_rows`` rows whose gradient or Hessian-vector products keep
+    their activations (x3 for a double backward), and ``eval_rows`` rows of a forward pass without
+    gradients (a few layers' outputs alive at once: a sixteenth of what training keeps)."""
+    act = SAVED_BYTES_PER_IMAGE[network]
+    data = images * IMAGE_BYTES
+    work = batch * act + 3 * grad_rows * act + eval_rows * act // 16
+    return _BASE + 3 * data + work, _BASE + data + work

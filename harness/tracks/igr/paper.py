@@ -119,6 +119,18 @@ def run_paper(track: Any, cell: Any, ctx: Any) -> dict[str, float]:
     return metrics
 
 
+def memory(cell: Any) -> tuple[int, int]:
+    """(host, GPU) bytes of a Wide-ResNet cell: CIFAR-10 on the device, a batch's activations,
+    lambda_max's rows under a double backward and a checkpointed chunk (timings.memory_bytes)."""
+    from harness.models.timings import memory_bytes
+    from harness.tracks.igr.settings import IGRSettings
+
+    s = IGRSettings(**cell.settings)
+    images = 60000 if not cell.dataset_params.get("n_train") else int(cell.dataset_params["n_train"]) + 15000
+    grad_rows = max(s.hessian_rows if s.hessian_iters else 0, CHUNK)
+    return memory_bytes(s.model, images, s.batch_size, grad_rows, CHUNK)
+
+
 def device_seconds(cell: Any, recipe: Any, device: str) -> float | None:
     """Seconds of one Wide-ResNet cell on ``device`` from the measured timings (None: not measured):
     its SGD steps (x3 with egr's double backward) and its evaluation passes in forward-pass units

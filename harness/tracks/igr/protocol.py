@@ -123,6 +123,12 @@ class IGR(Track):
             metrics["steps_to_target"] = float(steps_to_target)
         return metrics
 
+    def memory(self, cell: Any) -> int:  # a paper network's from its sizes (paper.memory)
+        return paper.memory(cell)[0] if cell.settings.get("model") in paper.PAPER_MODELS else super().memory(cell)
+
+    def gpu_memory(self, cell: Any) -> int:
+        return paper.memory(cell)[1] if cell.settings.get("model") in paper.PAPER_MODELS else super().gpu_memory(cell)
+
     def device_seconds(self, cell: Any, device: str) -> float | None:
         """Seconds of a paper-network cell on ``device`` from measured timings (None: not measured)."""
         return paper.device_seconds(cell, self.recipe(cell), device)

@@ -187,6 +187,15 @@ def paper_rows(cell: Any) -> int:
     return sum(int(math.floor(n_max * rho ** (-c / (k - 1)) + 1e-9)) for c in range(k))
 
 
+def memory(cell: Any) -> tuple[int, int]:
+    """(host, GPU) bytes of a ResNet-32 cell: the CIFAR-LT split plus the test set on the device, a
+    batch's activations, an evaluation chunk (harness.models.timings.memory_bytes)."""
+    from harness.models.timings import memory_bytes
+
+    s = cell.settings
+    return memory_bytes(s["model"], paper_rows(cell) + 10000, s["batch_size"], 0, s["eval_batch"])
+
+
 def device_seconds(cell: Any, device: str) -> float | None:
     """Seconds of one ResNet-32 cell on ``device`` (a GPU's name or a ``timings.cpu_name``) from the
     measured timings: the epochs' training images plus one pass over the 10,000 validation and test

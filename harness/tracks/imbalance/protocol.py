@@ -259,6 +259,12 @@ class Imbalance(Track):
             macs = dim * k if s.model == "linear" else dim * w + (s.depth - 1) * w * w + w * k
         return 1.0 + s.epochs * rows * (macs * 2.5e-10 + 5e-6)
 
+    def memory(self, cell: Any) -> int:  # a paper network's from its sizes (paper.memory)
+        return paper.memory(cell)[0] if cell.settings.get("model") in paper.PAPER_MODELS else super().memory(cell)
+
+    def gpu_memory(self, cell: Any) -> int:
+        return paper.memory(cell)[1] if cell.settings.get("model") in paper.PAPER_MODELS else super().gpu_memory(cell)
+
     def device_seconds(self, cell: Any, device: str) -> float | None:
         """Seconds of a paper-network cell on ``device`` from measured timings (None: not measured)."""
         return paper.device_seconds(cell, device)
