@@ -54,7 +54,7 @@ def test_resnet32_is_the_official_layout():
     assert float(head.bias.detach().abs().max()) == 0.0 and 0.005 < float(head.weight.detach().std()) < 0.015
     for c in convs:  # Keras he_normal: truncated at two standard deviations of sqrt(2 / fan_in) / 0.8796
         bound = 2 * (2.0 / c.weight[0].numel()) ** 0.5 / 0.87962566103423978
-        assert float(c.weight.abs().max()) <= bound + 1e-6
+        assert float(c.weight.detach().abs().max()) <= bound + 1e-6
     decay, keep = decayed_parameters(m)
     bns = [b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d)]
     assert len(keep) == 2 * len(bns) and len(decay) == len(convs) + 2  # + dense kernel and bias
