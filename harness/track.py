@@ -131,7 +131,8 @@ class Track:
     def shared_training(self, cell: Any) -> str | None:
         """Cells of one seed with equal values here train the identical model and differ only at
         prediction (post-hoc logit adjustment trains as ``ce``): the engine hands them over together
-        so the model is trained once. None: the cell's training is its own."""
+        so the model is trained once. The value names everything that training depends on but the
+        seed (dataset, its parameters, settings, the training recipe). None: the training is its own."""
         return None
 
     def group_memory(self, cells: list[Any]) -> int:

@@ -8,7 +8,7 @@ record under its own run key (``harness.engine.runner.run_group_cells``).
 How groups form (after the cache/resume filter, so a finished cell never joins one):
 - cells of one track, seed and ``shared_training`` value are one unit that is never split by the
   planner, whatever ``--group`` says: nothing is trained twice;
-- units whose members share ``(track, precision, runs-on-CPU, group_key)`` are packed into groups of
+- units whose members share ``(track, precision, runs-on-CPU, group_key)`` are packed, by seed, into groups of
   at most ``Track.max_group_size`` cells, in balanced chunks (17 cells with a cap of 16 are 9 + 8, not
   16 + 1), each also capped so that its declared memory (``Track.group_memory``,
   ``Track.group_gpu_memory`` plus a CUDA context) fits in the machine's memory and on the GPU;
@@ -160,6 +160,7 @@ def form_groups(cells: list[Cell], est: Any, mode: str, on_gpu: bool, limits: Li
     out: list[Group] = []
     declared = functools.partial(tracks.declared, memory=est.memory, gpu_memory=est.gpu_memory)
     for pack in packs.values():
+        pack.sort(key=lambda unit: (unit[0].seed, unit[0].describe(), unit[0].key))  # whatever the cells' order
         cap = max(1, int(tracks[pack[0][0].track].max_group_size))
         for chunk in _chunks(pack, cap, lambda cs: _fits(declared(cs), limits)):
             host, gpu = declared(chunk)
@@ -187,18 +188,21 @@ def _fits(declared: tuple[int, int], limits: Limits) -> bool:
 
 
 def _chunks(units: list[list[Cell]], cap: int, fits: Callable[[list[Cell]], bool]) -> list[list[Cell]]:
-    """Units packed in order into chunks of about equal size, at most ``cap`` cells each (a unit larger
-    than the cap stays whole) and each fitting in memory."""
-    n = sum(len(u) for u in units)
-    target = math.ceil(n / math.ceil(n / cap))
+    """Units packed in order into as few chunks of at most ``cap`` cells as the count allows, of about
+    equal size (10 cells with a cap of 4 are 4 + 3 + 3), each fitting in memory; a unit larger than the
+    cap stays whole."""
+    left = sum(len(u) for u in units)
+    chunks_left = math.ceil(left / cap)
     out: list[list[Cell]] = []
     current: list[Cell] = []
     for unit in units:
-        grown = current + unit
-        if current and (len(grown) > target or not fits(grown)):
+        target = min(cap, math.ceil(left / max(1, chunks_left)))
+        if current and (len(current) + len(unit) > target or not fits(current + unit)):
             out.append(current)
-            grown = list(unit)
-        current = grown
+            left -= len(current)
+            chunks_left = max(1, chunks_left - 1)
+            current = []
+        current = current + unit
     if current:
         out.append(current)
     return out

@@ -16,7 +16,8 @@ yields each member's record as it finishes. The driver is the only writer: it st
 atomically through the Store as it arrives, so the results directory never needs to be visible from
 the cluster's nodes. Tasks are never retried (``max_retries=0``): a task whose worker died records
 its unfinished cells ``error`` with the cause, not rerun silently, except that a group Ray ended for
-running out of memory is split in halves and the halves submitted, down to single cells.
+running out of memory, or whose worker crashed (the kernel's out-of-memory killer looks so), is split
+in halves and the halves submitted, down to single cells.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from typing import Any
 
 from harness.engine.cell import Cell
 from harness.engine.executors import Callback, Executor, StartCallback
-from harness.engine.groups import Group, split, subgroup
+from harness.engine.groups import Group, subgroup
+from harness.engine.groups import split as split_group
 from harness.engine.memory import too_big
 from harness.engine.runner import base_record
 from harness.engine.store import Store
@@ -201,7 +203,8 @@ class RayExecutor(Executor):
             return
         except ray.exceptions.RayError as exc:  # WorkerCrashedError, NodeDiedError, RayTaskError, OOM...
             oom = isinstance(exc, ray.exceptions.OutOfMemoryError)
-            self._end(gen, "oom" if oom else "error", _cause(exc, task.info), split_if_oom=oom)
+            killed = oom or isinstance(exc, ray.exceptions.WorkerCrashedError)  # maybe the kernel's OOM killer
+            self._end(gen, "oom" if oom else "error", _cause(exc, task.info), split=killed)
             return
         if "started" in item:
             task.info.update(item, seen=time.time())
@@ -216,13 +219,15 @@ class RayExecutor(Executor):
         if not task.left:
             self._pending.pop(gen)
 
-    def _end(self, gen: Any, status: str, error: str, split_if_oom: bool = False) -> None:
-        """A task that ended with members unfinished: the group's rest split and submitted again when Ray
-        stopped it for running out of memory, else each unfinished member recorded ``status``."""
+    def _end(self, gen: Any, status: str, error: str, split: bool = False) -> None:
+        """A task that ended with members unfinished: with ``split`` (Ray stopped it for running out of
+        memory, or its worker crashed, as under the kernel's out-of-memory killer) two or more unfinished
+        members are split in halves and submitted again; otherwise each is recorded ``status``."""
         task = self._pending.pop(gen)
         rest = list(task.left.values())
-        if split_if_oom and len(rest) > 1:
-            for half in split(subgroup(task.group, rest, self.memory, self.gpu_memory), self.memory, self.gpu_memory):
+        if split and len(rest) > 1:
+            halves = split_group(subgroup(task.group, rest, self.memory, self.gpu_memory), self.memory, self.gpu_memory)
+            for half in halves:
                 self._submit(half)
             return
         for cell in rest:
