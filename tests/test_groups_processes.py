@@ -37,11 +37,11 @@ def test_worker_sigkilled_during_a_group_splits_it_and_keeps_finished_cells(tmp_
     marks = tmp_path / "marks"
     monkeypatch.setenv("KEXUE_BENCH_FAKE_MARKERS", str(marks))
     good = _cells(tmp_path, '["good"]', seeds=2)  # plain and good: a group of 4 that finishes
-    crash = _cells(tmp_path, '["crash-group"]', seeds=2, dataset="const[offset=2.0]")  # killed as a group
+    crash = _cells(tmp_path, '["crash-group"]', seeds=1, dataset="const[offset=2.0]")  # killed as a group
     cells = good + crash
     est = estimate(cells)
     groups = form_groups(cells, est, "on", on_gpu=False)
-    assert [g.size for g in groups] == [4, 4]
+    assert [g.size for g in groups] == [4, 2]
     store = Store(tmp_path / "res")
     done = []
     LocalExecutor(store, jobs=1, threads=1, memory=est.memory).run(
@@ -49,8 +49,8 @@ def test_worker_sigkilled_during_a_group_splits_it_and_keeps_finished_cells(tmp_
     )
     assert sorted(k for k, _ in done) == sorted(c.key for c in cells) and {s for _, s in done} == {"ok"}
     assert _trainings(marks) == Counter({c.key: 1 for c in cells})  # the finished group did not run again
-    # the crashing group was killed at 4, both its halves of 2 were killed, then its cells ran alone
-    assert len(list(marks.glob("group.*"))) == 1 + 1 + 2
+    # the crashing group was killed, then its halves (single cells) ran alone
+    assert len(list(marks.glob("group.*"))) == 1 + 1
     for c in crash:
         rec = store.read("fake", c.key)
         assert rec["status"] == "ok" and "group" not in rec["provenance"]
@@ -106,7 +106,7 @@ def test_a_group_may_run_its_size_times_the_cell_timeout(tmp_path):
 def test_two_runs_started_together_compute_each_cell_once(tmp_path, group):
     marks = tmp_path / "marks"
     env = dict(os.environ, KEXUE_BENCH_FAKE_MARKERS=str(marks))
-    suite = write_suite(tmp_path / "s.toml", group_suite('["good"]', seeds=8, sleep=0.4))
+    suite = write_suite(tmp_path / "s.toml", group_suite('["good"]', seeds=6, sleep=0.3))
     results = tmp_path / "res"
     cmd = _cmd(suite, results, "-j", "1", "--device", "cpu", "--group", group)
     procs = [
@@ -115,11 +115,13 @@ def test_two_runs_started_together_compute_each_cell_once(tmp_path, group):
     outs = [p.communicate(timeout=300)[1] for p in procs]
     for p, err in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
-        assert "status: ok 16" in err
-    cells = _cells(tmp_path, '["good"]', seeds=8, sleep=0.4)
+        assert "status: ok 12" in err
+    cells = _cells(tmp_path, '["good"]', seeds=6, sleep=0.3)
     assert _trainings(marks) == Counter({c.key: 1 for c in cells})  # each cell computed once
+    # what one run computed, the other found cached (it planned later) or waited for and reported
     said = [e.split(" cells were computed by another run")[0].rsplit("\n", 1)[-1] for e in outs]
-    assert sum(int(n) for n in said if n.isdigit()) == 16  # what each computed, the other reported
+    cached = [int(e.split(" cached,")[0].rsplit(" ", 1)[-1]) for e in outs]
+    assert sum(int(n) for n in said if n.isdigit()) + sum(cached) == 12
     assert list((results / ".claims" / "fake").glob("*.json")) == []
 
 
