@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from conftest import write_suite
 
 from harness.cli import main
+from harness.engine.batch import ExecOptions, run_batch
 from harness.engine.estimate import estimate
 from harness.engine.executors import InlineExecutor
 from harness.engine.groups import Group, Limits, form_groups, split
@@ -65,8 +66,8 @@ def test_groups_capped_by_declared_host_and_gpu_memory(tmp_path):
     est = estimate(cells)
     by_host = form_groups(cells, est, "on", on_gpu=False, limits=Limits(host=3 * 512 * MIB))
     assert max(g.size for g in by_host) == 3 and all(g.memory <= 3 * 512 * MIB for g in by_host)
-    by_gpu = form_groups(cells, est, "on", on_gpu=True, limits=Limits(gpu=3 * 1024 * MIB))
-    assert _sizes(by_gpu) == [2, 2, 2, 2]  # 2 GiB declared plus a 0.5 GiB CUDA context fit in 3 GiB
+    by_gpu = form_groups(cells, est, "on", on_gpu=True, limits=Limits(gpu=5 * 512 * MIB))
+    assert _sizes(by_gpu) == [2, 2, 2, 2]  # 2 GiB declared fit in 2.5 GiB (a 3 GiB GPU beside a CUDA context)
     assert all(g.gpu_memory == 2 * 1024 * MIB for g in by_gpu)
 
 
@@ -184,6 +185,14 @@ def test_shared_training_trains_once_per_seed_and_records_say_whose(tmp_path, mo
         assert rec["key"] in shared["members"]
         seed, tau = rec["cell"]["seed"], rec["cell"]["method_params"].get("tau", 0.0)
         assert rec["metrics"]["score"] == pytest.approx(1.0 + 0.01 * seed + tau)  # as alone
+
+
+def test_batches_of_cells_are_grouped_as_decide_rounds_run_them(tmp_path):
+    cells = _cells(tmp_path, '["good"]', seeds=2)
+    store = Store(tmp_path / "res")
+    run_batch(cells, estimate(cells), store, ExecOptions(executor="inline", group="on", quiet=True))
+    sizes = {store.read("fake", c.key)["provenance"]["group"]["size"] for c in cells}
+    assert sizes == {4} and list((tmp_path / "res" / ".claims" / "fake").glob("*.json")) == []
 
 
 # --- the command line ------------------------------------------------------------------------------

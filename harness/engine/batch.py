@@ -49,9 +49,10 @@ def plan_groups(cells: list[Cell], est: Any, opts: ExecOptions, ask_gpus: bool =
         return []
     gpu = None
     if ask_gpus and opts.device.startswith("cuda") and opts.executor != "ray":
-        from harness.engine.gpus import visible_gpus
+        from harness.engine.gpus import CUDA_CONTEXT, visible_gpus
 
-        gpu = max((g.total for g in visible_gpus(opts.device)), default=None)
+        largest = max((g.total for g in visible_gpus(opts.device)), default=None)
+        gpu = None if largest is None else largest - CUDA_CONTEXT
     groups = form_groups(cells, est, opts.group, likely_gpu(opts.device), Limits(total_memory(), gpu))
     est.use_groups(groups)
     return longest_first(groups, est)

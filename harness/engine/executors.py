@@ -226,6 +226,8 @@ class LocalExecutor(Executor):
         (None when it had to be killed or died) and the halves to run when a SIGKILL (the
         out-of-memory killer) ended a group with two or more members unfinished."""
         self._start(group.cells, on_start)
+        if self.claims is not None and self.timeout:  # its claims expire with its timeout, counted from now
+            self.claims.renew(group.cells)
         pending = {c.key: c for c in group.cells}
         deadline = time.monotonic() + self.timeout * group.size if self.timeout else None
         ok = worker.send(group.to_message())

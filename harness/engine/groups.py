@@ -11,7 +11,7 @@ How groups form (after the cache/resume filter, so a finished cell never joins o
 - units whose members share ``(track, precision, runs-on-CPU, group_key)`` are packed, by seed, into groups of
   at most ``Track.max_group_size`` cells, in balanced chunks (17 cells with a cap of 16 are 9 + 8, not
   16 + 1), each also capped so that its declared memory (``Track.group_memory``,
-  ``Track.group_gpu_memory`` plus a CUDA context) fits in the machine's memory and on the GPU;
+  ``Track.group_gpu_memory``) fits in the machine's memory and on the GPU beside a CUDA context;
 - ``--group off`` packs nothing; ``on`` packs every cell with a key; ``auto`` packs on a GPU always
   and on a CPU only cells whose track says grouping pays there (``Track.group_pays_on_cpu``).
 
@@ -137,7 +137,8 @@ class _Tracks:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one group may hold: the machine's memory and the largest GPU's (None: not known)."""
+    """What one group may declare: the machine's memory, and the largest GPU's less a CUDA context
+    (None: not known)."""
 
     host: int | None = None
     gpu: int | None = None
@@ -181,10 +182,8 @@ def _pack_key(unit: list[Cell], tracks: _Tracks, est: Any, mode: str, on_gpu: bo
 
 
 def _fits(declared: tuple[int, int], limits: Limits) -> bool:
-    from harness.engine.gpus import cell_need
-
     host, gpu = declared
-    return (limits.host is None or host <= limits.host) and (limits.gpu is None or cell_need(gpu) <= limits.gpu)
+    return (limits.host is None or host <= limits.host) and (limits.gpu is None or gpu <= limits.gpu)
 
 
 def _chunks(units: list[list[Cell]], cap: int, fits: Callable[[list[Cell]], bool]) -> list[list[Cell]]:
