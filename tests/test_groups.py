@@ -8,7 +8,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import write_suite
+from conftest import FAKE_SUITE, write_suite
 
 from harness.cli import main
 from harness.engine.batch import ExecOptions, run_batch
@@ -24,21 +24,10 @@ MIB = 1024**2
 
 
 def group_suite(methods: str, seeds: int = 2, sleep: float = 0.0, extra: str = "", dataset: str = "const") -> str:
-    return f"""
-[suite]
-name = "groups"
-scale = "smoke"
-seeds = {seeds}
-
-[[run]]
-track = "fake"
-datasets = ["{dataset}"]
-methods = {methods}
-[run.settings]
-groups = true
-sleep = {sleep}
-{extra}
-"""
+    """The fake suite with these methods, seeds and dataset, its cells grouping (``groups = true``)."""
+    body = FAKE_SUITE.replace('["plain", "good"]', methods).replace("seeds = 3", f"seeds = {seeds}")
+    body = body.replace('["const"]', f'["{dataset}"]')
+    return body + f"[run.settings]\ngroups = true\nsleep = {sleep}\n{extra}\n"
 
 
 def _cells(tmp_path, methods, seeds=2, sleep=0.0, extra="", dataset="const"):

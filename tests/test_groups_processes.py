@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -147,16 +148,22 @@ def test_a_run_takes_over_a_dead_runs_claim_and_waits_for_a_live_one(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not store.read("fake", dead.key):
-        time.sleep(0.1)
+    guard = threading.Timer(120, proc.kill)  # never hangs the suite
+    guard.daemon = True
+    guard.start()
+    said = []
+    for line in proc.stderr:  # until the run says it waits (its own cell, the dead run's, is done)
+        said.append(line)
+        if "waiting for" in line:
+            break
+    assert said[-1].startswith("waiting for 1 cell(s) that another run is computing (pid ")
+    assert store.read("fake", dead.key)["status"] == "ok"
     time.sleep(1.0)
     assert proc.poll() is None  # still waiting for the live claim
-    rec = base_record(live, "ok", metrics={"score": 1.5})
-    store.write(rec)
+    store.write(base_record(live, "ok", metrics={"score": 1.5}))  # the live run records its cell
     this.release(live)
-    err = proc.communicate(timeout=120)[1]
+    err = "".join(said) + proc.communicate(timeout=120)[1]
+    guard.cancel()
     assert proc.returncode == 0, err
-    assert "waiting for 1 cell(s) that another run is computing" in err
-    assert "computed by another run" in err and "1 cells were computed by another run" in err
+    assert "(computed by another run)" in err and "1 cells were computed by another run" in err
     assert _trainings(marks) == Counter({dead.key: 1})  # the dead run's cell was taken over; the live one not run

@@ -117,11 +117,8 @@ def _await_others(
 ) -> tuple[list[Cell], list[Cell]]:
     """Wait until cells another run claimed are recorded (reported as done) or theirs to take (the
     claim went stale, or was given up without a record). Returns (to run here now, still waiting)."""
-    if not waiting:
-        return [], []
-    holders = sorted({claims.holder(claims.read(c)) for c in waiting})
-    prog.note(f"waiting for {len(waiting)} cell(s) that another run is computing ({', '.join(holders)})")
-    while True:
+    said = False
+    while waiting:
         take, still = [], []
         for cell in waiting:
             info = claims.read(cell)
@@ -132,9 +129,14 @@ def _await_others(
                 take.append(cell)
             else:
                 still.append(cell)
-        if take or not still:
-            if take:
-                prog.note(f"taking over {len(take)} cell(s) whose claim another run left or gave up")
+        if take:
+            prog.note(f"taking over {len(take)} cell(s) whose claim another run left or gave up")
             return take, still
+        if still and not said:
+            holders = ", ".join(sorted({claims.holder(claims.read(c)) for c in still}))
+            prog.note(f"waiting for {len(still)} cell(s) that another run is computing ({holders})")
+            said = True
         waiting = still
-        time.sleep(POLL_S)
+        if waiting:
+            time.sleep(POLL_S)
+    return [], []

@@ -297,7 +297,8 @@ def run_unit(group: Group, device: str = "cpu", threads: int | None = None) -> I
         for half in split(group):
             yield from run_unit(half, device=device, threads=threads)
         return
-    yield from recs
+    for rec in recs:  # noqa: UP028 (not ``yield from``: Ray calls send(), which a list iterator lacks)
+        yield rec
 
 
 def _settle(rec: dict[str, Any], ctx: Any, outcome: dict[str, float] | BaseException) -> None:
