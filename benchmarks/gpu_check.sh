@@ -27,7 +27,8 @@ run() { # $1 device, $2 results name, $3 seconds, $4 --group
   [ "${TCPU:-200}" -gt 0 ] && run cpu cpu "${TCPU:-200}" off
   ratio() { [ -n "${WALL[$1]}" ] && [ -n "${WALL[$2]}" ] && awk -v a="${WALL[$1]}" -v b="${WALL[$2]}" -v t="$3" \
     'BEGIN { if (b > 0) printf "wall %s: %.2fx\n", t, a / b }'; }
-  ratio gpu gpu-grouped "GPU single / GPU grouped"; ratio cpu gpu-grouped "CPU / GPU grouped"; ratio cpu gpu "CPU / GPU single"
+  [ -z "$DRY" ] && { ratio gpu gpu-grouped "GPU single / GPU grouped"; ratio cpu gpu-grouped "CPU / GPU grouped"
+    ratio cpu gpu "CPU / GPU single"; }
 } >>"$O/run.log" 2>&1
 [ -n "$DRY" ] && { cat "$O/run.log"; exit 0; }
 rc=0; C=benchmarks/gpu_compare.py
