@@ -65,12 +65,11 @@ def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tu
 
 
 def decide_looks(results: str) -> Any:
-    """The looks of the ``--decide`` design of ``results`` by row id (None when it has no design)."""
-    from harness.sequential.design import load as load_design
-    from harness.sequential.ledger import FileLedger
+    """The reading of the ``--decide`` design of ``results`` (None when it has no design): its rows'
+    looks and frozen verdicts, the tracks it registered (sequential/readout.py)."""
+    from harness.sequential.readout import design_reading
 
-    design = load_design(results)
-    return FileLedger(results).row_looks(design) if design else None
+    return design_reading(results)
 
 
 def track_parts(table: Any, track_cls: Any, looks: Any = None) -> tuple[Any, list[Any], list[Any]]:
