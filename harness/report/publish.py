@@ -156,14 +156,17 @@ def publish_leaderboards(
     outdir = destination(out, scale)
     outdir.mkdir(parents=True, exist_ok=True)
     looks = decide_looks(results)
+    parts = {cls.name: track_parts(table, cls, looks) for cls in classes}
+    controlled = with_q([c for _, _, claims in parts.values() for c in claims])
     written = []
     for cls in classes:
-        t, rows, claims = track_parts(table, cls, looks)
+        t, rows, claims = parts[cls.name]
         prov = provenance(results, table, cls.name)
         paths = {ext: outdir / f"{cls.name}.{ext}" for ext in ("md", "csv", "seeds.csv", "claims.csv", "tex")}
         _check_scale(paths["csv"], scale, force)
         md = [f"# Leaderboard: `{cls.name}`", "", (cls.__doc__ or "").strip(), "", *prov.lines(), ""]
-        md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), "", claims_markdown(claims)]
+        md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), ""]
+        md += [*(f"- {line}" for line in controlled), "", claims_markdown(claims)]
         paths["md"].write_text("\n".join(md), encoding="utf-8")
         records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
         board = pd.DataFrame(records)
@@ -180,6 +183,15 @@ def publish_leaderboards(
     return written
 
 
+def with_q(claims: list[ClaimResult]) -> list[str]:
+    """Assign Benjamini-Yekutieli q-values across ``claims`` (every track published together) and
+    return the lines that say what the verdicts control."""
+    from harness.report.summary import assign_q, guarantees
+
+    assign_q(claims)
+    return guarantees(claims)
+
+
 def _rule_text() -> str:
     from harness.report.summary import RULE
 
@@ -192,7 +204,7 @@ def claims_table(claims: Sequence[ClaimResult]) -> pd.DataFrame:
     import pandas as pd
 
     table = pd.DataFrame(claims_records(claims))
-    for count in ("n", "look"):
+    for count in ("n", "look", "n_updated"):
         if count in table:
             table[count] = pd.to_numeric(table[count]).round().astype("Int64")
     return table
