@@ -61,15 +61,15 @@ def guarantees(claims: list[ClaimResult]) -> list[str]:
     kept = [c for c in decided if c.q <= ALPHA_FDR]
     q_max = max((c.q for c in decided), default=float("nan"))
     line = (
-        f"Across all {len(tested)} testable rows (Benjamini-Yekutieli, valid under any dependence): {len(kept)} of "
-        f"the {len(decided)} decided rows have q <= {ALPHA_FDR:g}; among them the expected share of false decisions "
-        f"is at most {ALPHA_FDR:g}, i.e. at most {ALPHA_FDR * len(kept):.1f} expected false decisions."
+        f"Across all {len(tested)} testable rows (Benjamini-Yekutieli q-values, valid under any dependence between "
+        f"rows): {len(kept)} of the {len(decided)} decided rows have q <= {ALPHA_FDR:g}, so the expected share of "
+        f"false decisions among them (the FDR) is at most {ALPHA_FDR:g}: about {ALPHA_FDR * len(kept):.1f} of them."
     )
     if decided and len(kept) < len(decided):
         line += (
-            f" All {len(decided)} decided rows together have q <= {q_max:.3g}: at most {q_max * len(decided):.1f} "
-            f"expected false decisions among them; the {len(decided) - len(kept)} with q > {ALPHA_FDR:g} are decided "
-            "within their claim only."
+            f" Taken together, all {len(decided)} decided rows have q <= {q_max:.2g}: an FDR of at most {q_max:.2g}, "
+            f"about {q_max * len(decided):.1f} false decisions expected among them; the {len(decided) - len(kept)} "
+            f"rows with q > {ALPHA_FDR:g} are decided within their claim only."
         )
     return lines + [line]
 
