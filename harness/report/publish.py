@@ -76,7 +76,7 @@ def track_parts(table: Any, track_cls: Any, looks: Any = None) -> tuple[Any, lis
     """A track's rows of the table, its leaderboard rows and its evaluated claim rows (claims see
     only fresh cells: a result computed by an older version of its method, dataset or track is
     shown as stale in the leaderboard and never counts as evidence). ``looks``: the rows of a
-    ``--decide`` design (their verdicts read sequential p-values)."""
+    ``--decide`` design (their verdicts read repeated p-values; frozen verdicts stay frozen)."""
     t = table[table["track"] == track_cls.name]
     rows = track_rows(t, track_cls)
     claims = evaluate_claims(t, track_cls, looks)
