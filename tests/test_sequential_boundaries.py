@@ -171,3 +171,14 @@ def test_the_repeated_p_value_agrees_with_the_boundary_crossings():
         for j in range(1, 9):
             assert (p <= HOLM_BASE / j) == tab.crossed(path, HOLM_BASE / j), (path, p, j)
     assert tab.repeated_p([-1.0, -2.0]) == 1.0
+
+
+def test_a_level_off_the_grid_reads_the_next_smaller_grid_level_which_is_conservative():
+    from harness.sequential.t_boundaries import HOLM_STEPS, table
+
+    tab = table((3, 6, 9, 12), 12)
+    off = 0.025 / (HOLM_STEPS + 1)  # a claim with more rows than the grid's Holm levels
+    below = max(a for a in tab.levels if a < off)
+    assert tab.at(off) == tab.at(below) and all(x >= y for x, y in zip(tab.at(off), tab.at(0.025 / HOLM_STEPS)))
+    with pytest.raises(KeyError, match="below the boundary grid"):
+        tab.at(1e-9)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.claims.sample import RowSample
+
+if TYPE_CHECKING:
+    from harness.sequential.t_boundaries import Table
 
 INTERVAL_LEVEL = 0.025  # each side of the printed two-sided 95% interval
 
@@ -151,7 +154,8 @@ class SequentialTests:
         self._p: dict[str, float] = {}
 
     @property
-    def table(self):  # noqa: ANN201 - t_boundaries.Table (imported lazily: numpy only when read)
+    def table(self) -> Table:
+        """The boundary table of the row's look sequence (imported on first read: numpy only then)."""
         from harness.sequential.t_boundaries import sequence, table
 
         if self._table is None:

@@ -125,12 +125,15 @@ class Table:
     seconds: float = 0.0
 
     def at(self, level: float) -> tuple[float, ...]:
-        """The critical values at a grid level (the Holm levels are on the grid exactly)."""
+        """The critical values at ``level``: a grid level exactly (every Holm level 0.025 / j up to
+        j = HOLM_STEPS is one), else the largest grid level below it, which is conservative."""
         i = int(np.searchsorted(self.levels, level))
         for j in (i - 1, i):
             if 0 <= j < len(self.levels) and math.isclose(self.levels[j], level, rel_tol=1e-9):
                 return self.bounds[j]
-        raise KeyError(f"level {level:g} is not on the boundary grid of {self.key}")
+        if i == 0:
+            raise KeyError(f"level {level:g} is below the boundary grid of {self.key} (smallest {self.levels[0]:g})")
+        return self.bounds[i - 1]
 
     def crossed(self, t_path: Sequence[float], level: float) -> bool:
         """Did the t statistics of the looks so far reach their critical value at some look?"""
