@@ -35,11 +35,10 @@ class Tests(Protocol):
     def interval_below_smallest(self) -> bool: ...
 
 
-class FixedTests:
-    """Fixed-n p-values of a sample's tests (a plain run): ``scipy.stats.ttest_1samp`` per test."""
+class _KnownP:
+    """Tests whose one-sided p-values are known numbers (``self._p`` by test name)."""
 
-    def __init__(self, sample: RowSample):
-        self._p = {t.name: sample.p_fixed(t) for t in sample.tests()}
+    _p: dict[str, float]
 
     def p(self, name: str) -> float:
         return self._p.get(name, math.nan)
@@ -52,11 +51,18 @@ class FixedTests:
         return not math.isnan(self.p(name))
 
     def interval_below_smallest(self) -> bool:
-        """The printed t interval's upper end lies below the smallest effect (one-sided p < 0.025)."""
+        """The printed interval's upper end lies below the smallest effect (one-sided p < 0.025)."""
         return self.p_le("small", INTERVAL_LEVEL)
 
 
-class GivenTests:
+class FixedTests(_KnownP):
+    """Fixed-n p-values of a sample's tests (a plain run): ``scipy.stats.ttest_1samp`` per test."""
+
+    def __init__(self, sample: RowSample):
+        self._p = {t.name: sample.p_fixed(t) for t in sample.tests()}
+
+
+class GivenTests(_KnownP):
     """A row tested over test examples, not seeds: a two-sided p-value with its side, and an optional
     one-sided p-value for "smaller than the smallest effect"."""
 
@@ -64,19 +70,6 @@ class GivenTests:
         half = p_two_sided / 2 if p_two_sided == p_two_sided else math.nan
         on, off = (half, 1 - half) if supports else (1 - half, half)
         self._p = {"up": on, "down": off, "small": p_small} if supports is not None else {"small": p_small}
-
-    def p(self, name: str) -> float:
-        return self._p.get(name, math.nan)
-
-    def p_le(self, name: str, level: float) -> bool:
-        p = self.p(name)
-        return p == p and p < level
-
-    def has(self, name: str) -> bool:
-        return not math.isnan(self.p(name))
-
-    def interval_below_smallest(self) -> bool:
-        return self.p_le("small", INTERVAL_LEVEL)
 
 
 @dataclass
