@@ -19,7 +19,9 @@ SMALLEST_EFFECT = {
     "mmd": SmallestEffect(MMD_BAND, "0.02 in MMD^2: the band of the simple-vs-KL claim"),
     "code_cov_err": SmallestEffect(0.5, "0.5 in ||Cov - I||_F: half a unit of covariance error"),
     "prior_confidence": SmallestEffect(CONFIDENCE_BAND, "0.05 in classifier confidence: the band of simple-vs-KL"),
-    "recon_mse": SmallestEffect(1e-3, "1e-3 per-pixel MSE: 2-5% of the reconstruction errors measured"),
+    "recon_mse": SmallestEffect(
+        1e-3, "1e-3 per-pixel MSE on pixels in [0, 1]: a root-mean-square change of 0.032, ~8 of 255 grey levels"
+    ),
     "interp_path_ratio": SmallestEffect(0.05, "0.05 in path length / straight-line length (1 = straight)"),
 }
 
