@@ -137,7 +137,8 @@ def glance_lines(folder: Path | str, link: str = README_LINK) -> list[str]:
     scales = sorted({s for t in files for s in _scales(folder / f"{t}.csv")})
     return [
         f"Scale {', '.join(scales) or '(not recorded)'}; from `{folder.name}/*.claims.csv`. A row is one dataset "
-        "(or setting) of a claim; *testable* rows get a verdict (reproduced, not reproduced, inconclusive), the "
+        "(or setting) of a claim; *testable* rows (exact checks included) get a verdict (reproduced, not reproduced, "
+        "inconclusive), the "
         "others are untestable (a precondition failed), descriptive or exploratory; *decided* = reproduced + "
         "not reproduced. The headline is the claim each track marks as such (else its first claim with a "
         "published value).",
