@@ -117,7 +117,7 @@ def _sig(entry: Any) -> str:
 @click.option(
     "--decide",
     is_flag=True,
-    help="After the suite, add seeds to undecided claim rows under a group-sequential design (docs/plan-and-decide.md).",
+    help="After the suite, add seeds to undecided claim rows under a sequential design (docs/plan-and-decide.md).",
 )
 @click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help="--decide: seeds per row at most (12).")
 @click.option("--look-every", type=click.IntRange(1, 100), default=None, help="--decide: seeds between looks (3).")
