@@ -117,7 +117,7 @@ def _sig(entry: Any) -> str:
 @click.option(
     "--decide",
     is_flag=True,
-    help="After the suite, add seeds to undecided claim rows under a group-sequential design (see README).",
+    help="After the suite, add seeds to undecided claim rows under a sequential design (docs/plan-and-decide.md).",
 )
 @click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help="--decide: seeds per row at most (12).")
 @click.option("--look-every", type=click.IntRange(1, 100), default=None, help="--decide: seeds between looks (3).")
@@ -316,15 +316,20 @@ def _megabytes(path: Any) -> str:
 @click.option("--scale", default=None, help="Results of this scale (default: the scale of the newest cell).")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["md", "latex"]), help="Also LaTeX (booktabs).")
 @click.option("--force", is_flag=True, help="Replace a leaderboard of another scale in --out.")
-def publish(results: str, out: str, tracks: tuple[str, ...], scale: str | None, formats: tuple, force: bool) -> None:
-    """Write <track>.md, .csv, .seeds.csv and .claims.csv (and .tex) under --out; the quick scale at
-    its top, any other scale in --out/<scale>/, so scales never replace each other."""
+@click.option("--readme", default=None, help="Also rewrite this README's at-a-glance block from --out.")
+def publish(
+    results: str, out: str, tracks: tuple, scale: str | None, formats: tuple, force: bool, readme: str | None
+) -> None:
+    """Write <track>.md, .csv, .seeds.csv and .claims.csv (and .tex) and summary.md under --out; the
+    quick scale at its top, any other scale in --out/<scale>/, so scales never replace each other."""
     from harness.exact_results import reading
+    from harness.report.at_a_glance import readable_readme, rewrite_readme
     from harness.report.build import publish_leaderboards
 
+    _ = readable_readme(readme) if readme else None  # a README without its markers fails before writing
     with reading(results):
         paths = publish_leaderboards(results, out, list(tracks) or None, scale, ("md", *formats), force)
-    for path in paths:
+    for path in paths + ([readme] if readme and rewrite_readme(readme, out) else []):
         click.echo(f"wrote {path}")
 
 

@@ -1,11 +1,12 @@
-"""``harness publish``: leaderboards/<track>.md, .csv, .seeds.csv, .claims.csv (and .tex).
+"""``harness publish``: leaderboards/<track>.md, .csv, .seeds.csv, .claims.csv (and .tex), summary.md.
 
 Why these files: the Markdown is for reading, the CSV for tools, the per-seed CSV so anyone can
 recompute every paired delta and CI, the claims CSV so verdicts can be audited, the LaTeX for
-papers. Each names the suite, scale, seeds, harness version and commit that produced it and the
-command that reproduces it. Scales never replace each other: the ``quick`` scale is published at
-the top of the output folder, every other scale in a sub-folder named after it, and a folder
-holding another scale's leaderboard is only overwritten with ``force``.
+papers, summary.md (at_a_glance.py) for the README's per-track counts. Each names the suite,
+scale, seeds, harness version and commit that produced it and the command that reproduces it.
+Scales never replace each other: the ``quick`` scale is published at the top of the output folder,
+every other scale in a sub-folder named after it, and a folder holding another scale's leaderboard
+is only overwritten with ``force``.
 """
 
 from __future__ import annotations
@@ -180,7 +181,9 @@ def publish_leaderboards(
             note = f"{prov.scale} scale, {prov.seeds_text}, commit {prov.commit_text}; reproduce: {prov.reproduce()}"
             paths["tex"].write_text(leaderboard_latex(rows, cls, note), encoding="utf-8")
             written.append(paths["tex"])
-    return written
+    from harness.report.at_a_glance import write_summary
+
+    return [*written, write_summary(outdir)]  # every track's claims table in outdir, not only this call's
 
 
 def with_q(claims: list[ClaimResult]) -> list[str]:
