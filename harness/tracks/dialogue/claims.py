@@ -9,11 +9,16 @@ from harness.claims import Claim, Published, SmallestEffect, headline, min_runs,
 SU_QUALITATIVE = (
     "Su 7718: whole-dialogue training is more efficient; 'no significant difference' in quality (no number)"
 )
-# Declared with the claim: distinct-2 of ~0.15 on this data; a drop of more than 0.01 would be a real loss.
+# Declared with the claim, from the metric's scale: distinct-2 is a proportion in [0, 1]; a drop of more than
+# one point (0.01) of distinct bigrams is the smallest loss of diversity a reader would count.
 DIVERSITY_MARGIN = 0.01
-# Smallest effects of interest (Su gives no number): responses' perplexity is ~190-210 here and the
-# training budget is 100,000 tokens.
-PPL_EFFECT = SmallestEffect(5.0, "5 perplexity points: ~2.5% of the ~200 measured")
+# Smallest effects of interest (Su gives no number), from the claim and the design alone: what a reader
+# choosing a training format would act on, and the training budget of 100,000 tokens.
+PPL_EFFECT = SmallestEffect(
+    5.0,
+    "5 points of response perplexity: Su reports only 'no significant difference' in quality, so the threshold "
+    "is the change a reader choosing between the two training formats would act on",
+)
 TOKENS_EFFECT = SmallestEffect(2000.0, "2,000 tokens: 2% of the 100,000-token training budget")
 
 

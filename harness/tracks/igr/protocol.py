@@ -21,6 +21,7 @@ from harness.claims import Claim
 from harness.engine.context import seeded_init, stack_key
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
+from harness.tracks.igr import paper
 from harness.tracks.igr.claims import track_claims
 from harness.tracks.igr.recipe import Recipe
 from harness.tracks.igr.settings import IGRSettings
@@ -53,7 +54,7 @@ class IGR(Track):
     secondary = ("train_loss", "reached_target", "grad_norm_sq", "lambda_max", "sharpness_0.05", "steps")
     recipe_type = Recipe
     Settings = IGRSettings
-    settings_choices = {"optimizer": OPTIMIZERS, "protocol": PROTOCOLS}
+    settings_choices = {"optimizer": OPTIMIZERS, "protocol": PROTOCOLS, "model": ("mlp", *paper.PAPER_MODELS)}
     settings_bounds = {
         "time": (1e-6, None),
         "epochs": (0.0, None),
@@ -72,11 +73,16 @@ class IGR(Track):
         from harness.tracks.igr.train import check_protocol
 
         check_protocol(settings)
+        paper.check_paper_settings(settings)
 
     def cost(self, cell: Any) -> float:
         """Seconds on one core, roughly; ``converge`` is assumed to need the ``time`` setting's T."""
         s = IGRSettings(**cell.settings)
         recipe: Recipe = self.recipe(cell)
+        if s.model in paper.PAPER_MODELS:  # measured speed (harness/models/timings.py); this CPU, one core
+            from harness.models.timings import cpu_name
+
+            return paper.device_seconds(cell, recipe, cpu_name(1)) or 0.0
         n = cell.dataset_params.get("n_train") or 4000
         steps = plan_steps(s, recipe, n).steps
         if s.protocol == "converge":
@@ -93,10 +99,12 @@ class IGR(Track):
         the recipe's scalars (lr, schedule, flooding level, ascent lr). EGR's double backward is a
         group of its own (the others would pay for it), and under the ``time`` protocol so is each
         step budget (a member past its budget would idle while the others train)."""
+        s = IGRSettings(**cell.settings)
+        if s.model in paper.PAPER_MODELS:
+            return None  # the Wide-ResNet trains alone (paper.py): its members would not fit one stack
         parts = [stack_key(cell)]
         if cell.method == "egr":
             parts.append("egr")
-        s = IGRSettings(**cell.settings)
         if s.protocol == "time":
             parts.append(f"steps={min(self.recipe(cell).steps_for(s.time), s.max_steps)}")
         return " ".join(parts)
@@ -112,6 +120,8 @@ class IGR(Track):
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         from harness.engine.context import only_result
 
+        if self.settings(cell).model in paper.PAPER_MODELS:  # the Wide-ResNet on CIFAR-10 (paper.py)
+            return paper.run_paper(self, cell, ctx)
         return only_result(self.run_group([cell], [ctx]))
 
     def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
@@ -166,6 +176,16 @@ class IGR(Track):
             return metrics
 
         return each_member(range(len(cells)), finish)
+
+    def memory(self, cell: Any) -> int:  # a paper network's from its sizes (paper.memory)
+        return paper.memory(cell)[0] if cell.settings.get("model") in paper.PAPER_MODELS else super().memory(cell)
+
+    def gpu_memory(self, cell: Any) -> int:
+        return paper.memory(cell)[1] if cell.settings.get("model") in paper.PAPER_MODELS else super().gpu_memory(cell)
+
+    def device_seconds(self, cell: Any, device: str) -> float | None:
+        """Seconds of a paper-network cell on ``device`` from measured timings (None: not measured)."""
+        return paper.device_seconds(cell, self.recipe(cell), device)
 
     def claims(self) -> list[Claim]:
         return track_claims()

@@ -31,8 +31,9 @@ from harness.engine.context import seeded_init, stack_key
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
+from harness.tracks.imbalance import paper
 
-MODELS = ("linear", "mlp", "cnn")
+MODELS = ("linear", "mlp", "cnn", *paper.PAPER_MODELS)
 # (classes, input dim, default head size) of the EXP-profile sets; R52 is fixed (52 topics, ``max_features``).
 SHAPES = {
     "digits-lt": (10, 64, 120),
@@ -129,6 +130,7 @@ class Imbalance(Track):
         batch_size: int = 128
         epochs: int = 30
         eval_batch: int = 4096
+        augment: str = "none"  # crop-flip: the paper's pad-4 crop + flip on the device (resnet32)
 
     settings_bounds = {
         "width": (1, None),
@@ -140,7 +142,15 @@ class Imbalance(Track):
         "epochs": (1, None),
         "eval_batch": (1, None),
     }
-    settings_choices = {"model": MODELS, "optimizer": ("sgd", "adam"), "schedule": ("constant", "cosine")}
+    settings_choices = {
+        "model": MODELS,
+        "optimizer": ("sgd", "adam", "sgd-nesterov"),
+        "schedule": ("constant", "cosine", "warmup-step"),
+        "augment": paper.AUGMENT,
+    }
+
+    def check_settings(self, settings: Any) -> None:
+        paper.check_paper_settings(settings)
 
     # ------------------------------------------------------------------------------------------
     def build_model(self, s: Any, input_shape: tuple[int, ...], num_classes: int):
@@ -158,13 +168,14 @@ class Imbalance(Track):
     def group_key(self, cell: Any) -> str | None:
         """Same dataset and settings (model, optimizer, budget); members differ by seed, loss and its
         parameters (tau...), and sampler. CNN cells train alone (the stacked network is an MLP)."""
-        return None if self.Settings(**cell.settings).model == "cnn" else stack_key(cell)
+        model = self.Settings(**cell.settings).model
+        return None if model == "cnn" or model in paper.PAPER_MODELS else stack_key(cell)
 
     def group_pays_on_cpu(self, cell: Any) -> bool:
         """Every stacked model (measured, ``benchmarks/bench_groups.py``: stacking gives 1.25x on MNIST-LT
         and 1.22x on R52 beyond the shared ``ce`` trainings, 3x in all on MNIST-1D-LT): the steps are
         small (a 128-wide hidden layer or a linear model, batch 128), so one process's overheads dominate."""
-        return self.Settings(**cell.settings).model != "cnn"
+        return self.group_key(cell) is not None
 
     def shared_training(self, cell: Any) -> str | None:
         """A method registered with ``trains_as="ce"`` (post-hoc logit adjustment: tau acts only at
@@ -179,6 +190,9 @@ class Imbalance(Track):
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         from harness.engine.context import only_result
 
+        s = self.settings(cell)
+        if s.model in paper.PAPER_MODELS:  # Menon et al.'s ResNet-32 protocol (paper.py)
+            return paper.run_paper(self, cell, ctx, imbalance_metrics, train_prior)
         return only_result(self.run_group([cell], [ctx]))
 
     def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
@@ -256,6 +270,10 @@ class Imbalance(Track):
         """Seconds on one core: multiply-adds per row x rows x epochs, calibrated on timing runs here
         (MNIST-LT rho=100, MLP 128, 20 epochs: 0.7 s of training uncontended)."""
         s = self.settings(cell)
+        if s.model in paper.PAPER_MODELS:  # measured speed (harness/models/timings.py); this CPU, one core
+            from harness.models.timings import cpu_name
+
+            return paper.device_seconds(cell, cpu_name(1)) or 0.0
         p = cell.dataset_params
         if cell.dataset in SHAPES:
             k, dim, head = SHAPES[cell.dataset]
@@ -270,6 +288,16 @@ class Imbalance(Track):
         else:
             macs = dim * k if s.model == "linear" else dim * w + (s.depth - 1) * w * w + w * k
         return 1.0 + s.epochs * rows * (macs * 2.5e-10 + 5e-6)
+
+    def memory(self, cell: Any) -> int:  # a paper network's from its sizes (paper.memory)
+        return paper.memory(cell)[0] if cell.settings.get("model") in paper.PAPER_MODELS else super().memory(cell)
+
+    def gpu_memory(self, cell: Any) -> int:
+        return paper.memory(cell)[1] if cell.settings.get("model") in paper.PAPER_MODELS else super().gpu_memory(cell)
+
+    def device_seconds(self, cell: Any, device: str) -> float | None:
+        """Seconds of a paper-network cell on ``device`` from measured timings (None: not measured)."""
+        return paper.device_seconds(cell, device)
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
         """Tau sweeps: balanced accuracy and head/tail recall against tau (tau = 0 would be ERM)."""
