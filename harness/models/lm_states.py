@@ -54,23 +54,35 @@ def lower_states(
 ) -> list[torch.Tensor]:
     """Hidden states entering layer ``layer`` (i.e. after layers 0..layer-1), one [T_i, H] tensor per sequence.
 
-    Sequences are batched by length; the result is in input order, cut to each sequence's length, on
-    the CPU (states are cached on disk; a GPU run moves them back once per cell, ``to_device``).
+    Sequences are batched by length (``batch_size`` per batch), packed without padding where the model
+    allows it (``lm_packed``), else right-padded; the result is in input order, cut to each sequence's
+    length, on the CPU (states are cached on disk; a GPU run moves them back once per cell, ``to_device``).
     """
-    lower = _sub_stack(base_model(model), 0, layer, final_norm=False)
+    from harness.models import lm_packed
+
+    base = base_model(model)
+    lower = _sub_stack(base, 0, layer, final_norm=False)
     dev = next(model.parameters()).device
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out: list[torch.Tensor | None] = [None] * len(sequences)
+    packed = lm_packed.packable(base)
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
-            ids, mask = pad_ids([sequences[i] for i in rows], pad_id)
-            ids, mask = ids.to(dev), mask.to(dev)
-            hidden = lower(
-                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
-            ).last_hidden_state.cpu()
-            for k, i in enumerate(rows):
-                out[i] = hidden[k, : len(sequences[i])].clone()
+            seqs = [sequences[i] for i in rows]
+            if packed:
+                packing = lm_packed.pack([len(q) for q in seqs], dev)
+                flat = base.embed_tokens(torch.tensor([t for q in seqs for t in q], device=dev))
+                parts = packing.split(lm_packed.run_layers(base, list(lower.layers), flat, packing).cpu())
+            else:
+                ids, mask = pad_ids(seqs, pad_id)
+                ids, mask = ids.to(dev), mask.to(dev)
+                hidden = lower(
+                    input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+                ).last_hidden_state.cpu()
+                parts = [hidden[k, : len(q)] for k, q in enumerate(seqs)]
+            for i, part in zip(rows, parts):
+                out[i] = part.clone()
     return out  # type: ignore[return-value]
 
 
@@ -99,11 +111,14 @@ class TopLayers(nn.Module):
 
     def __init__(self, model: Any, layer: int):
         super().__init__()
+        from harness.models.lm_packed import packable
+
         base = base_model(model)
         self.layer = layer
         self.stack = _sub_stack(base, layer, len(base.layers), final_norm=True)
         self.stack.embed_tokens = nn.Identity()  # fed states, not ids: the embeddings are not part of the top
         self._model = (model,)  # a tuple, not a submodule: parameters() are the top stack's only
+        self.packed = packable(base)
 
     @property
     def lm(self) -> Any:
@@ -115,28 +130,51 @@ class TopLayers(nn.Module):
         out = self.stack(inputs_embeds=hidden, attention_mask=mask, position_ids=_positions(mask), use_cache=False)
         return out.last_hidden_state
 
+    def final_at(self, states: Sequence[torch.Tensor], rows: Sequence[int], cols: Sequence[int]) -> torch.Tensor:
+        """Final hidden states [len(rows), H] at position ``cols[k]`` of sequence ``rows[k]``, from the
+        sequences' lower states: packed, the top layer run only at the asked positions (``lm_packed``),
+        where the model allows it; else right-padded through the whole stack."""
+        if not self.packed:
+            hidden, mask = pad_states(states)
+            return self(hidden, mask)[list(rows), list(cols)]
+        from harness.models import lm_packed
+
+        packing = lm_packed.pack([s.shape[0] for s in states], states[0].device)
+        wanted = packing.at(rows, cols)
+        select, back = torch.unique(wanted, sorted=True, return_inverse=True)
+        final = lm_packed.run_layers(
+            self.stack, list(self.stack.layers), torch.cat(list(states)), packing, select=select, norm=self.stack.norm
+        )
+        return final[back]
+
     def option_scores(self, plan: Plan, states: Sequence[torch.Tensor]) -> torch.Tensor:
         """Differentiable [n_texts, n_labels] option scores from ``states = lower_states(model,
         state_sequences(plan), layer)`` (same order), equal to ``lm_scoring.score_plan``."""
         seqs = state_sequences(plan)
         if len(states) != len(seqs):
             raise HarnessError(f"got {len(states)} cached states for a plan of {len(seqs)} sequences")
-        hidden, mask = pad_states(states)
-        return self.scores_from_final(plan, self(hidden, mask))
+        rows, cols, owner, targets = label_picks(plan)
+        return self.scores_at(plan, self.final_at(states, rows, cols), owner, targets)
 
-    def scores_from_final(self, plan: Plan, final: torch.Tensor) -> torch.Tensor:
-        """[n_texts, n_labels] option scores from the final hidden states [B, T, H] of the plan's
-        ``state_sequences`` (so a caller that also needs other positions runs the top layers once)."""
-        _, picks = _layout(plan)
-        rows = [k for k, p in enumerate(picks) for _ in p]
-        cols, owner, targets = (list(v) for v in zip(*[t for p in picks for t in p]))
-        logp = torch.log_softmax(head_logits(self.lm, final[rows, cols]).float(), dim=-1)
+    def scores_at(self, plan: Plan, final: torch.Tensor, owner: list[int], targets: list[int]) -> torch.Tensor:
+        """[n_texts, n_labels] option scores from the final states at ``label_picks(plan)``'s positions."""
+        logp = torch.log_softmax(head_logits(self.lm, final).float(), dim=-1)
         dev = logp.device
         picked = logp.gather(1, torch.tensor(targets, device=dev)[:, None])[:, 0]
         n_texts, n_labels = len(plan.options), len(plan.options[0])
         owners = torch.tensor(owner, device=dev)
         out = torch.zeros(n_texts * n_labels, dtype=picked.dtype, device=dev).index_add(0, owners, picked)
         return out.view(n_texts, n_labels)
+
+
+def label_picks(plan: Plan) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(sequence, position, option, target token) lists of every scored position of ``plan``'s
+    ``state_sequences``: the state at (sequence, position) predicts the target, which counts toward
+    option ``text * n_labels + label``."""
+    _, picks = _layout(plan)
+    rows = [k for k, p in enumerate(picks) for _ in p]
+    cols, owner, targets = (list(v) for v in zip(*[t for p in picks for t in p]))
+    return rows, cols, owner, targets
 
 
 def _layout(plan: Plan) -> tuple[list[list[int]], list[list[tuple[int, int, int]]]]:

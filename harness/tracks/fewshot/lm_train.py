@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from harness.engine.context import seeded_init
 from harness.errors import HarnessError
 from harness.models.lm_scoring import Plan, head_logits
-from harness.models.lm_states import TopLayers, pad_states
+from harness.models.lm_states import TopLayers, label_picks
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 LORA_RANK, LORA_ALPHA = 8, 16
@@ -114,11 +114,11 @@ def lm_positions(sequences: Sequence[Sequence[int]], rate: float, gen: torch.Gen
     return rows, cols, targets
 
 
-def lm_nll_sum(top: TopLayers, final: torch.Tensor, rows: list, cols: list, targets: list) -> torch.Tensor:
-    """Summed next-token negative log-likelihood at the chosen positions of ``final`` [B, T, H]."""
-    if not rows:
+def lm_nll_sum(top: TopLayers, final: torch.Tensor, targets: list) -> torch.Tensor:
+    """Summed next-token negative log-likelihood of ``targets`` from the final states [n, H] before them."""
+    if not targets:
         return final.sum() * 0.0
-    logits = head_logits(top.lm, final[rows, cols]).float()
+    logits = head_logits(top.lm, final).float()
     return F.cross_entropy(logits, torch.tensor(targets, device=logits.device), reduction="sum")
 
 
@@ -132,24 +132,24 @@ def pet_step_loss(
     unlabelled: Sequence[tuple[list[int], torch.Tensor]] = (),
 ) -> torch.Tensor:
     """Su's pooled PET loss on one batch: label-word NLL + next-token NLL at random positions (labelled
-    patterned texts and, if given, the unlabelled ``(sequence, state)`` pairs), over all scored positions."""
+    patterned texts and, if given, the unlabelled ``(sequence, state)`` pairs), over all scored positions.
+    One pass of the top layers per group of texts, evaluated only at the positions the loss reads."""
     sub, states, seqs = labelled.batch(idx)
-    hidden, mask = pad_states(states)
-    final = top(hidden, mask)
-    scores = top.scores_from_final(sub, final)
+    rows, cols, owner, targets = label_picks(sub)
+    lm_rows, lm_cols, lm_targets = lm_positions(seqs, rate, gen) if rate > 0 else ([], [], [])
+    final = top.final_at(states, rows + lm_rows, cols + lm_cols)
+    scores = top.scores_at(sub, final[: len(rows)], owner, targets)
     y = torch.tensor([labels[i] for i in idx])
     total = -scores.gather(1, y.to(scores.device)[:, None]).sum()
     count = sum(len(sub.options[k][int(y[k])]) - sub.split[k] for k in range(len(idx)))
     if rate > 0:
-        rows, cols, targets = lm_positions(seqs, rate, gen)
-        total = total + lm_nll_sum(top, final, rows, cols, targets)
-        count += len(rows)
+        total = total + lm_nll_sum(top, final[len(rows) :], lm_targets)
+        count += len(lm_rows)
     if unlabelled:
-        u_hidden, u_mask = pad_states([s for _, s in unlabelled])
-        u_final = top(u_hidden, u_mask)
-        rows, cols, targets = lm_positions([q for q, _ in unlabelled], max(rate, 1e-9), gen)
-        total = total + lm_nll_sum(top, u_final, rows, cols, targets)
-        count += len(rows)
+        u_rows, u_cols, u_targets = lm_positions([q for q, _ in unlabelled], max(rate, 1e-9), gen)
+        u_final = top.final_at([s for _, s in unlabelled], u_rows, u_cols)
+        total = total + lm_nll_sum(top, u_final, u_targets)
+        count += len(u_rows)
     return total / max(1, count)
 
 
@@ -169,10 +169,8 @@ class HeadOnTop(nn.Module):
             self.head.bias.uniform_(-bound, bound, generator=g)
 
     def forward(self, states: Sequence[torch.Tensor]) -> torch.Tensor:
-        hidden, mask = pad_states(states)
-        final = self.top(hidden, mask)
-        last = mask.sum(1) - 1
-        return self.head(final[torch.arange(len(states), device=last.device), last])
+        last = [s.shape[0] - 1 for s in states]
+        return self.head(self.top.final_at(states, range(len(states)), last))
 
 
 def head_step_loss(module: HeadOnTop, labelled: PlanStates, labels: Sequence[int], idx: Sequence[int]) -> torch.Tensor:
