@@ -8,6 +8,10 @@ one kept (early stopping by selection, so few-label runs do not overfit). With `
 training also stops after that many evaluations without a new best (the learning-rate schedule
 still spans ``steps``, so stopping never changes the steps before it): a generous step budget then
 costs only the steps validation still rewards.
+
+The loop never waits for the device inside a segment of ``eval_every`` steps: losses stay on the device
+and are read (finiteness, the logged curve) once per segment, so a GPU queues a segment's steps back to
+back (issue 28); a non-finite loss still ends the cell as ``diverged`` at its own step.
 """
 
 from __future__ import annotations
@@ -57,35 +61,43 @@ def train_loop(
     best, best_step, best_state, stale = -1.0, 0, None, 0
     lengths = lengths if lengths is not None else [0] * n_items
     bs = min(batch_size, n_items)
+    step = 0
     with ctx.fork_rng():
         torch.manual_seed(ctx.seed("init"))  # dropout draws (on a GPU, its generator's)
-        for step in range(1, steps + 1):
-            if not plan:  # a new epoch
-                plan = batch_plan(lengths, bs, ctx.seed("data"), epoch)
-                epoch += 1
-            idx = plan.pop()
+        while step < steps:
+            end = min(steps, (step // eval_every + 1) * eval_every)  # the next evaluation
+            losses = []  # detached, on the device: read once per segment, never per step
             module.train()
             with ctx.train_timer():
-                loss = step_loss(idx)
-                value = ctx.check_finite(loss.item(), step=step)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-                opt.step()
-                sched.step()
-            ctx.samples_seen += len(idx)
-            if step % 10 == 0 or step == steps:
-                ctx.log("train_loss", step, value)
-            if step % eval_every == 0 or step == steps:
-                acc = evaluate()
-                ctx.log("valid_accuracy", step, acc)
-                ctx.remember(valid_accuracy=acc)
-                if acc > best:
-                    best, best_step, best_state, stale = acc, step, copy.deepcopy(module.state_dict()), 0
-                else:
-                    stale += 1
-                    if patience and stale >= patience:
-                        break
+                while step < end:
+                    step += 1
+                    if not plan:  # a new epoch
+                        plan = batch_plan(lengths, bs, ctx.seed("data"), epoch)
+                        epoch += 1
+                    idx = plan.pop()
+                    loss = step_loss(idx)
+                    losses.append(loss.detach())
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+                    opt.step()
+                    sched.step()
+                    ctx.samples_seen += len(idx)
+            values = torch.stack(losses).float().cpu().tolist()
+            first = end - len(values) + 1
+            for k, value in enumerate(values):  # a NaN anywhere in the segment ends the cell at its step
+                ctx.check_finite(value, step=first + k)
+                if (first + k) % 10 == 0 or first + k == steps:
+                    ctx.log("train_loss", first + k, value)
+            acc = evaluate()
+            ctx.log("valid_accuracy", step, acc)
+            ctx.remember(valid_accuracy=acc)
+            if acc > best:
+                best, best_step, best_state, stale = acc, step, copy.deepcopy(module.state_dict()), 0
+            else:
+                stale += 1
+                if patience and stale >= patience:
+                    break
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()

@@ -90,7 +90,7 @@ def _trainable(shape: Any, lora: bool, top: int) -> tuple[int, int]:
 def cell_memory(s: Any, recipe: Any, cell: Any) -> int:
     """Peak bytes of one worker running this cell."""
     from harness.models.lm_backbones import memory_estimate
-    from harness.tracks.fewshot.lm_train import parse_train_layers
+    from harness.tracks.fewshot.lm_train import arm_training, parse_train_layers
     from harness.tracks.fewshot.mlm import BERT_PREFIX, is_mlm
 
     if is_mlm(s.backbone):
@@ -99,7 +99,7 @@ def cell_memory(s: Any, recipe: Any, cell: Any) -> int:
     if shape is None:
         return DEFAULT_CELL_MEMORY
     try:
-        lora, top = parse_train_layers(s.train_layers)
+        lora, top = parse_train_layers(arm_training(s, recipe).layers)
     except HarnessError:
         return DEFAULT_CELL_MEMORY
     tokens = _tokens(s)
@@ -138,10 +138,11 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
         return _mlm_cost(s, recipe)
     shape = _shape(s.backbone)
     scale = (shape.parameters / QWEN_PARAMETERS) if shape else 0.01
-    try:
-        from harness.tracks.fewshot.lm_train import parse_train_layers
+    from harness.tracks.fewshot.lm_train import arm_training, parse_train_layers
 
-        top = parse_train_layers(s.train_layers)[1]
+    arm = arm_training(s, recipe)
+    try:
+        top = parse_train_layers(arm.layers)[1]
     except HarnessError:
         return 1.0
     chars = (s.max_chars or 300) / 120
@@ -153,16 +154,16 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
         return load + subset * FULL_PER_TEXT_S * scale * chars * (1 + 0.05 * recipe.demos)
     if recipe.kind == "pet" and not recipe.train:
         return load + (n_test + s.valid_texts) * top_pass
-    steps = s.full_steps if recipe.all_labels else s.steps
+    steps = arm.steps
     if s.patience:
-        steps = min(steps, PATIENCE_EVALS * s.patience * s.eval_every)
+        steps = min(steps, PATIENCE_EVALS * s.patience * arm.eval_every)
     per_step = STEP_PER_LAYER_S * top * scale * chars * s.batch_size / 8
     positions = recipe.mlm_rate * _tokens(s) * s.batch_size if recipe.kind == "pet" else 0
     if recipe.unlabelled_ratio > 0:
         per_step *= 1 + recipe.unlabelled_ratio
         positions *= 1 + recipe.unlabelled_ratio
     per_step += LM_POSITION_S * scale * positions
-    evals = math.ceil(steps / s.eval_every) + 1
+    evals = math.ceil(steps / arm.eval_every) + 1
     return load + steps * per_step + evals * s.valid_texts * top_pass + n_test * top_pass
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -43,6 +44,31 @@ def parse_train_layers(value: str) -> tuple[bool, int]:
             "'lora-top<N>' (N >= 1); whole-model fine-tuning costs ~40 s per step and 14 GB here"
         )
     return bool(m.group(1)), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class ArmTraining:
+    """What one arm of a causal-LM block trains, and how long: its layers (``top<N>``/``lora-top<N>``),
+    learning rate, step budget and evaluation interval."""
+
+    layers: str
+    lr: float
+    steps: int
+    eval_every: int
+
+
+def arm_training(s: Any, recipe: Any) -> ArmTraining:
+    """The arm's own settings. Why per arm: "PET beats the head" and "all labels beat PET" compare
+    methods, not one recipe that suits one of them; each arm's setting is chosen on validation
+    (``benchmarks/pilot_lm_training.py``). Pattern arms (pet, pet-semi, zero-shot: the states they
+    share) take ``train_layers``/``lr``; the head ``head_layers``/``head_lr`` when set; the all-labels
+    ceiling ``full_layers``/``full_lr`` (else the head's), ``full_steps`` and ``full_eval_every``."""
+    head = recipe.kind == "head"
+    layers = (s.head_layers or s.train_layers) if head else s.train_layers
+    lr = (s.head_lr or s.lr) if head else s.lr
+    if recipe.all_labels:
+        return ArmTraining(s.full_layers or layers, s.full_lr or lr, s.full_steps, s.full_eval_every or s.eval_every)
+    return ArmTraining(layers, lr, s.steps, s.eval_every)
 
 
 def make_trainable(model: Any, layer: int, lora: bool, seed: int) -> tuple[TopLayers, int]:

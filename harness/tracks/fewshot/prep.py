@@ -96,7 +96,7 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
     from harness.models.lm_scoring import Pattern, build_plan, start_token_id
     from harness.models.lm_states import state_sequences
     from harness.tracks.fewshot.budget import _tokens
-    from harness.tracks.fewshot.lm_train import head_sequences, parse_train_layers
+    from harness.tracks.fewshot.lm_train import arm_training, head_sequences, parse_train_layers
     from harness.tracks.fewshot.mlm import is_mlm
     from harness.tracks.fewshot.pattern import pattern_words, resolve_pattern
 
@@ -108,7 +108,7 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
         if is_mlm(s.backbone):
             continue
         shape = lm_backbones.shape_of(s.backbone)
-        layer = shape.layers - parse_train_layers(s.train_layers)[1]
+        layer = shape.layers - parse_train_layers(arm_training(s, recipe).layers)[1]
         if s.backbone not in tokenizers:
             tokenizers[s.backbone] = tokenizer_if_ready(s.backbone)
             base = lm_backbones.split_spec(s.backbone)[0]
