@@ -50,18 +50,29 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 def lower_states(
-    model: Any, sequences: Sequence[Sequence[int]], layer: int, *, batch_size: int = 8, pad_id: int = 0
+    model: Any,
+    sequences: Sequence[Sequence[int]],
+    layer: int,
+    *,
+    batch_size: int = 8,
+    pad_id: int = 0,
+    start: Sequence[torch.Tensor] | None = None,
+    start_layer: int = 0,
 ) -> list[torch.Tensor]:
     """Hidden states entering layer ``layer`` (i.e. after layers 0..layer-1), one [T_i, H] tensor per sequence.
 
     Sequences are batched by length (``batch_size`` per batch), packed without padding where the model
     allows it (``lm_packed``), else right-padded; the result is in input order, cut to each sequence's
     length, on the CPU (states are cached on disk; a GPU run moves them back once per cell, ``to_device``).
+    ``start``: the sequences' states entering ``start_layer`` (e.g. cached for a deeper trained top), so
+    only layers ``start_layer..layer-1`` run; the batches are the same, so the result is the same.
     """
     from harness.models import lm_packed
 
     base = base_model(model)
-    lower = _sub_stack(base, 0, layer, final_norm=False)
+    lower = _sub_stack(base, start_layer, layer, final_norm=False)
+    if start is not None:
+        lower.embed_tokens = nn.Identity()  # fed states, not ids
     dev = next(model.parameters()).device
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out: list[torch.Tensor | None] = [None] * len(sequences)
@@ -70,15 +81,21 @@ def lower_states(
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
             seqs = [sequences[i] for i in rows]
+            if start is not None:
+                given = [start[i].to(dev) for i in rows]
             if packed:
                 packing = lm_packed.pack([len(q) for q in seqs], dev)
-                flat = base.embed_tokens(torch.tensor([t for q in seqs for t in q], device=dev))
+                if start is not None:
+                    flat = torch.cat(given)
+                else:
+                    flat = base.embed_tokens(torch.tensor([t for q in seqs for t in q], device=dev))
                 parts = packing.split(lm_packed.run_layers(base, list(lower.layers), flat, packing).cpu())
             else:
                 ids, mask = pad_ids(seqs, pad_id)
                 ids, mask = ids.to(dev), mask.to(dev)
+                feed = {"input_ids": ids} if start is None else {"inputs_embeds": pad_states(given)[0]}
                 hidden = lower(
-                    input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+                    **feed, attention_mask=mask, position_ids=_positions(mask), use_cache=False
                 ).last_hidden_state.cpu()
                 parts = [hidden[k, : len(q)] for k, q in enumerate(seqs)]
             for i, part in zip(rows, parts):

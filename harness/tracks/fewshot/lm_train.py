@@ -3,10 +3,8 @@
 Why over cached states: a training step through all 24 layers of Qwen-0.5B costs ~20-40 s on the
 2-core CPU machine; the states entering layer L are the same for a given text in every step, seed and
 cell, so they are computed once (``harness.models.lm_store``) and each step runs only layers L..N-1.
-``train_layers`` names what is trained: ``top<N>`` (every weight of the top N layers and the final
-norm) or ``lora-top<N>`` (LoRA adapters, rank 8, alpha 16, on all seven linear maps of those layers,
-from ``peft``). PET and the head train exactly these parameters; the head adds its new linear layer,
-PET reads the frozen output layer's label-word rows.
+Each arm's layers (``arm_training``; ``harness.models.lm_lora``: ``top<N>`` or ``lora-top<N>``) are what it
+trains; the head adds its new linear layer, PET reads the frozen output layer's label-word rows.
 
 PET's loss follows Su: the negative log-likelihood (full vocabulary) of the correct label word in the
 pattern, pooled with a next-token loss at a random ``mlm_rate`` share of the other positions (his 15%
@@ -16,7 +14,6 @@ pattern), averaged over all scored positions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,25 +22,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.engine.context import seeded_init
 from harness.errors import HarnessError
+from harness.models.lm_lora import make_trainable, parse_train_layers
 from harness.models.lm_scoring import Plan, head_logits
 from harness.models.lm_states import TopLayers, label_picks
-
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-LORA_RANK, LORA_ALPHA = 8, 16
-_LAYERS = re.compile(r"^(lora-)?top(\d+)$")
-
-
-def parse_train_layers(value: str) -> tuple[bool, int]:
-    """``top<N>`` -> (False, N); ``lora-top<N>`` -> (True, N); anything else a one-line error."""
-    m = _LAYERS.match(value.strip())
-    if not m or int(m.group(2)) < 1:
-        raise HarnessError(
-            f"train_layers={value!r}: a causal LM trains its top layers over cached states: write 'top<N>' or "
-            "'lora-top<N>' (N >= 1); whole-model fine-tuning costs ~40 s per step and 14 GB here"
-        )
-    return bool(m.group(1)), int(m.group(2))
 
 
 @dataclass(frozen=True)
@@ -69,33 +51,6 @@ def arm_training(s: Any, recipe: Any) -> ArmTraining:
     if recipe.all_labels:
         return ArmTraining(s.full_layers or layers, s.full_lr or lr, s.full_steps, s.full_eval_every or s.eval_every)
     return ArmTraining(layers, lr, s.steps, s.eval_every)
-
-
-def make_trainable(model: Any, layer: int, lora: bool, seed: int) -> tuple[TopLayers, int]:
-    """Freeze the model, then make layers ``layer``..N-1 trainable (weights, or LoRA adapters seeded
-    with ``seed``); returns the top stack and its trainable parameter count."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    n = model.config.num_hidden_layers
-    if lora:
-        from peft import LoraConfig, inject_adapter_in_model
-
-        cfg = LoraConfig(
-            r=LORA_RANK,
-            lora_alpha=LORA_ALPHA,
-            lora_dropout=0.0,
-            target_modules=list(LORA_TARGETS),
-            layers_to_transform=list(range(layer, n)),
-        )
-        with seeded_init(seed):  # peft draws the adapters on the CPU, then moves them to the model's device
-            inject_adapter_in_model(cfg, model)
-        for name, p in model.named_parameters():
-            p.requires_grad_("lora_" in name)
-    top = TopLayers(model, layer)
-    if not lora:
-        for p in top.parameters():
-            p.requires_grad_(True)
-    return top, sum(p.numel() for p in top.parameters() if p.requires_grad)
 
 
 def sequences_per_text(plan: Plan) -> list[int]:
@@ -244,3 +199,6 @@ def head_sequences(plan: Plan) -> list[list[int]]:
             "(use a pattern whose label word follows the text, e.g. 'review')"
         )
     return [opts[0][:d] for opts, d in zip(plan.options, plan.split)]
+
+
+__all__ = ["ArmTraining", "arm_training", "make_trainable", "parse_train_layers"]

@@ -1,0 +1,266 @@
+"""The dialogue track on a pretrained causal LM: Su's whole-dialogue format against per-turn pairs, LoRA
+over cached lower-layer states (as the fewshot track trains).
+
+Why a pretrained LM: a format effect measured on a tiny GPT trained from scratch on 467 dialogues (PPL
+~200, a model that knows no Chinese) says little about DialoGPT-style fine-tuning, which starts from a
+model that already reads the language.
+
+Formats (the methods' ``DialogueFormat``), on the backbone's own tokens:
+
+* speaker markers are text (``A：`` / ``B：`` before each turn), the LM's way of telling speakers apart:
+  they stand in for the tiny GPT's segment embeddings (a pretrained LM has none to train); ``su-lm-noseg``
+  drops them (turns told apart by the separator only);
+* every turn ends with a newline, the separator; one start token (``lm_scoring.start_token_id``) opens
+  every sequence. Utterances are tokenized one by one, so a turn's tokens are the same in every format;
+* ``su``: one sample per dialogue, loss on every turn's tokens and its separator (markers excluded:
+  they are given, not predicted); ``cdial``: one sample per (history, response) pair, loss on that
+  response only: every pair re-reads its history, which is what "equal processed tokens" charges.
+
+Held-out response perplexity: every turn from the second of the held-out dialogues, given its history,
+in the arm's own format, over exactly the same target tokens for every arm (per token of the backbone's
+tokenizer). A causal LM's state at a position does not depend on what follows, so one state sequence per
+dialogue serves every turn of it and every pair cut from it: states are built once per dialogue, marker
+mode and layer, and shared through the disk cache (``lm_store``).
+
+Training: the arm's top layers (``train_layers``), AdamW with warmup/decay over the steps the token
+budget buys (the batch order is drawn first, so the schedule is known), batches of ``batch_size``
+samples, until ``train_tokens`` tokens have passed through the trained layers. Losses stay on the device
+and are read at the evaluation points only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import HarnessError
+
+MARKERS = ("A：", "B：")
+SEPARATOR = "\n"
+
+
+@dataclass
+class Encoded:
+    """One dialogue in one marker mode: ``ids`` (start token, then per turn: [marker] utterance separator)
+    and per turn the [start, end) span of its targets (utterance and separator)."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]
+
+
+@dataclass
+class Sample:
+    """A training or scoring sequence: the first ``length`` tokens of ``dialogue`` (an index into the
+    encoded dialogues), its target positions ``targets`` (token indices predicted from the state before)."""
+
+    dialogue: int
+    length: int
+    targets: list[int]
+
+
+def encode(tok: Any, turns: list[str], markers: bool, ctx: int) -> Encoded:
+    """``turns`` as token ids; turns that would pass ``ctx`` tokens are dropped (the dialogue is cut after
+    the last whole turn that fits; a first turn longer than ``ctx`` is cut to fit)."""
+    from harness.models.lm_scoring import start_token_id
+
+    ids, spans = [start_token_id(tok)], []
+    sep = _ids(tok, SEPARATOR)
+    for i, u in enumerate(turns):
+        marker = _ids(tok, MARKERS[i % 2]) if markers else []
+        utt = _ids(tok, u)
+        room = ctx - len(ids) - len(marker) - len(sep)
+        if len(utt) > room:
+            if spans:
+                break
+            utt = utt[: max(room, 1)]
+        ids += marker
+        spans.append((len(ids), len(ids) + len(utt) + len(sep)))
+        ids += utt + sep
+    return Encoded(ids, spans)
+
+
+def _ids(tok: Any, text: str) -> list[int]:
+    return list(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def training_samples(kind: str, encoded: list[Encoded]) -> list[Sample]:
+    """``su``: each dialogue whole, every turn a target; ``cdial``: each (history, response) pair."""
+    out = []
+    for d, e in enumerate(encoded):
+        if kind == "su":
+            out.append(Sample(d, len(e.ids), [t for a, b in e.spans for t in range(a, b)]))
+        elif kind == "cdial":
+            out += [Sample(d, b, list(range(a, b))) for a, b in e.spans[1:]]
+        else:
+            raise HarnessError(f"unknown dialogue format {kind!r}")
+    return out
+
+
+def scoring_samples(encoded: list[Encoded]) -> list[Sample]:
+    """Every turn from the second, given its history: one sample per held-out dialogue (states are causal)."""
+    return [Sample(d, len(e.ids), [t for a, b in e.spans[1:] for t in range(a, b)]) for d, e in enumerate(encoded)]
+
+
+def batch_order(samples: list[Sample], batch: int, budget: int, gen: Any) -> list[list[int]]:
+    """Batches of sample indices, epoch by epoch in a random order, until ``budget`` tokens are processed."""
+    import torch
+
+    out, tokens, order = [], 0, []
+    while tokens < budget:
+        if len(order) < batch:
+            order += torch.randperm(len(samples), generator=gen).tolist()
+        out.append(order[:batch])
+        tokens += sum(samples[i].length for i in order[:batch])
+        del order[:batch]
+    return out
+
+
+def nll_sum(top: Any, states: list[Any], samples: list[Sample], ids: list[list[int]]) -> tuple[Any, int]:
+    """Summed next-token NLL of the samples' targets (full vocabulary), and how many targets."""
+    import torch
+    from torch.nn import functional as F
+
+    from harness.models.lm_scoring import head_logits
+
+    rows, cols, targets = [], [], []
+    for r, smp in enumerate(samples):
+        for t in smp.targets:
+            rows.append(r)
+            cols.append(t - 1)
+            targets.append(ids[smp.dialogue][t])
+    final = top.final_at([states[s.dialogue][: s.length] for s in samples], rows, cols)
+    logits = head_logits(top.lm, final).float()
+    return F.cross_entropy(logits, torch.tensor(targets, device=logits.device), reduction="sum"), len(targets)
+
+
+def response_nll(top: Any, states: list[Any], samples: list[Sample], ids: list[list[int]], batch: int = 8) -> float:
+    """Mean NLL per target token of the held-out scoring samples (no gradient)."""
+    import torch
+
+    total, count = 0.0, 0
+    was = top.training
+    top.eval()
+    with torch.inference_mode():
+        for b in range(0, len(samples), batch):
+            s, n = nll_sum(top, states, samples[b : b + batch], ids)
+            total, count = total + float(s), count + n
+    top.train(was)
+    return total / max(count, 1)
+
+
+def sample_replies(model: Any, tok: Any, contexts: list[str], markers: bool, s: Any, ctx: Any) -> list[str]:
+    """Top-k sampled replies (the whole model, trained top included) to each context, up to the separator."""
+    import torch
+
+    from harness.models.lm_scoring import start_token_id
+
+    g = ctx.generator("sample")  # on the CPU: a GPU run draws the same replies from the same logits
+    dev = next(model.parameters()).device
+    sep = _ids(tok, SEPARATOR)
+    out = []
+    model.eval()
+    with torch.inference_mode():
+        for c in contexts:
+            prompt = [start_token_id(tok), *(_ids(tok, MARKERS[0]) if markers else []), *_ids(tok, c)[: s.ctx // 2]]
+            prompt += sep + (_ids(tok, MARKERS[1]) if markers else [])
+            res = model(input_ids=torch.tensor([prompt], device=dev), use_cache=True)
+            past, logits, reply = res.past_key_values, res.logits[0, -1], []
+            for _ in range(s.reply_max_len):
+                top = torch.topk(logits.float(), s.top_k)
+                nxt = int(top.indices.cpu()[torch.multinomial(torch.softmax(top.values, 0).cpu(), 1, generator=g)])
+                reply.append(nxt)
+                if reply[-len(sep) :] == sep:
+                    reply = reply[: -len(sep)]
+                    break
+                res = model(input_ids=torch.tensor([[nxt]], device=dev), past_key_values=past, use_cache=True)
+                past, logits = res.past_key_values, res.logits[0, -1]
+            out.append(tok.decode(reply))
+    return out
+
+
+def run_lm(cell: Any, ctx: Any, data: Any, fmt: Any, s: Any) -> dict[str, float]:
+    """Metrics of one dialogue cell on a pretrained causal LM."""
+    import torch
+
+    from harness.models import lm_backbones, lm_store
+    from harness.models.finetune import optimizer
+    from harness.models.lm_lora import make_trainable, parse_train_layers
+    from harness.models.lm_states import to_device
+    from harness.tracks.dialogue.format import distinct_n
+
+    lora, depth = parse_train_layers(s.train_layers)
+    weights = lm_store.weights_id(s.backbone)
+    if ctx.device != "cpu" or ctx.precision != "fp32":
+        weights += f"@{str(ctx.device).split(':')[0]}-{ctx.precision}"
+    model, tok = lm_backbones.load_backbone(s.backbone, scale=cell.scale)
+    model.to(ctx.device)
+    layer = model.config.num_hidden_layers - depth
+    markers = fmt.kind == "cdial" or fmt.segments
+    train_enc = [encode(tok, d, markers, s.ctx) for d in data.train]
+    valid_enc = [encode(tok, d, markers, s.ctx) for d in data.valid]
+    pad = tok.pad_token_id if tok.pad_token_id is not None else train_enc[0].ids[0]
+
+    def states_of(enc: list[Encoded]) -> list[Any]:
+        with ctx.cpu_part("lower-layer states of the dialogues (shared disk cache)"):
+            seqs = [e.ids for e in enc]
+            built = lm_store.shared_lower_states(weights, model, seqs, layer, batch_size=16, pad_id=pad)
+        return to_device(built, ctx.device)
+
+    train_states, valid_states = states_of(train_enc), states_of(valid_enc)
+    train_ids, valid_ids = [e.ids for e in train_enc], [e.ids for e in valid_enc]
+    train = training_samples(fmt.kind, train_enc)
+    score = scoring_samples(valid_enc)
+    top, n_params = make_trainable(model, layer, lora, ctx.seed("init"))
+    batches = batch_order(train, s.batch_size, s.train_tokens, ctx.generator("data"))
+    opt, sched = optimizer(top.parameters(), s.lr, len(batches))
+    tokens = supervised = 0
+    every = s.train_tokens / s.eval_points
+    next_eval, to_target, losses = every, math.nan, []
+    top.train()
+    for step, idx in enumerate(batches, 1):
+        batch = [train[i] for i in idx]
+        with ctx.train_timer():
+            total, count = nll_sum(top, train_states, batch, train_ids)
+            loss = total / max(count, 1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(top.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        losses.append(loss.detach())
+        tokens += sum(b.length for b in batch)
+        supervised += count
+        ctx.samples_seen += len(batch)
+        if tokens >= next_eval or step == len(batches):
+            next_eval += every
+            values = torch.stack(losses).float().cpu().tolist()  # read once per evaluation, never per step
+            for k, v in enumerate(values):
+                ctx.check_finite(v, "train loss", step - len(values) + k + 1)
+            losses = []
+            ppl = math.exp(response_nll(top, valid_states, score, valid_ids))
+            ctx.log("train_loss", tokens, values[-1])
+            ctx.log("valid_ppl", tokens, ppl)
+            ctx.remember(response_ppl=ppl, tokens=float(tokens), steps=float(step))
+            if math.isnan(to_target) and ppl <= s.target_ppl:
+                to_target = float(tokens)
+    nll = response_nll(top, valid_states, score, valid_ids)
+    contexts = [d[0] for d in data.valid][: s.replies or None]
+    replies = sample_replies(model, tok, contexts, markers, s, ctx)
+    out = {
+        "response_nll": nll,
+        "response_ppl": math.exp(nll),
+        "distinct_1": distinct_n(replies, 1),
+        "distinct_2": distinct_n(replies, 2),
+        "supervised_tokens": float(supervised),
+        "tokens": float(tokens),
+        "steps": float(len(batches)),
+        "supervised_share": supervised / max(tokens, 1),
+        "scored_turns": float(sum(len(e.spans) - 1 for e in valid_enc)),
+        "target_tokens": float(sum(len(x.targets) for x in score)),
+        "trained_parameters": float(n_params),
+    }
+    if not math.isnan(to_target):
+        out["tokens_to_target"] = to_target
+        out["target_share"] = to_target / s.train_tokens
+    return out
