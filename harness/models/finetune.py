@@ -53,6 +53,7 @@ def train_loop(
     ``module`` is left at that checkpoint, in eval mode."""
     import torch
 
+    from harness.models.lm_cost import charge_step
     from harness.models.pretrain import batch_plan
 
     opt, sched = optimizer(module.parameters(), lr, steps)
@@ -75,6 +76,7 @@ def train_loop(
                         plan = batch_plan(lengths, bs, ctx.seed("data"), epoch)
                         epoch += 1
                     idx = plan.pop()
+                    charge_step()
                     loss = step_loss(idx)
                     losses.append(loss.detach())
                     opt.zero_grad(set_to_none=True)

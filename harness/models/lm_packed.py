@@ -85,6 +85,11 @@ def run_layers(
     ``select`` (packed indices): the last layer runs its queries, output projection and MLP only
     there, and the result is [len(select), H]. ``cache``: a cache holding a shared prefix's keys and
     values (updated in place; pass a copy), whose length ``packing`` was built with."""
+    from harness.models.lm_cost import charge_layers
+
+    if len(layers):
+        grad = torch.is_grad_enabled() and any(p.requires_grad for p in layers[-1].parameters())
+        charge_layers(layers[0], hidden.shape[0], len(layers), None if select is None else len(select), grad)
     h = hidden[None]
     pos_emb = base.rotary_emb(h, packing.positions)
     order = None

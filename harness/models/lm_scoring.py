@@ -206,6 +206,9 @@ def head_logits(model: Any, hidden: Any) -> Any:
     """Output-layer logits of final hidden states (Gemma's final soft-capping applied when configured)."""
     import torch
 
+    from harness.models.lm_cost import charge_head
+
+    charge_head(model, hidden.numel() // hidden.shape[-1], torch.is_grad_enabled() and hidden.requires_grad)
     logits = model.lm_head(hidden)
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -241,7 +244,10 @@ def _run(model: Any, ids: Any, mask: Any, start: Any, cache: Any) -> Any:
     positions continue from ``start`` (one per row)."""
     import torch
 
+    from harness.models.lm_cost import charge_layers
+
     base = base_model(model)
+    charge_layers(base.layers[0], int(mask[:, mask.shape[1] - ids.shape[1] :].sum()), len(base.layers), None, False)
     dev = next(base.parameters()).device  # ids are built on the CPU; the model may be on a GPU
     positions = start[:, None] + torch.arange(ids.shape[1])[None, :]
     ids, mask, positions = ids.to(dev), mask.to(dev), positions.to(dev)

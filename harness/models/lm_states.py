@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from harness.errors import HarnessError
+from harness.models.lm_cost import charge_layers
 from harness.models.lm_scoring import Plan, base_model, head_logits, pad_ids
 
 
@@ -91,6 +92,7 @@ def lower_states(
                     flat = base.embed_tokens(torch.tensor([t for q in seqs for t in q], device=dev))
                 parts = packing.split(lm_packed.run_layers(base, list(lower.layers), flat, packing).cpu())
             else:
+                charge_layers(lower.layers[0], sum(len(q) for q in seqs), len(lower.layers), None, False)
                 ids, mask = pad_ids(seqs, pad_id)
                 ids, mask = ids.to(dev), mask.to(dev)
                 feed = {"input_ids": ids} if start is None else {"inputs_embeds": pad_states(given)[0]}
@@ -152,6 +154,8 @@ class TopLayers(nn.Module):
         sequences' lower states: packed, the top layer run only at the asked positions (``lm_packed``),
         where the model allows it; else right-padded through the whole stack."""
         if not self.packed:
+            grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+            charge_layers(self.stack.layers[0], sum(s.shape[0] for s in states), len(self.stack.layers), None, grad)
             hidden, mask = pad_states(states)
             return self(hidden, mask)[list(rows), list(cols)]
         from harness.models import lm_packed

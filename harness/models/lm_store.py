@@ -135,6 +135,26 @@ def stored(kind: str, key: str) -> bool:
     return artifact_path(kind, key, ".safetensors").exists()
 
 
+def add_state_work(
+    work: dict[str, tuple[int, int]], weights: str, sequences: Sequence[Sequence[int]], layer: int, chunk: int = CHUNK
+) -> None:
+    """Add to ``work`` (chunk key -> (tokens, layers to run)) what building these states at ``layer``
+    still costs: chunks neither on disk nor in ``work`` already, each from the nearest lower layer (at most
+    ``REUSE_LAYERS`` below) whose chunk is on disk or in ``work`` (built first), else from the embeddings."""
+    chunks, keys = state_chunks(weights, sequences, layer, chunk)
+    for c, key in zip(chunks, keys):
+        if key in work or stored("lm-states", key):
+            continue
+        seqs = [list(sequences[i]) for i in c]
+        below = 0
+        for lower in range(layer - 1, max(layer - REUSE_LAYERS, 0) - 1, -1):
+            lower_key = _key("states", weights, lower, seqs)
+            if lower_key in work or stored("lm-states", lower_key):
+                below = lower
+                break
+        work[key] = (sum(len(q) for q in seqs), layer - below)
+
+
 def shared_lower_states(
     weights: str,
     model: Any,

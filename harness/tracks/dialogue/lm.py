@@ -60,21 +60,24 @@ class Sample:
 
 
 def encode(tok: Any, turns: list[str], markers: bool, ctx: int) -> Encoded:
-    """``turns`` as token ids; turns that would pass ``ctx`` tokens are dropped (the dialogue is cut after
-    the last whole turn that fits; a first turn longer than ``ctx`` is cut to fit)."""
+    """``turns`` as token ids. Turns that would pass ``ctx`` tokens with markers are dropped (the dialogue
+    is cut after the last whole turn that fits; a first turn longer than that is cut to fit), in every
+    marker mode alike, so every format scores the same turns and the same target tokens."""
     from harness.models.lm_scoring import start_token_id
 
     ids, spans = [start_token_id(tok)], []
     sep = _ids(tok, SEPARATOR)
+    used = 1  # tokens the dialogue takes with markers: what decides the cut in every mode
     for i, u in enumerate(turns):
-        marker = _ids(tok, MARKERS[i % 2]) if markers else []
+        marker = _ids(tok, MARKERS[i % 2])
         utt = _ids(tok, u)
-        room = ctx - len(ids) - len(marker) - len(sep)
+        room = ctx - used - len(marker) - len(sep)
         if len(utt) > room:
             if spans:
                 break
             utt = utt[: max(room, 1)]
-        ids += marker
+        used += len(marker) + len(utt) + len(sep)
+        ids += marker if markers else []
         spans.append((len(ids), len(ids) + len(utt) + len(sep)))
         ids += utt + sep
     return Encoded(ids, spans)
