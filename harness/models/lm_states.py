@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -174,28 +175,46 @@ class TopLayers(nn.Module):
         seqs = state_sequences(plan)
         if len(states) != len(seqs):
             raise HarnessError(f"got {len(states)} cached states for a plan of {len(seqs)} sequences")
-        rows, cols, owner, targets = label_picks(plan)
-        return self.scores_at(plan, self.final_at(states, rows, cols), owner, targets)
+        picks = label_picks(plan)
+        return self.scores_at(plan, self.final_at(states, picks.rows, picks.cols), picks)
 
-    def scores_at(self, plan: Plan, final: torch.Tensor, owner: list[int], targets: list[int]) -> torch.Tensor:
-        """[n_texts, n_labels] option scores from the final states at ``label_picks(plan)``'s positions."""
+    def scores_at(self, plan: Plan, final: torch.Tensor, picks: Picks) -> torch.Tensor:
+        """[n_texts, n_labels] option scores from the final states at ``picks``' positions (one row each:
+        the output layer runs once per position, however many labels read it)."""
         logp = torch.log_softmax(head_logits(self.lm, final).float(), dim=-1)
         dev = logp.device
-        picked = logp.gather(1, torch.tensor(targets, device=dev)[:, None])[:, 0]
+        picked = logp[torch.tensor(picks.slot, device=dev), torch.tensor(picks.targets, device=dev)]
         n_texts, n_labels = len(plan.options), len(plan.options[0])
-        owners = torch.tensor(owner, device=dev)
+        owners = torch.tensor(picks.owner, device=dev)
         out = torch.zeros(n_texts * n_labels, dtype=picked.dtype, device=dev).index_add(0, owners, picked)
         return out.view(n_texts, n_labels)
 
 
-def label_picks(plan: Plan) -> tuple[list[int], list[int], list[int], list[int]]:
-    """(sequence, position, option, target token) lists of every scored position of ``plan``'s
-    ``state_sequences``: the state at (sequence, position) predicts the target, which counts toward
-    option ``text * n_labels + label``."""
+@dataclass
+class Picks:
+    """The positions a plan's scores read: distinct (sequence, position) pairs ``rows``/``cols``, and per
+    scored token its pair (``slot``), option (``owner`` = text * n_labels + label) and target token."""
+
+    rows: list[int]
+    cols: list[int]
+    slot: list[int]
+    owner: list[int]
+    targets: list[int]
+
+
+def label_picks(plan: Plan) -> Picks:
+    """Every scored position of ``plan``'s ``state_sequences``: the state at (sequence, position) predicts
+    the target, which counts toward its option. A label-last text's labels share one position."""
     _, picks = _layout(plan)
-    rows = [k for k, p in enumerate(picks) for _ in p]
-    cols, owner, targets = (list(v) for v in zip(*[t for p in picks for t in p]))
-    return rows, cols, owner, targets
+    where: dict[tuple[int, int], int] = {}
+    slot, owner, targets = [], [], []
+    for k, p in enumerate(picks):
+        for col, own, target in p:
+            slot.append(where.setdefault((k, col), len(where)))
+            owner.append(own)
+            targets.append(target)
+    pairs = sorted(where, key=where.get)
+    return Picks([r for r, _ in pairs], [c for _, c in pairs], slot, owner, targets)
 
 
 def _layout(plan: Plan) -> tuple[list[list[int]], list[list[tuple[int, int, int]]]]:

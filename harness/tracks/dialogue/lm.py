@@ -101,8 +101,10 @@ def training_samples(kind: str, encoded: list[Encoded]) -> list[Sample]:
 
 
 def scoring_samples(encoded: list[Encoded]) -> list[Sample]:
-    """Every turn from the second, given its history: one sample per held-out dialogue (states are causal)."""
-    return [Sample(d, len(e.ids), [t for a, b in e.spans[1:] for t in range(a, b)]) for d, e in enumerate(encoded)]
+    """Every turn from the second, given its history: one sample per held-out dialogue (states are causal);
+    a dialogue cut to one turn by ``ctx`` scores nothing."""
+    out = [Sample(d, len(e.ids), [t for a, b in e.spans[1:] for t in range(a, b)]) for d, e in enumerate(encoded)]
+    return [x for x in out if x.targets]
 
 
 def batch_order(samples: list[Sample], batch: int, budget: int, gen: Any) -> list[list[int]]:

@@ -116,15 +116,16 @@ def pet_step_loss(
     patterned texts and, if given, the unlabelled ``(sequence, state)`` pairs), over all scored positions.
     One pass of the top layers per group of texts, evaluated only at the positions the loss reads."""
     sub, states, seqs = labelled.batch(idx)
-    rows, cols, owner, targets = label_picks(sub)
+    picks = label_picks(sub)
     lm_rows, lm_cols, lm_targets = lm_positions(seqs, rate, gen) if rate > 0 else ([], [], [])
-    final = top.final_at(states, rows + lm_rows, cols + lm_cols)
-    scores = top.scores_at(sub, final[: len(rows)], owner, targets)
+    final = top.final_at(states, picks.rows + lm_rows, picks.cols + lm_cols)
+    n = len(picks.rows)
+    scores = top.scores_at(sub, final[:n], picks)
     y = torch.tensor([labels[i] for i in idx])
     total = -scores.gather(1, y.to(scores.device)[:, None]).sum()
     count = sum(len(sub.options[k][int(y[k])]) - sub.split[k] for k in range(len(idx)))
     if rate > 0:
-        total = total + lm_nll_sum(top, final[len(rows) :], lm_targets)
+        total = total + lm_nll_sum(top, final[n:], lm_targets)
         count += len(lm_rows)
     if unlabelled:
         u_rows, u_cols, u_targets = lm_positions([q for q, _ in unlabelled], max(rate, 1e-9), gen)
