@@ -31,7 +31,9 @@ def _padded_final(model, seqs):
     base = base_model(model)
     ids, mask = pad_ids(seqs, 0)
     with torch.inference_mode():
-        return base(input_ids=ids, attention_mask=mask, position_ids=L._positions(mask), use_cache=False).last_hidden_state
+        return base(
+            input_ids=ids, attention_mask=mask, position_ids=L._positions(mask), use_cache=False
+        ).last_hidden_state
 
 
 def test_packed_states_equal_the_padded_forward(model):

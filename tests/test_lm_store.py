@@ -113,7 +113,9 @@ def test_a_deeper_layer_continues_from_the_states_stored_below(tmp_path, monkeyp
         lm_store.shared_lower_states(weights, model, SEQS, 1, chunk=3)
         seen = []
         real = lm_store.lower_states
-        monkeypatch.setattr(lm_store, "lower_states", lambda *a, **k: seen.append(k.get("start_layer")) or real(*a, **k))
+        monkeypatch.setattr(
+            lm_store, "lower_states", lambda *a, **k: seen.append(k.get("start_layer")) or real(*a, **k)
+        )
         got = lm_store.shared_lower_states(weights, model, SEQS, 2, chunk=3)
         monkeypatch.setattr(lm_store, "lower_states", real)
         assert seen == [1, 1]  # two chunks, each from layer 1

@@ -8,9 +8,10 @@ depth of the trained top). Here each component's work is counted from the block 
 parameters per layer run; the output layer only where it is read) and priced at its own rate:
 
 * ``forward``: a packed forward without gradients (state building, scoring, validation and test passes);
-* ``train``: the trained top layers' forward and backward (3 x the forward FLOPs);
+* ``train``: the trained top layers' forward and backward: 2 x the forward FLOPs when only LoRA adapters
+  train (the frozen weights need the gradient of their input, not their own), 3 x for whole weights;
 * ``head`` / ``head_train``: the output layer (vocabulary x hidden) at the positions read, forward / with
-  backward: at a few rows it runs far below the matmul peak, so it has its own rate;
+  backward (2 x: it is frozen): at a few rows it runs far below the matmul peak, so it has its own rate;
 * ``step_s``: a training step's fixed overhead (optimizer, Python); ``generate_s``: one sampled token
   through the whole model with its key/value cache (scaled by parameters); ``load_s``: loading a backbone of
   Qwen-0.5B's size (scaled by parameters); ``folder_s``: building the fp32 folder from the GGUF once.
@@ -31,13 +32,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Rates:
-    forward: float = 60e9  # FLOP/s
-    train: float = 45e9
-    head: float = 45e9
-    head_train: float = 35e9
-    step_s: float = 0.02
-    generate_s: float = 0.05  # one sampled token through the whole model with its key/value cache
-    load_s: float = 12.0
+    """Fitted on ``python benchmarks/bench_lm_costs.py`` (Qwen2.5-0.5B fp32, one thread, machine shared,
+    load average 8-10 on 2 cores; medians of 3): forward 72.7 GFLOP/s (states, packed, 16 texts a row);
+    train 63 (a LoRA top-2 step; top-1 steps are mostly ``step_s``); head 52.6 (64 rows); head_train 29.3;
+    a step's fixed part 0.014 s; one sampled token of 40 replies sampled together 0.15 s (the weights are
+    read once per step whatever the batch: a single reply's token costs as much); load 5.2 s + imports."""
+
+    forward: float = 72.7e9  # FLOP/s
+    train: float = 63e9
+    head: float = 52.6e9
+    head_train: float = 29.3e9
+    step_s: float = 0.014
+    generate_s: float = 0.15  # one decoding step of the whole model (memory-bound: all weights read)
+    load_s: float = 8.0
     folder_s: float = 93.0
 
 
@@ -74,12 +81,17 @@ def top_flops(sizes: Sizes, tokens: float, read: float, depth: int) -> float:
     return forward_flops(sizes, tokens, depth - 1) + last
 
 
-def seconds(component: str, flops: float, rates: Rates = RATES) -> float:
-    return flops / getattr(rates, component)
+def seconds(component: str, flops: float, rates: Rates | None = None) -> float:
+    return flops / getattr(rates or RATES, component)
 
 
-def load_seconds(sizes: Sizes, rates: Rates = RATES) -> float:
-    return 2.0 + (rates.load_s - 2.0) * min(1.0, sizes.parameters / QWEN_PARAMETERS)
+def load_seconds(sizes: Sizes, rates: Rates | None = None) -> float:
+    """Loading a backbone: ``load_s`` at Qwen-0.5B's size, in proportion below it (a tenth at least)."""
+    return _load(sizes.parameters, rates or RATES)
+
+
+def _load(parameters: int, rates: Rates) -> float:
+    return rates.load_s * max(0.1, min(1.0, parameters / QWEN_PARAMETERS))
 
 
 # --- the meter ----------------------------------------------------------------------------------------
@@ -91,11 +103,13 @@ class Meter:
     steps: int = 0
     loads: list[int] = field(default_factory=list)  # parameters of each backbone loaded
     folders: int = 0
+    decodes: float = 0.0  # decoding steps, in Qwen-0.5B-sized units (parameters / QWEN_PARAMETERS)
 
-    def seconds(self, rates: Rates = RATES) -> float:
+    def seconds(self, rates: Rates | None = None) -> float:
+        rates = rates or RATES
         total = sum(seconds(c, f, rates) for c, f in self.flops.items()) + self.steps * rates.step_s
-        total += sum(2.0 + (rates.load_s - 2.0) * min(1.0, p / QWEN_PARAMETERS) for p in self.loads)
-        return total + self.folders * rates.folder_s
+        total += sum(_load(p, rates) for p in self.loads)
+        return total + self.folders * rates.folder_s + self.decodes * rates.generate_s
 
 
 _active = threading.local()
@@ -120,6 +134,13 @@ def charge_load(parameters: int) -> None:
         m.loads.append(parameters)
 
 
+def charge_decode(parameters: int) -> None:
+    """One decoding step of a model of ``parameters`` (every weight read once, whatever the batch)."""
+    m = getattr(_active, "meter", None)
+    if m is not None:
+        m.decodes += parameters / QWEN_PARAMETERS
+
+
 def charge_folder() -> None:
     m = getattr(_active, "meter", None)
     if m is not None:
@@ -138,6 +159,13 @@ def metered() -> Iterator[Meter]:
         _active.meter = before
 
 
+def backward_factor(module: Any) -> float:
+    """Forward + backward FLOPs over forward FLOPs of a trained ``module``: 2 when only LoRA adapters train
+    (frozen weights pass the gradient on, they need none), 3 when whole weights do."""
+    trained = [n for n, p in module.named_parameters() if p.requires_grad]
+    return 2.0 if trained and all("lora_" in n for n in trained) else 3.0
+
+
 def charge_layers(layer: Any, tokens: int, layers: int, read: int | None, grad: bool) -> None:
     """Charge a packed run of ``layers`` decoder layers like ``layer`` over ``tokens`` tokens, the last one
     read at ``read`` positions (None: everywhere); ``grad``: a training pass (backward follows)."""
@@ -152,7 +180,7 @@ def charge_layers(layer: Any, tokens: int, layers: int, read: int | None, grad: 
         0,
     )
     flops = forward_flops(sizes, tokens, layers) if read is None else top_flops(sizes, tokens, read, layers)
-    charge("train" if grad else "forward", 3.0 * flops if grad else flops)
+    charge("train" if grad else "forward", backward_factor(layer) * flops if grad else flops)
 
 
 def charge_head(model: Any, positions: int, grad: bool) -> None:
@@ -160,4 +188,4 @@ def charge_head(model: Any, positions: int, grad: bool) -> None:
     if getattr(_active, "meter", None) is None:
         return
     flops = 2.0 * positions * model.config.vocab_size * model.config.hidden_size
-    charge("head_train" if grad else "head", 3.0 * flops if grad else flops)
+    charge("head_train" if grad else "head", 2.0 * flops if grad else flops)

@@ -16,7 +16,6 @@ from harness.errors import HarnessError
 from harness.track import DEFAULT_CELL_MEMORY
 
 CHARS_PER_TOKEN = 1.4  # Qwen on the chatterbot dialogues, without the tokenizer at hand
-GENERATED_SHARE = 0.5  # sampled replies stop at the separator: about half of reply_max_len (measured)
 
 
 def check_backbone(s: Any) -> None:
@@ -70,7 +69,7 @@ def cell_cost(s: Any, fmt: Any, cell: Any) -> float:
         flops = 6 * s.train_tokens * (12 * s.layers * s.hidden**2 + 2000 * s.hidden)
         return 5.0 + flops / 2e9
     from harness.models.lm_backbones import shape_of
-    from harness.models.lm_cost import QWEN_PARAMETERS, RATES, Sizes, forward_flops, load_seconds, seconds, top_flops
+    from harness.models.lm_cost import QWEN_PARAMETERS, RATES, Sizes, load_seconds, seconds, top_flops
     from harness.models.lm_lora import parse_train_layers
     from harness.tracks.dialogue.lm import scoring_samples, training_samples
 
@@ -90,15 +89,16 @@ def cell_cost(s: Any, fmt: Any, cell: Any) -> float:
         per_sample, replies = sum(x.length for x in train) / max(len(train), 1), len(enc[1])
     tokens, read = float(s.train_tokens), s.train_tokens * share
     steps = tokens / (s.batch_size * per_sample)
-    train_s = seconds("train", 3.0 * top_flops(sizes, tokens, read, depth))
-    train_s += seconds("head_train", 6.0 * read * sizes.head)
+    lora = parse_train_layers(s.train_layers)[0]
+    train_s = seconds("train", (2.0 if lora else 3.0) * top_flops(sizes, tokens, read, depth))
+    train_s += seconds("head_train", 4.0 * read * sizes.head)
     evals = (s.eval_points + 1) * (
         seconds("forward", top_flops(sizes, held, held_read, depth)) + seconds("head", 2.0 * held_read * sizes.head)
     )
     n_replies = min(s.replies or replies, replies)
-    generated = n_replies * s.reply_max_len * GENERATED_SHARE  # one token at a time, the whole model
-    sample_s = generated * RATES.generate_s * sizes.parameters / QWEN_PARAMETERS
-    sample_s += seconds("forward", forward_flops(sizes, n_replies * 20, sizes.layers))  # the prompts
+    # replies are sampled together, one decoding step per token: each step reads every weight once
+    sample_s = s.reply_max_len * RATES.generate_s * sizes.parameters / QWEN_PARAMETERS
+    sample_s += seconds("forward", 2.0 * n_replies * 20 * sizes.parameters)  # the prompts, ~20 tokens each
     return load_seconds(sizes) + train_s + steps * RATES.step_s + evals + sample_s
 
 

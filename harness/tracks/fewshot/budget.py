@@ -154,9 +154,10 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
     steps = expected_steps(arm.steps, arm.eval_every, s.patience)
     per_step = s.batch_size * (1 + recipe.unlabelled_ratio)
     read = per_step * (1 + recipe.mlm_rate * (tokens - 1)) if pet else per_step
-    step = seconds("train", 3.0 * top_flops(sizes, per_step * tokens, read, depth)) + RATES.step_s
+    lora = parse_train_layers(arm.layers)[0]
+    step = seconds("train", (2.0 if lora else 3.0) * top_flops(sizes, per_step * tokens, read, depth)) + RATES.step_s
     if pet:
-        step += seconds("head_train", 6.0 * read * sizes.head)
+        step += seconds("head_train", 4.0 * read * sizes.head)
     evals = math.ceil(steps / arm.eval_every)
     return load_seconds(sizes) + steps * step + evals * passes(s.valid_texts) + passes(n_test)
 
