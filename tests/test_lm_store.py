@@ -111,11 +111,14 @@ def test_a_deeper_layer_continues_from_the_states_stored_below(tmp_path, monkeyp
         monkeypatch.setattr(lm_packed, "packable", lambda base, p=packed: p)
         weights = f"below-{packed}"
         lm_store.shared_lower_states(weights, model, SEQS, 1, chunk=3)
-        seen = []
+        seen: list = []
         real = lm_store.lower_states
-        monkeypatch.setattr(
-            lm_store, "lower_states", lambda *a, **k: seen.append(k.get("start_layer")) or real(*a, **k)
-        )
+
+        def spy(*a, seen=seen, real=real, **k):
+            seen.append(k.get("start_layer"))
+            return real(*a, **k)
+
+        monkeypatch.setattr(lm_store, "lower_states", spy)
         got = lm_store.shared_lower_states(weights, model, SEQS, 2, chunk=3)
         monkeypatch.setattr(lm_store, "lower_states", real)
         assert seen == [1, 1]  # two chunks, each from layer 1
