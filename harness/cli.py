@@ -89,7 +89,8 @@ def _sig(entry: Any) -> str:
     "--precision",
     default="fp32",
     show_default=True,
-    help="fp32 | tf32 (NVIDIA GPUs, compute capability 8.0+) | bf16 (autocast); part of the run key unless fp32.",
+    help="fp32 | tf32 (NVIDIA GPUs, compute capability 8.0+) | bf16 (autocast), optionally +channels-last "
+    "(convolutional paper networks); part of the run key unless fp32.",
 )
 @click.option("--results", default=DEFAULT_RESULTS, show_default=True, help="Results directory.")
 @click.option(
@@ -164,8 +165,20 @@ def run(
 
         check_options(results, max_seeds, look_every)
     suite = load_suite(suite_name)
-    cells = expand(suite, list(tracks) or None, list(methods) or None, list(datasets) or None, seeds)
-    cells = with_precision(cells, precision)
+
+    def select(s: Any) -> list[Any]:
+        return with_precision(
+            expand(s, list(tracks) or None, list(methods) or None, list(datasets) or None, seeds), precision
+        )
+
+    if dry_run:  # every block: runnable or exactly what it misses, its cost (GPU-hours with --device cuda)
+        from harness.data.download import no_requests
+        from harness.engine.estimate import block_lines
+
+        click.get_current_context().with_resource(no_requests("a dry run makes no request"))
+        for line in block_lines(suite, select, device):
+            click.echo(line)
+    cells = select(suite)
     check_claims({c.track for c in cells})
     store = Store(results)
     p = plan(cells, store, force=force, retry_failed=retry_failed)
@@ -278,7 +291,12 @@ def report(results: str, out: str, tracks: tuple[str, ...], scale: str | None) -
 
     with reading(results):  # exact claims come from the results (computed by harness run)
         html_path, md_path = build_report(results, out, list(tracks) or None, scale)
-    click.echo(f"wrote {html_path} and {md_path}")
+    click.echo(f"wrote {html_path} ({_megabytes(html_path)}) and {md_path} ({_megabytes(md_path)})")
+
+
+def _megabytes(path: Any) -> str:
+    """A written file's size as the docs state sizes (decimal megabytes), read from the file."""
+    return f"{Path(path).stat().st_size / 1e6:.2f} MB"
 
 
 @main.command()

@@ -18,9 +18,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Artifacts built by tests go to a per-session cache, never the user's."""
+    """Artifacts built by tests go to a per-session cache, never the user's; downloads are off (the
+    download tests switch them on against a loopback server)."""
     cache = tmp_path_factory.getbasetemp() / "artifact-cache"
     monkeypatch.setenv("KEXUE_BENCH_CACHE", str(cache))
+    monkeypatch.delenv("KEXUE_BENCH_DATA", raising=False)
+    monkeypatch.setenv("KEXUE_BENCH_OFFLINE", "1")
 
 
 def write_suite(path: Path, body: str) -> Path:

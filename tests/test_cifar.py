@@ -46,6 +46,7 @@ def test_registered_cifar10_on_fake_copy(tmp_path, monkeypatch):
 
 def test_missing_copy_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv(CIFAR_ENV, raising=False)
+    monkeypatch.setenv("KEXUE_BENCH_OFFLINE", "1")  # no copy means a download: never the network in tests
     with pytest.raises(HarnessError, match="KEXUE_BENCH_CIFAR"):
         raw_cifar("", "cifar10")
     with pytest.raises(HarnessError, match="not found"):

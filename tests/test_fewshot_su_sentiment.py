@@ -48,6 +48,7 @@ def test_reads_the_three_files_from_a_parameter_or_the_environment(tmp_path, mon
 )
 def test_bad_copies_are_one_line_errors(tmp_path, monkeypatch, setup, match):
     monkeypatch.delenv(SU_ENV, raising=False)
+    monkeypatch.setenv("KEXUE_BENCH_OFFLINE", "1")  # no copy means a download: never the network in tests
     root = _fake_copy(tmp_path / "su")
     test_file = root / "sentiment.test.data"
     if setup == "missing-dir":

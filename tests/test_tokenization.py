@@ -560,8 +560,10 @@ def test_clue_loader_errors_are_clear(tmp_path, monkeypatch):
     from harness.data import clue
 
     monkeypatch.delenv(clue.CLUE_ENV, raising=False)
-    with pytest.raises(HarnessError, match="local copy"):
+    monkeypatch.setenv("KEXUE_BENCH_OFFLINE", "1")  # the default source is the hub: never the network in tests
+    with pytest.raises(HarnessError, match="KEXUE_BENCH_CLUE to a local copy") as err:
         clue.tnews()
+    assert "\n" not in str(err.value)
     with pytest.raises(HarnessError, match="no folder"):
         clue.tnews(root=str(tmp_path))
     folder = _fake_clue(tmp_path, "tnews")

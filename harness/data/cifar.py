@@ -1,10 +1,12 @@
-"""CIFAR-10/100 from a local copy of the official "python version" archive (paper scale only).
+"""CIFAR-10/100 from the official "python version" archive (paper scale only).
 
-Why no download: the harness runs offline, and CIFAR is not bundled on PyPI. The user points
-``root`` (or ``KEXUE_BENCH_CIFAR``) at a folder that holds ``cifar-10-batches-py/`` (or
-``cifar-100-python/``), which is the layout ``torchvision.datasets.CIFAR10(root, download=True)``
-leaves behind. The pickled batches are read directly with numpy, so torchvision is not needed to
-load them. ``raw_cifar`` returns plain arrays so other loaders (long-tailed CIFAR) can reuse it.
+CIFAR is not bundled on PyPI, so the archive is downloaded once on first use, checked against the
+md5s torchvision pins and cached (``harness.data.download``: ``$KEXUE_BENCH_DATA``); offline, a
+cached copy is used. A local copy keeps working: ``root`` (or ``KEXUE_BENCH_CIFAR``) is a folder
+that holds ``cifar-10-batches-py/`` (or ``cifar-100-python/``), the layout
+``torchvision.datasets.CIFAR10(root, download=True)`` leaves behind. The pickled batches are read
+directly with numpy, so torchvision is not needed. ``raw_cifar`` returns plain arrays so other
+loaders (long-tailed CIFAR) can reuse it.
 """
 
 from __future__ import annotations
@@ -26,17 +28,20 @@ _LAYOUT = {
     "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
 }
 _HINT = (
-    "download it once elsewhere (e.g. torchvision.datasets.CIFAR10(root, download=True), or the "
-    "'python version' tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, extracted)"
+    f"unset {CIFAR_ENV} to download it, or point it at a folder with the extracted 'python version' archive "
+    "(https://www.cs.toronto.edu/~kriz/cifar.html; the layout torchvision.datasets.CIFAR10(root, download=True) leaves)"
 )
 
 
-def cifar_root(root: str = "") -> str:
-    """The folder that holds the extracted archive: ``root`` if given, else $KEXUE_BENCH_CIFAR."""
+def cifar_root(root: str = "", which: str = "cifar10") -> str:
+    """The folder that holds the extracted archive: ``root`` if given, else $KEXUE_BENCH_CIFAR, else the
+    download cache (fetched and checked on first use)."""
     root = root or os.environ.get(CIFAR_ENV, "")
-    if not root:
-        raise HarnessError(f"CIFAR needs a local copy: set {CIFAR_ENV} or the dataset parameter root=DIR; " + _HINT)
-    return os.path.expanduser(root)
+    if root:
+        return os.path.expanduser(root)
+    from harness.data.download import ensure
+
+    return str(ensure(which).parent)
 
 
 def _read_batch(path: str, label_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +71,7 @@ def raw_cifar(root: str, which: str = "cifar10") -> dict[str, np.ndarray]:
     if which not in _LAYOUT:
         raise HarnessError(f"unknown CIFAR variant {which!r} (allowed: {', '.join(_LAYOUT)})")
     folder, train_files, test_files, label_key, k = _LAYOUT[which]
-    base = os.path.join(cifar_root(root), folder)
+    base = os.path.join(cifar_root(root, which), folder)
     if not os.path.isdir(base):
         raise HarnessError(f"CIFAR folder not found: {base}; " + _HINT)
     parts = {}
@@ -86,11 +91,16 @@ _MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32).reshape(1, 3, 1, 1)
 _STD = np.array([0.2470, 0.2435, 0.2616], np.float32).reshape(1, 3, 1, 1)
 
 
-@dataset("cifar10", tracks=("weightreg",), bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)})
+@dataset(
+    "cifar10",
+    tracks=("weightreg", "igr"),
+    bounds={"n_train": (0, 50000), "n_valid": (0, 10000), "n_test": (0, 10000)},
+    downloads=("cifar10",),
+)
 def cifar10(
     n_train: int = 0, n_valid: int = 5000, n_test: int = 0, normalize: bool = True, subset_seed: int = 0
 ) -> TensorSplits:
-    """CIFAR-10 (paper scale) from a local copy under $KEXUE_BENCH_CIFAR; n_valid rows tune.
+    """CIFAR-10 (paper scale), downloaded once or from a local copy ($KEXUE_BENCH_CIFAR); n_valid rows tune.
 
     The folder is not a parameter, so it stays out of the run key. ``n_valid`` rows are split off
     train for tuning; n_train / n_test subset the rest (0 = all). Inputs are floats (N, 3, 32, 32)

@@ -1,11 +1,13 @@
-"""CLUE TNEWS and IFLYTEK (paper scale) from a local copy: the tasks WoBERT's accuracy is quoted on.
+"""CLUE TNEWS and IFLYTEK (paper scale): the tasks WoBERT's accuracy is quoted on.
 
-Neither ships on PyPI. ``root`` (the dataset parameter ``root=DIR`` or ``$KEXUE_BENCH_CLUE``) is
-either a folder holding ``tnews/`` and/or ``iflytek/`` (or ``tnews_public/``, ``iflytek_public/``,
-the names of CLUE's zip files), each with CLUE's JSON lines files ``train.json`` and ``dev.json``
-(``{"label": "102", "sentence": ...}``) or with a Hugging Face ``datasets`` copy saved by
-``load_dataset("clue", task).save_to_disk(...)``; or the word ``hub``, which loads
-``load_dataset("clue", task)`` through ``datasets`` (the network, or its local cache).
+Neither ships on PyPI. By default both load through Hugging Face ``datasets`` from the hub
+(``clue/clue``), which downloads, checks and caches them under ``$KEXUE_BENCH_DATA/hf-datasets``
+(the one data folder, ``harness.data.download``); later runs read the cache, and with
+``KEXUE_BENCH_OFFLINE=1`` no request is made. ``root`` (the dataset parameter ``root=DIR`` or
+``$KEXUE_BENCH_CLUE``) may instead be a local copy: a folder holding ``tnews/`` and/or ``iflytek/``
+(or ``tnews_public/``, ``iflytek_public/``, the names of CLUE's zip files), each with CLUE's JSON
+lines files ``train.json`` and ``dev.json`` (``{"label": "102", "sentence": ...}``) or with a
+``datasets`` copy saved by ``load_dataset(...).save_to_disk(...)``; the word ``hub`` is the default.
 
 Protocol: CLUE's public test files carry no labels, so our test split is CLUE's ``dev`` (which is
 where the published WoBERT numbers are measured), and a fixed ``n_valid`` texts of ``train`` are
@@ -23,18 +25,18 @@ from harness.errors import HarnessError, first_line
 from harness.registry import dataset
 
 CLUE_ENV = "KEXUE_BENCH_CLUE"
+HUB_ID = "clue/clue"  # the canonical hub repository of CLUE (parquet configs tnews, iflytek, ...)
 _FOLDERS = {"tnews": ("tnews", "tnews_public"), "iflytek": ("iflytek", "iflytek_public")}
 
 
+def clue_source(root: str = "") -> str:
+    """Where CLUE comes from: the parameter, else $KEXUE_BENCH_CLUE, else ``hub`` (through datasets)."""
+    return os.path.expanduser(root or os.environ.get(CLUE_ENV, "") or "hub")
+
+
 def clue_dir(task: str, root: str = "") -> str:
-    """The folder of ``task`` under ``root`` (or $KEXUE_BENCH_CLUE), with a clear error if absent."""
-    root = os.path.expanduser(root or os.environ.get(CLUE_ENV, ""))
-    if not root:
-        raise HarnessError(
-            f"CLUE {task} needs a local copy: set {CLUE_ENV} or the dataset parameter root=DIR "
-            f"to a folder holding {_FOLDERS[task][0]}/ (CLUE's train.json and dev.json, or a datasets "
-            f"save_to_disk copy), or to 'hub' to load it through datasets"
-        )
+    """The folder of ``task`` under the local copy ``root`` (or $KEXUE_BENCH_CLUE), with a clear error if absent."""
+    root = clue_source(root)
     for name in _FOLDERS[task]:
         path = os.path.join(root, name)
         if os.path.isdir(path):
@@ -95,24 +97,35 @@ def rows_from_datasets(ds: dict, task: str) -> tuple[list[tuple[str, str]], list
 
 
 def _datasets():
+    from harness.data.download import offline
+
+    if offline():  # read before datasets (and huggingface_hub) is imported: no request, the cache only
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:
         import datasets
     except ImportError:
         raise HarnessError("this CLUE copy needs the `datasets` library: pip install 'kexue-bench[paper]'") from None
+    if offline():  # imported earlier in this process: its flags were read then
+        datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
     return datasets
 
 
 def clue_rows(task: str, root: str = "") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """CLUE's labelled (train, dev) rows of ``task`` from JSON files, a ``datasets`` copy, or the hub."""
-    if (root or os.environ.get(CLUE_ENV, "")) == "hub":
+    """CLUE's labelled (train, dev) rows of ``task`` from the hub (through datasets), JSON files or a
+    ``datasets`` copy."""
+    if clue_source(root) == "hub":
+        from harness.data.download import data_home
+
         load_dataset = _datasets().load_dataset
+        cache = data_home() / "hf-datasets"
         try:
-            return rows_from_datasets(load_dataset("clue", task), task)
+            return rows_from_datasets(load_dataset(HUB_ID, task, cache_dir=str(cache)), task)
         except HarnessError:
             raise
         except Exception as exc:
             raise HarnessError(
-                f"CLUE {task} from the hub failed (needs the network or the datasets cache): {first_line(exc)}"
+                f"CLUE {task}: loading {HUB_ID} through datasets into {cache} failed (needs the network once, "
+                f"then its cache; or set {CLUE_ENV} to a local copy): {first_line(exc)}"
             ) from None
     folder = clue_dir(task, root)
     if os.path.isfile(os.path.join(folder, "dataset_dict.json")):
@@ -150,17 +163,17 @@ def clue_splits(task: str, root: str = "", n_valid: int = 1000) -> TextSplits:
 _BOUNDS = {"n_valid": (1, None), "label_fraction": (1e-4, 1.0)}
 
 
-@dataset("tnews", tracks=TEXT_TRACKS, bounds=_BOUNDS)
+@dataset("tnews", tracks=TEXT_TRACKS, bounds=_BOUNDS, downloads=("clue",))
 def tnews(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> TextSplits:
-    """CLUE TNEWS (15-class news titles; paper scale, local copy): test = CLUE dev."""
+    """CLUE TNEWS (15-class news titles; paper scale, hub or local copy): test = CLUE dev."""
     s = clue_splits("tnews", root, n_valid)
     s.meta["label_fraction"] = label_fraction
     return s
 
 
-@dataset("iflytek", tracks=TEXT_TRACKS, bounds=_BOUNDS)
+@dataset("iflytek", tracks=TEXT_TRACKS, bounds=_BOUNDS, downloads=("clue",))
 def iflytek(root: str = "", n_valid: int = 1000, label_fraction: float = 1.0) -> TextSplits:
-    """CLUE IFLYTEK (119-class app descriptions; paper scale, local copy): test = CLUE dev."""
+    """CLUE IFLYTEK (119-class app descriptions; paper scale, hub or local copy): test = CLUE dev."""
     s = clue_splits("iflytek", root, n_valid)
     s.meta["label_fraction"] = label_fraction
     return s

@@ -313,7 +313,7 @@ _CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], np.float32).reshape(1, 3, 1, 1)
 
 def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 0) -> TensorSplits:
     """CIFAR-10/100-LT (EXP profile over the 50k train images, n_max = 5000 / 500; full balanced
-    10k test set) from a local copy of the python-version archive: ``root`` or $KEXUE_BENCH_CIFAR
+    10k test set) from the python-version archive: downloaded once, or ``root`` / $KEXUE_BENCH_CIFAR
     (the layout torchvision.datasets.CIFAR10/100(root, download=True) leaves). Inputs are
     per-channel standardised floats (N, 3, 32, 32). Half of each class's test images (floor) form
     the validation split."""
@@ -345,14 +345,14 @@ def cifar_lt(which: str, rho: float = 100.0, root: str = "", subset_seed: int = 
     return to_splits(f"{which}-lt", arrays, k, meta)
 
 
-@dataset("cifar10-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS})
+@dataset("cifar10-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS}, downloads=("cifar10",))
 def cifar10_lt(rho: float = 100.0, subset_seed: int = 0) -> TensorSplits:
-    """CIFAR-10-LT (paper scale; Menon et al.'s official run: 12,406 train images at rho=100) from
-    the local copy under $KEXUE_BENCH_CIFAR (the folder stays out of the run key)."""
+    """CIFAR-10-LT (paper scale; Menon et al.'s official run: 12,406 train images at rho=100), downloaded
+    once or from a local copy under $KEXUE_BENCH_CIFAR (the folder stays out of the run key)."""
     return cifar_lt("cifar10", rho, "", subset_seed)
 
 
-@dataset("cifar100-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS})
+@dataset("cifar100-lt", tracks=TRACKS, version=2, bounds={"rho": RHO_BOUNDS}, downloads=("cifar100",))
 def cifar100_lt(rho: float = 100.0, subset_seed: int = 0) -> TensorSplits:
-    """CIFAR-100-LT (paper scale; 10,847 train images at rho=100) from $KEXUE_BENCH_CIFAR."""
+    """CIFAR-100-LT (paper scale; 10,847 train images at rho=100), downloaded once or from $KEXUE_BENCH_CIFAR."""
     return cifar_lt("cifar100", rho, "", subset_seed)

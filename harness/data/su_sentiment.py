@@ -1,9 +1,11 @@
-"""Su's own sentiment split (bert4keras ``sentiment.zip``: 16,883 / 2,111 / 2,111 reviews) for users who have it.
+"""Su's own sentiment split (bert4keras ``sentiment.zip``: 16,883 / 2,111 / 2,111 reviews).
 
 Su's PET post (kexue.fm 7764) reports every number on this split; it does not ship on PyPI and is
-not in this repository. ``root`` (the dataset parameter ``root=DIR`` or ``$KEXUE_BENCH_SU_SENTIMENT``)
-is the folder holding ``sentiment.train.data``, ``sentiment.valid.data`` and ``sentiment.test.data``,
-one ``text<TAB>label`` per line with label ``0`` (negative) or ``1`` (positive), as Su's code reads
+not in this repository, so ``sentiment.zip`` is downloaded once from bert4keras at a pinned commit,
+checked against its sha256 and cached (``harness.data.download``). A local copy keeps working:
+``root`` (the dataset parameter ``root=DIR`` or ``$KEXUE_BENCH_SU_SENTIMENT``) is the folder
+holding ``sentiment.train.data``, ``sentiment.valid.data`` and ``sentiment.test.data``, one
+``text<TAB>label`` per line with label ``0`` (negative) or ``1`` (positive), as Su's code reads
 them. The files are used as they are (his split, his order); blank lines are skipped, anything else
 malformed is a one-line error naming the file and line.
 """
@@ -21,13 +23,13 @@ SPLITS = ("train", "valid", "test")
 
 
 def su_dir(root: str = "") -> str:
-    """The folder with Su's three files (the parameter, else the environment variable), or a one-line error."""
+    """The folder with Su's three files: the parameter, else the environment variable, else the
+    download cache (fetched and checked on first use)."""
     folder = os.path.expanduser(root or os.environ.get(SU_ENV, ""))
     if not folder:
-        raise HarnessError(
-            f"su-sentiment needs Su's files: set {SU_ENV} or the dataset parameter root=DIR to the folder "
-            "holding sentiment.train.data, sentiment.valid.data and sentiment.test.data (bert4keras sentiment.zip)"
-        )
+        from harness.data.download import ensure
+
+        return str(ensure("su-sentiment"))
     if not os.path.isdir(folder):
         raise HarnessError(f"su-sentiment: folder {folder} does not exist")
     return folder
@@ -60,13 +62,14 @@ def read_su_file(path: str) -> tuple[list[str], list[int]]:
     "su-sentiment",
     tracks=TEXT_TRACKS,
     bounds={"train_per_class": (0, None), "eval_per_class": (0, None), "label_fraction": (1e-4, 1.0)},
+    downloads=("su-sentiment",),
 )
 def su_sentiment(
     root: str = "", train_per_class: int = 0, eval_per_class: int = 0, label_fraction: float = 1.0
 ) -> TextSplits:
-    """Su's sentiment split from a local copy (binary, 0 = negative). ``*_per_class`` > 0 keeps the first
-    texts of each class in file order (a fixed subset; 0 keeps all); ``label_fraction`` is recorded for
-    the tracks, as for ``sentiment``."""
+    """Su's sentiment split, downloaded once or from a local copy (binary, 0 = negative). ``*_per_class``
+    > 0 keeps the first texts of each class in file order (a fixed subset; 0 keeps all);
+    ``label_fraction`` is recorded for the tracks, as for ``sentiment``."""
     folder = su_dir(root)
     parts = {s: read_su_file(os.path.join(folder, f"sentiment.{s}.data")) for s in SPLITS}
     tr, trl = take_balanced(*parts["train"], train_per_class)

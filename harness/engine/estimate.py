@@ -97,3 +97,75 @@ def longest_first(cells: list[Any], est: Estimate) -> list[Any]:
     """Start the most expensive cells first, so that with --jobs N the last few long cells do not
     run alone while the other workers sit idle."""
     return sorted(cells, key=lambda c: est.seconds[c.key], reverse=True)
+
+
+def block_lines(suite: Any, cell_filter: Any, device: str) -> list[str]:
+    """One line per suite block for ``--dry-run``: its cells, whether it can run and what it needs
+    (data present, downloading on first use, or exactly what is missing and how to get it), its
+    core-minutes on this CPU and, for ``--device cuda``, its GPU-hours from the measured paper-model
+    timings. ``cell_filter(suite)`` expands a one-block suite with the run's --track/--method/
+    --dataset/--seeds filters. Makes no request and needs no GPU: a dry run names its target device."""
+    import dataclasses
+
+    from harness.data.requirements import block_needs
+    from harness.errors import HarnessError
+
+    gpus = _gpu_targets(device)
+    out = [f"blocks of suite {suite.name} (target device: {device}):"]
+    for i, block in enumerate(suite.blocks):
+        head = f"  [{i}] {block.track} {', '.join(d.name for d, _ in block.datasets)}"
+        if not block.runnable:
+            out.append(f"{head}: not runnable (code missing): {block.reason or 'marked runnable = false'}")
+            continue
+        try:
+            cells = cell_filter(dataclasses.replace(suite, blocks=[block]))
+        except HarnessError:
+            continue  # filtered out by --track/--method/--dataset
+        needs = block_needs(block)
+        missing = [n.detail for n in needs if not n.usable]
+        state = f"MISSING {'; '.join(missing)}" if missing else "runnable"
+        ready = "; ".join(n.detail for n in needs if n.usable) or "data bundled"
+        est = estimate(cells)
+        cost = f"~{sum(est.seconds.values()) / 60:.1f} core-minutes"
+        out.append(f"{head}: {len(cells)} cells, {state}; {ready}; {cost}{_gpu_hours(cells, gpus)}")
+    return out
+
+
+def _gpu_targets(device: str) -> list[str] | None:
+    """GPU names to price a ``cuda`` run on: this machine's (nvidia-smi), else every measured one;
+    None for a CPU run."""
+    if not device.startswith("cuda"):
+        return None
+    from harness.models.timings import load_table, local_gpu_names
+
+    here = local_gpu_names()
+    if here:
+        index = device.partition(":")[2]
+        return [here[int(index)]] if index.isdigit() and int(index) < len(here) else here[:1]
+    measured = {d for table in load_table().values() for d in table if not d.startswith("CPU")}
+    return sorted(measured)
+
+
+def _gpu_hours(cells: list[Any], gpus: list[str] | None) -> str:
+    """'; <gpu>: ~N GPU-hours' per target GPU, or '<gpu>: not measured on this GPU' where a cell's
+    track has no timing for it (only the paper networks are measured)."""
+    if gpus is None:
+        return ""
+    if not gpus:
+        return "; GPU: not measured on any GPU yet (benchmarks/bench_paper_models.py)"
+    tracks = {name: REGISTRY.get("track", name).load()() for name in {c.track for c in cells}}
+    parts = []
+    for gpu in gpus:
+        secs = [_device_seconds(tracks[c.track], c, gpu) for c in cells]
+        if any(x is None for x in secs):
+            parts.append(f"{gpu}: not measured on this GPU")
+        else:
+            parts.append(f"{gpu}: ~{sum(secs) / 3600:.1f} GPU-hours")
+    return "; " + "; ".join(parts)
+
+
+def _device_seconds(track: Any, cell: Any, device: str) -> float | None:
+    """A track's measured seconds for ``cell`` on ``device``: tracks with a paper network define
+    ``device_seconds`` (from harness/models/paper_timings.json); the others have none."""
+    timed = getattr(track, "device_seconds", None)
+    return timed(cell, device) if timed else None

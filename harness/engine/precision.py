@@ -9,6 +9,12 @@ the inputs of products to a 10-bit mantissa; the CPU has no such mode. ``bf16`` 
 (compute capability 8.0+), CPUs need oneDNN's bf16 kernels (AVX512 or AMX), since elsewhere torch
 would emulate it at a fraction of fp32's speed.
 
+Any mode may add ``+channels-last`` (e.g. ``bf16+channels-last``): the convolutional paper networks
+(``harness.models.resnet``) then keep weights and batches in NHWC memory order, which tensor-core
+convolution kernels prefer (PyTorch's channels-last guide: the layout cuDNN's NHWC kernels read
+without a transpose); models without convolutions ignore it. It changes which kernels run, so it is
+part of the run key like any other mode.
+
 A precision other than fp32 is part of a cell's run key (``harness.engine.cell``) and of its provenance, so
 results of different precisions are never mixed. Checked before any cell runs (``check_precision``).
 """
@@ -21,12 +27,28 @@ from contextlib import contextmanager
 from harness.errors import HarnessError
 
 PRECISIONS = ("fp32", "tf32", "bf16")
+CHANNELS_LAST = "+channels-last"
+
+
+def split_precision(precision: str) -> tuple[str, bool]:
+    """(the floating-point mode, whether convolutions run channels-last) of a ``--precision`` value."""
+    if precision.endswith(CHANNELS_LAST):
+        return precision[: -len(CHANNELS_LAST)], True
+    return precision, False
+
+
+def channels_last(precision: str) -> bool:
+    """Whether ``precision`` asks the convolutional networks for NHWC memory order."""
+    return split_precision(precision)[1]
 
 
 def check_precision_name(precision: str) -> None:
     """A one-line error for an unknown precision (imports nothing)."""
-    if precision not in PRECISIONS:
-        raise HarnessError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if split_precision(precision)[0] not in PRECISIONS:
+        raise HarnessError(
+            f"--precision must be one of {', '.join(PRECISIONS)}, optionally with {CHANNELS_LAST} "
+            f"(e.g. bf16{CHANNELS_LAST}), got {precision!r}"
+        )
 
 
 def _capability(device: str) -> tuple[int, int]:
@@ -38,6 +60,7 @@ def _capability(device: str) -> tuple[int, int]:
 def check_precision(precision: str, device: str) -> None:
     """Refuse, in one line, a precision that ``device`` (a resolved ``cpu`` or ``cuda[:N]``) cannot run."""
     check_precision_name(precision)
+    precision = split_precision(precision)[0]
     if precision == "fp32":
         return
     import torch
@@ -74,6 +97,7 @@ def precision_scope(precision: str, device: str) -> Iterator[None]:
     worker runs cells of one run, but never inherits a previous cell's mode)."""
     import torch
 
+    precision = split_precision(precision)[0]
     on_gpu = device.startswith("cuda")
     if on_gpu:
         tf32 = precision == "tf32"

@@ -3,8 +3,8 @@
 Why this shape: the first screen is the summary (verdict counts per track, the rule, the scale,
 each track's headline claim beside the published value); then a table of contents and one section
 per track in the design card's order (igr, fewshot, tokenization, imbalance, weightreg, then vae,
-embdim, dialogue). Plots are small palette PNGs inlined as data URIs, so the file opens offline
-and stays under 1 MB.
+embdim, dialogue). Plots are small palette PNGs inlined as data URIs, so the file opens offline;
+``harness report`` prints its size as written.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def to_data_uri(fig: Any) -> str:
     """PNG as a data: URI, so the HTML report is one self-contained file that opens offline.
 
     The PNG is reduced to a 256-colour palette (plots use few colours), which cuts its size
-    several-fold and keeps the whole report under 1 MB."""
+    several-fold (the report's size is printed by ``harness report``)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     _plt().close(fig)

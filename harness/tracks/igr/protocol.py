@@ -20,6 +20,7 @@ from typing import Any
 from harness.claims import Claim
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
+from harness.tracks.igr import paper
 from harness.tracks.igr.claims import track_claims
 from harness.tracks.igr.recipe import Recipe
 from harness.tracks.igr.settings import IGRSettings
@@ -52,7 +53,7 @@ class IGR(Track):
     secondary = ("train_loss", "reached_target", "grad_norm_sq", "lambda_max", "sharpness_0.05", "steps")
     recipe_type = Recipe
     Settings = IGRSettings
-    settings_choices = {"optimizer": OPTIMIZERS, "protocol": PROTOCOLS}
+    settings_choices = {"optimizer": OPTIMIZERS, "protocol": PROTOCOLS, "model": ("mlp", *paper.PAPER_MODELS)}
     settings_bounds = {
         "time": (1e-6, None),
         "epochs": (0.0, None),
@@ -71,11 +72,16 @@ class IGR(Track):
         from harness.tracks.igr.train import check_protocol
 
         check_protocol(settings)
+        paper.check_paper_settings(settings)
 
     def cost(self, cell: Any) -> float:
         """Seconds on one core, roughly; ``converge`` is assumed to need the ``time`` setting's T."""
         s = IGRSettings(**cell.settings)
         recipe: Recipe = self.recipe(cell)
+        if s.model in paper.PAPER_MODELS:  # measured speed (harness/models/timings.py); this CPU, one core
+            from harness.models.timings import cpu_name
+
+            return paper.device_seconds(cell, recipe, cpu_name(1)) or 0.0
         n = cell.dataset_params.get("n_train") or 4000
         steps = plan_steps(s, recipe, n).steps
         if s.protocol == "converge":
@@ -94,6 +100,8 @@ class IGR(Track):
         from harness.tracks.igr.train import train
 
         s: IGRSettings = self.settings(cell)
+        if s.model in paper.PAPER_MODELS:  # the Wide-ResNet on CIFAR-10 (paper.py)
+            return paper.run_paper(self, cell, ctx)
         recipe: Recipe = self.recipe(cell)
         data = self.load_data(cell).to(ctx.device)
         n = data.x_train.shape[0]
@@ -114,6 +122,16 @@ class IGR(Track):
         if steps_to_target == steps_to_target:
             metrics["steps_to_target"] = float(steps_to_target)
         return metrics
+
+    def memory(self, cell: Any) -> int:  # a paper network's from its sizes (paper.memory)
+        return paper.memory(cell)[0] if cell.settings.get("model") in paper.PAPER_MODELS else super().memory(cell)
+
+    def gpu_memory(self, cell: Any) -> int:
+        return paper.memory(cell)[1] if cell.settings.get("model") in paper.PAPER_MODELS else super().gpu_memory(cell)
+
+    def device_seconds(self, cell: Any, device: str) -> float | None:
+        """Seconds of a paper-network cell on ``device`` from measured timings (None: not measured)."""
+        return paper.device_seconds(cell, self.recipe(cell), device)
 
     def claims(self) -> list[Claim]:
         return track_claims()

@@ -21,3 +21,4 @@ class IGRSettings:
     hessian_rows: int = 0  # training rows lambda_max is measured on (0 = all)
     noise_draws: int = 5
     curve_points: int = 25
+    model: str = "mlp"  # mlp (hidden x depth ReLU MLP) | wrn-10-1 (Smith et al. 2021's CIFAR-10 network; paper.py)

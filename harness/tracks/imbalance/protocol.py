@@ -31,8 +31,9 @@ from harness.engine.context import seeded_init
 from harness.errors import HarnessError
 from harness.registry import REGISTRY, track
 from harness.track import Metric, Track
+from harness.tracks.imbalance import paper
 
-MODELS = ("linear", "mlp", "cnn")
+MODELS = ("linear", "mlp", "cnn", *paper.PAPER_MODELS)
 # Published balanced test accuracy of the official logit-adjustment run (google-research/
 # logit_adjustment README; ResNet-32, EXP profile, rho=100): ERM, post-hoc LA, LA loss (tau=1).
 PUBLISHED = {
@@ -114,6 +115,7 @@ class Imbalance(Track):
         batch_size: int = 128
         epochs: int = 30
         eval_batch: int = 4096
+        augment: str = "none"  # crop-flip: the paper's pad-4 crop + flip on the device (resnet32)
 
     settings_bounds = {
         "width": (1, None),
@@ -125,7 +127,15 @@ class Imbalance(Track):
         "epochs": (1, None),
         "eval_batch": (1, None),
     }
-    settings_choices = {"model": MODELS, "optimizer": ("sgd", "adam"), "schedule": ("constant", "cosine")}
+    settings_choices = {
+        "model": MODELS,
+        "optimizer": ("sgd", "adam", "sgd-nesterov"),
+        "schedule": ("constant", "cosine", "warmup-step"),
+        "augment": paper.AUGMENT,
+    }
+
+    def check_settings(self, settings: Any) -> None:
+        paper.check_paper_settings(settings)
 
     # ------------------------------------------------------------------------------------------
     def build_model(self, s: Any, input_shape: tuple[int, ...], num_classes: int):
@@ -143,6 +153,8 @@ class Imbalance(Track):
         import torch
 
         s = self.settings(cell)
+        if s.model in paper.PAPER_MODELS:  # Menon et al.'s ResNet-32 protocol (paper.py)
+            return paper.run_paper(self, cell, ctx, imbalance_metrics, train_prior)
         data = self.load_data(cell).to(ctx.device)
         if len(data.y_train) == 0 or len(data.y_test) == 0:
             raise HarnessError(f"imbalance needs non-empty train and test splits ({cell.dataset_selector})")
@@ -220,6 +232,10 @@ class Imbalance(Track):
         """Seconds on one core: multiply-adds per row x rows x epochs, calibrated on timing runs here
         (MNIST-LT rho=100, MLP 128, 20 epochs: 0.7 s of training uncontended)."""
         s = self.settings(cell)
+        if s.model in paper.PAPER_MODELS:  # measured speed (harness/models/timings.py); this CPU, one core
+            from harness.models.timings import cpu_name
+
+            return paper.device_seconds(cell, cpu_name(1)) or 0.0
         p = cell.dataset_params
         # (classes, input dim, default head size) of the EXP-profile sets; R52 is fixed.
         shapes = {
@@ -242,6 +258,16 @@ class Imbalance(Track):
         else:
             macs = dim * k if s.model == "linear" else dim * w + (s.depth - 1) * w * w + w * k
         return 1.0 + s.epochs * rows * (macs * 2.5e-10 + 5e-6)
+
+    def memory(self, cell: Any) -> int:  # a paper network's from its sizes (paper.memory)
+        return paper.memory(cell)[0] if cell.settings.get("model") in paper.PAPER_MODELS else super().memory(cell)
+
+    def gpu_memory(self, cell: Any) -> int:
+        return paper.memory(cell)[1] if cell.settings.get("model") in paper.PAPER_MODELS else super().gpu_memory(cell)
+
+    def device_seconds(self, cell: Any, device: str) -> float | None:
+        """Seconds of a paper-network cell on ``device`` from measured timings (None: not measured)."""
+        return paper.device_seconds(cell, device)
 
     def figures(self, table: Any) -> list[tuple[str, Any]]:
         """Tau sweeps: balanced accuracy and head/tail recall against tau (tau = 0 would be ERM)."""
