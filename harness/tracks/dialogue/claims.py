@@ -11,47 +11,48 @@ SU_QUALITATIVE = (
 )
 # Declared with the claim: distinct-2 of ~0.15 on this data; a drop of more than 0.01 would be a real loss.
 DIVERSITY_MARGIN = 0.01
-# Smallest effects of interest (Su gives no number): responses' perplexity is ~190-210 here and the
-# training budget is 100,000 tokens.
-PPL_EFFECT = SmallestEffect(5.0, "5 perplexity points: ~2.5% of the ~200 measured")
-TOKENS_EFFECT = SmallestEffect(2000.0, "2,000 tokens: 2% of the 100,000-token training budget")
+# Smallest effects of interest (Su gives no number), relative so that one value serves both backbones
+# (a tiny GPT at perplexity ~200 on a 100,000-token budget, a pretrained LM at ~10-30 on 10,000 tokens):
+NLL_EFFECT = SmallestEffect(0.025, "0.025 nats per target token: 2.5% of perplexity")
+SHARE_EFFECT = SmallestEffect(0.02, "2% of the training budget")
+SPEAKERS = "speaker information (segment ids on the tiny GPT, text markers 'A：'/'B：' on a pretrained LM)"
 
 
 def track_claims() -> list[Claim]:
-    """Su's whole-dialogue LM against CDial-GPT's format at equal compute."""
-    reached = requires("tokens_to_target", ">", 0, "an arm did not reach the target PPL in every seed")
+    """Su's whole-dialogue LM against CDial-GPT's format at equal compute, on every backbone block."""
+    reached = requires("target_share", ">", 0, "an arm did not reach the target PPL in every seed")
     return [
         headline(
             superiority(
                 "su-lm",
                 "cdial",
-                "response_ppl",
-                text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response PPL",
+                "response_nll",
+                text="at equal compute, Su's whole-dialogue LM reaches a lower held-out response NLL (perplexity)",
                 note=SU_QUALITATIVE,
-                smallest_effect=PPL_EFFECT,
+                smallest_effect=NLL_EFFECT,
             )
         ),
         superiority(
             "su-lm",
             "cdial",
-            "tokens_to_target",
-            text="Su's format reaches the target PPL with fewer processed tokens",
+            "target_share",
+            text="Su's format reaches the target PPL on a smaller share of the processed-token budget",
             preconditions=(min_runs(2), reached),
-            smallest_effect=TOKENS_EFFECT,
+            smallest_effect=SHARE_EFFECT,
         ),
         superiority(
             "su-lm",
             "cdial",
-            "supervised_tokens",
-            text="Su's format supervises more tokens per processed token (every turn is a target)",
-            smallest_effect=TOKENS_EFFECT,
+            "supervised_share",
+            text="Su's format supervises a larger share of its processed tokens (every turn is a target)",
+            smallest_effect=SHARE_EFFECT,
         ),
         superiority(
             "su-lm",
             "su-lm-noseg",
-            "response_ppl",
-            text="speaker segment ids help Su's format (lower response PPL than without them)",
-            smallest_effect=PPL_EFFECT,
+            "response_nll",
+            text=f"{SPEAKERS} helps Su's format (lower held-out response NLL than without it)",
+            smallest_effect=NLL_EFFECT,
         ),
         noninferiority(
             "su-lm",
