@@ -132,7 +132,11 @@ def decoder_layer(layer: Any, h: torch.Tensor, packing: Packing, pos_emb: Any, s
 
 
 def _attention(q, k, v, packing: Packing, prefix: int, select, scale: float) -> torch.Tensor:
-    """Causal attention within each packed sequence (after ``prefix`` shared keys): [1, heads, Q, hd]."""
+    """Causal attention within each packed sequence (after ``prefix`` shared keys): [1, heads, Q, hd].
+
+    Every query sees the prefix and its own sequence up to itself. Full sequences take the fused causal
+    kernel (after a shared prefix, ``prefix`` placeholder queries in front line the diagonal up); a
+    sequence read only at its last token needs no mask; other selections an explicit one."""
     from torch.nn.functional import scaled_dot_product_attention as sdpa
 
     parts = []
@@ -145,21 +149,33 @@ def _attention(q, k, v, packing: Packing, prefix: int, select, scale: float) -> 
         vals = (
             torch.cat([v[:, :, :prefix], v[:, :, prefix + o : prefix + o + n]], dim=2) if prefix else v[:, :, o : o + n]
         )
-        if picked is None and not prefix:
-            parts.append(sdpa(q[:, :, o : o + n], keys, vals, is_causal=True, scale=scale))
+        if picked is None:
+            qs = q[:, :, o : o + n]
+            if prefix:
+                qs = torch.cat([qs.new_zeros(*qs.shape[:2], prefix, qs.shape[3]), qs], dim=2)
+            parts.append(sdpa(qs, keys, vals, is_causal=True, scale=scale)[:, :, prefix:])
             continue
-        rows = list(range(n)) if picked is None else []
-        while picked is not None and qi < len(picked) and picked[qi] < o + n:
+        rows = []
+        while qi < len(picked) and picked[qi] < o + n:
             rows.append(picked[qi] - o)
             qi += 1
         if not rows:
             continue
+        qs = q[:, :, qi - len(rows) : qi]
+        if rows == [n - 1]:  # the last token sees everything before it
+            parts.append(sdpa(qs, keys, vals, scale=scale))
+            continue
         pos = torch.tensor(rows, device=q.device)
         allowed = torch.arange(n, device=q.device)[None, :] <= pos[:, None]
         allowed = torch.cat([torch.ones(len(rows), prefix, dtype=torch.bool, device=q.device), allowed], dim=1)
-        qs = q[:, :, o : o + n] if picked is None else q[:, :, qi - len(rows) : qi]
         parts.append(sdpa(qs, keys, vals, attn_mask=allowed, scale=scale))
     return torch.cat(parts, dim=2)
+
+
+def _with_prefix(t: torch.Tensor, prefix: int, offset: int, n: int) -> torch.Tensor:
+    """A sequence's keys (or values) after the shared prefix's, from packed [1, heads, prefix + N, hd]."""
+    own = t[:, :, prefix + offset : prefix + offset + n]
+    return torch.cat([t[:, :, :prefix], own], dim=2) if prefix else own
 
 
 def last_states(base: Any, middles: Sequence[Sequence[int]], prefix_cache: Any, prefix_last: torch.Tensor, batch: int):
