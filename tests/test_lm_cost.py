@@ -10,6 +10,7 @@ work: states already on disk, tokens per text, steps that patience cut."""
 from __future__ import annotations
 
 import pytest
+from test_fewshot_lm import SETTINGS as FEWSHOT_SETTINGS
 
 from harness.engine.cell import Cell
 from harness.engine.context import RunContext
@@ -22,21 +23,7 @@ load_builtins()
 # beside a load, and any estimate would pass): the work counts are what is tested.
 SLOW = lm_cost.Rates(forward=2e6, train=1e6, head=2e6, head_train=1e6, step_s=0.05, generate_s=0.05, load_s=1.0)
 METHODS = [("head-finetune", {}), ("pet", {}), ("pet-semi", {}), ("full", {}), ("pet-zero", {}), ("icl", {"demos": 2})]
-BASE = {
-    "k": 8,
-    "steps": 4,
-    "full_steps": 4,
-    "eval_every": 2,
-    "batch_size": 4,
-    "valid_texts": 20,
-    "backbone": "tiny-random-qwen2",
-    "pattern": "{x}总之我觉得__",
-    "train_layers": "lora-top1",
-    "max_chars": 30,
-    "subset_texts": 10,
-    "unlabelled_texts": 16,
-    "full_texts": 24,
-}
+BASE = FEWSHOT_SETTINGS  # the fewshot causal-LM tests' block: every method on the tiny model
 
 
 def _cells(data: dict, settings: dict) -> list[Cell]:

@@ -12,6 +12,7 @@ counted once per run by ``prep.shared_cost`` (``Track.shared_cost``), not per ce
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError, unknown_name
@@ -131,35 +132,34 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
     shape = _shape(s.backbone)
     arm = arm_training(s, recipe)
     try:
-        depth = parse_train_layers(arm.layers)[1]
+        lora, depth = parse_train_layers(arm.layers)
     except HarnessError:
         return 1.0
     if shape is None:
         return 1.0
-    sizes, tokens = Sizes.of(shape), text_tokens(s, cell)
-    n_test = _test_texts(cell)
+    sizes, n_test = Sizes.of(shape), _test_texts(cell)
     pet = recipe.kind == "pet"
+    form = plan_form(s, recipe, cell)
+    load = load_seconds(sizes)
 
-    def passes(texts: int) -> float:  # the frozen or trained top over cached states, read at each text's last token
-        head = seconds("head", 2.0 * texts * sizes.head) if pet else 0.0
-        return seconds("forward", top_flops(sizes, texts * tokens, texts, depth)) + head
+    def passes(texts: int) -> float:  # the frozen or trained top over cached states, read where scores read
+        head = seconds("head", 2.0 * texts * form.reads * sizes.head) if pet else 0.0
+        return seconds("forward", top_flops(sizes, texts * form.tokens, texts * form.reads, depth)) + head
 
     if recipe.kind == "icl":
         subset = min(s.subset_texts, n_test)
-        demos = recipe.demos * tokens  # the demonstrations' keys and values: once per cell
-        whole = forward_flops(sizes, subset * tokens + demos, sizes.layers) + 2.0 * subset * sizes.head
-        return load_seconds(sizes) + seconds("forward", whole)
-    if pet and not recipe.train:
-        return load_seconds(sizes) + passes(s.valid_texts + n_test)
+        demos = recipe.demos * form.tokens  # the demonstrations' keys and values: once per cell
+        whole = forward_flops(sizes, subset * form.tokens + demos, sizes.layers) + 2.0 * subset * sizes.head
+        return load + seconds("forward", whole)
+    if pet and not recipe.train:  # a pattern that is not label-last reads whole-model scores (shared work)
+        return load + (passes(s.valid_texts + n_test) if form.last_only else 0.0)
     steps = expected_steps(arm.steps, arm.eval_every, s.patience)
-    per_step = s.batch_size * (1 + recipe.unlabelled_ratio)
-    read = per_step * (1 + recipe.mlm_rate * (tokens - 1)) if pet else per_step
-    lora = parse_train_layers(arm.layers)[0]
-    step = seconds("train", (2.0 if lora else 3.0) * top_flops(sizes, per_step * tokens, read, depth)) + RATES.step_s
-    if pet:
-        step += seconds("head_train", 4.0 * read * sizes.head)
+    texts = s.batch_size * (1 + recipe.unlabelled_ratio)
+    read = s.batch_size * form.reads + recipe.mlm_rate * texts * form.tokens if pet else texts
+    step = seconds("train", (2.0 if lora else 3.0) * top_flops(sizes, texts * form.tokens, read, depth))
+    step += RATES.step_s + (seconds("head_train", 4.0 * read * sizes.head) if pet else 0.0)
     evals = math.ceil(steps / arm.eval_every)
-    return load_seconds(sizes) + steps * step + evals * passes(s.valid_texts) + passes(n_test)
+    return load + steps * step + evals * passes(s.valid_texts) + passes(n_test)
 
 
 def expected_steps(budget: int, eval_every: int, patience: int) -> float:
@@ -170,31 +170,49 @@ def expected_steps(budget: int, eval_every: int, patience: int) -> float:
     return float(min(budget, (BEST_EVALS + patience) * eval_every))
 
 
-_TOKENS: dict[tuple, float] = {}
+@dataclass(frozen=True)
+class PlanForm:
+    """Per text, what a cell's top layers run: state tokens (over all its state sequences), positions the
+    scores read, and whether every label differs only in its last token (one sequence per text)."""
+
+    tokens: float
+    reads: float
+    last_only: bool
 
 
-def text_tokens(s: Any, cell: Any) -> float:
-    """Mean tokens of a patterned text (the state sequence: start token, prompt, text cut to ``max_chars``):
-    counted on 200 validation texts with the backbone's tokenizer when it is on disk, else ~0.6 per
-    character plus the prompt (Qwen on the reviews: a Chinese character is ~0.6-0.7 tokens)."""
+_FORMS: dict[tuple, PlanForm] = {}
+
+
+def plan_form(s: Any, recipe: Any, cell: Any) -> PlanForm:
+    """The plan's form on 200 validation texts, tokenized with the backbone's tokenizer when it is on disk
+    (the head reads one sequence per text, the text before its label word); else ~0.6 tokens per
+    character plus the prompt (Qwen on the reviews: a Chinese character is ~0.6-0.7 tokens), label-last."""
     from harness.models.lm_backbones import tokenizer_if_ready
 
-    key = (s.backbone, s.pattern, s.max_chars, cell.dataset, tuple(sorted(cell.dataset_params.items())))
-    if key not in _TOKENS:
+    name = recipe.pattern or s.pattern
+    head = recipe.kind == "head"
+    data = (cell.dataset, tuple(sorted(cell.dataset_params.items())))
+    key = (s.backbone, name, recipe.verbalizer, head, s.max_chars, data)
+    if key not in _FORMS:
         tok = tokenizer_if_ready(s.backbone)
         if tok is None:
-            _TOKENS[key] = 0.6 * (s.max_chars or 300) + 24
+            _FORMS[key] = PlanForm(0.6 * (s.max_chars or 300) + 24, 1.0, True)
         else:
             from harness.data.cache import load_dataset
             from harness.models.lm_scoring import Pattern, build_plan
+            from harness.models.lm_states import label_picks, state_sequences
             from harness.tracks.fewshot.pattern import pattern_words, resolve_pattern
 
             texts = load_dataset(cell.dataset, cell.dataset_params).valid_texts[:200]
-            plan = build_plan(
-                tok, Pattern(resolve_pattern(s.pattern)), texts, pattern_words(s.pattern), max_text_chars=s.max_chars
-            )
-            _TOKENS[key] = sum(d for d in plan.split) / max(len(plan.split), 1)
-    return _TOKENS[key]
+            pattern, words = Pattern(resolve_pattern(name)), pattern_words(name, *recipe.verbalizer)
+            plan = build_plan(tok, pattern, texts, words, max_text_chars=s.max_chars)
+            n = max(len(texts), 1)
+            if head:
+                _FORMS[key] = PlanForm(sum(plan.split) / n, 1.0, plan.last_token_only)
+            else:
+                tokens = sum(len(q) for q in state_sequences(plan)) / n
+                _FORMS[key] = PlanForm(tokens, len(label_picks(plan).rows) / n, plan.last_token_only)
+    return _FORMS[key]
 
 
 def _mlm_cost(s: Any, recipe: Any) -> float:
