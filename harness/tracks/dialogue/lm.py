@@ -204,7 +204,7 @@ def sample_replies(model: Any, tok: Any, contexts: list[str], markers: bool, s: 
                 break
             mask = torch.cat([mask, torch.ones(len(prompts), 1, dtype=torch.long)], dim=1)
             pos = pos[:, -1:] + 1
-            past = getattr(res, "past_key_values", None) or getattr(res, "cache", None)
+            past = getattr(res, "cache", None) or getattr(res, "past_key_values", None)
             res = model(
                 input_ids=nxt[:, None].to(dev),
                 attention_mask=mask.to(dev),
