@@ -238,10 +238,8 @@ def run_lm(cell: Any, ctx: Any, data: Any, fmt: Any, s: Any) -> dict[str, float]
     valid_enc = [encode(tok, d, markers, s.ctx) for d in data.valid]
     pad = tok.pad_token_id if tok.pad_token_id is not None else train_enc[0].ids[0]
 
-    def states_of(enc: list[Encoded]) -> list[Any]:
-        with ctx.cpu_part("lower-layer states of the dialogues (shared disk cache)"):
-            seqs = [e.ids for e in enc]
-            built = lm_store.shared_lower_states(weights, model, seqs, layer, batch_size=16, pad_id=pad)
+    def states_of(enc: list[Encoded]) -> list[Any]:  # built on the model's device, stored on the CPU
+        built = lm_store.shared_lower_states(weights, model, [e.ids for e in enc], layer, batch_size=16, pad_id=pad)
         return to_device(built, ctx.device)
 
     train_states, valid_states = states_of(train_enc), states_of(valid_enc)
