@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml Makefile
 run: setup
 	$(VENV)/bin/harness run --suite $(SUITE) --jobs $(JOBS) || test $$? -eq 1
 	$(VENV)/bin/harness report
-	$(VENV)/bin/harness publish
+	$(VENV)/bin/harness publish --readme README.md
 
 test: setup
 	$(VENV)/bin/python -m pytest

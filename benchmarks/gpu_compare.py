@@ -1,11 +1,15 @@
 """Compare a CPU run and a GPU run of the same cells (``benchmarks/gpu_check.sh``): one row per cell with
 both statuses, the primary metric on each device, their difference against the track's
-``device_tolerance``, train seconds on each device and the GPU memory the cell took; then one line
-per track (cells ok on both, cells within tolerance, train seconds summed and their ratio).
+``device_tolerance``, train seconds on each device, the GPU memory the cell took and the size of the
+cell group it trained in on the GPU (``-``: alone); then one line per track (cells ok on both, cells
+within tolerance, train seconds summed and their ratio; a grouped member's train seconds are its
+share of its group's, so the sums compare whole runs).
 
     python benchmarks/gpu_compare.py RESULTS_CPU RESULTS_GPU > compare.tsv
+    python benchmarks/gpu_compare.py --names single,grouped RESULTS_SINGLE RESULTS_GROUPED  # two GPU runs
 
-Exit code 1 when a GPU cell failed, was not recorded on the GPU, or is outside its tolerance.
+Exit code 1 when a cell of the second run failed, was not recorded on the GPU, or is outside its
+tolerance of the first run's value.
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ def _label(rec: dict[str, Any]) -> str:
     return "/".join(p for p in parts if p)
 
 
-def compare(cpu_dir: Path, gpu_dir: Path) -> tuple[list[str], bool]:
-    """The table's lines and whether every GPU cell passed."""
+def compare(cpu_dir: Path, gpu_dir: Path, names: tuple[str, str] = ("cpu", "gpu")) -> tuple[list[str], bool]:
+    """The table's lines (columns named after ``names``) and whether every GPU cell passed."""
     from harness.registry import REGISTRY
     from harness.track import within_device_tolerance
 
     cpu, gpu = _records(cpu_dir), _records(gpu_dir)
-    lines = ["cell\tcpu\tgpu\tprimary_cpu\tprimary_gpu\tabs_diff\twithin\ttrain_s_cpu\ttrain_s_gpu\tgpu_peak_mib\tnote"]
+    name_a, name_b = names
+    columns = ["cell", name_a, name_b, f"primary_{name_a}", f"primary_{name_b}", "abs_diff", "within"]
+    columns += [f"train_s_{name_a}", f"train_s_{name_b}", "gpu_peak_mib", "group", "note"]
+    lines = ["\t".join(columns)]
     per_track: dict[str, list] = {}
     good = True
     for key in sorted(set(cpu) | set(gpu), key=lambda k: _label(cpu.get(k) or gpu[k])):
@@ -78,12 +85,15 @@ def compare(cpu_dir: Path, gpu_dir: Path) -> tuple[list[str], bool]:
                     f"{(a or {}).get('train_seconds', 0.0):.3f}",
                     f"{(b or {}).get('train_seconds', 0.0):.3f}",
                     f"{peak:.1f}",
+                    str(prov.get("group", {}).get("size", "-")),
                     note,
                 ]
             )
         )
     lines.append("")
-    lines.append("track\tcells\tok_both\twithin_tolerance\ttolerance\ttrain_s_cpu\ttrain_s_gpu\tcpu_over_gpu")
+    lines.append(
+        f"track\tcells\tok_both\twithin_tolerance\ttolerance\ttrain_s_{name_a}\ttrain_s_{name_b}\t{name_a}_over_{name_b}"
+    )
     for name, (n, ok, within, tc, tg) in sorted(per_track.items()):
         tol = REGISTRY.get("track", name).load().device_tolerance
         ratio = f"{tc / tg:.2f}" if tg > 0 else "-"
@@ -96,10 +106,15 @@ def _fmt(v: float | None) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) != 3:
-        print("usage: python benchmarks/gpu_compare.py RESULTS_CPU RESULTS_GPU", file=sys.stderr)
+    args = sys.argv[1:]
+    names = ("cpu", "gpu")
+    if args[:1] == ["--names"] and len(args) > 1 and len(args[1].split(",")) == 2:
+        names = tuple(args[1].split(","))
+        args = args[2:]
+    if len(args) != 2:
+        print("usage: python benchmarks/gpu_compare.py [--names A,B] RESULTS_A RESULTS_B", file=sys.stderr)
         return 2
-    lines, good = compare(Path(sys.argv[1]), Path(sys.argv[2]))
+    lines, good = compare(Path(args[0]), Path(args[1]), names)
     print("\n".join(lines))
     return 0 if good else 1
 

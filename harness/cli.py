@@ -6,6 +6,7 @@ exit code 2; a run whose cells failed ends with exit code 1 after saving every r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -105,11 +106,18 @@ def _sig(entry: Any) -> str:
     help="Print the cells to run, their estimated time and memory; run nothing (imports no method code).",
 )
 @click.option("--ray-address", default=None, help="Attach to a Ray cluster (with --executor ray).")
+@click.option(
+    "--group",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="Train cells as batched groups: auto (on a GPU; on a CPU where the track says it pays), on, off.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option(
     "--decide",
     is_flag=True,
-    help="After the suite, add seeds to undecided claim rows under a group-sequential design (see README).",
+    help="After the suite, add seeds to undecided claim rows under a sequential design (docs/plan-and-decide.md).",
 )
 @click.option("--max-seeds", type=click.IntRange(3, 1000), default=None, help="--decide: seeds per row at most (12).")
 @click.option("--look-every", type=click.IntRange(1, 100), default=None, help="--decide: seeds between looks (3).")
@@ -136,6 +144,7 @@ def run(
     retry_failed: bool,
     dry_run: bool,
     ray_address: str | None,
+    group: str,
     quiet: bool,
     decide: bool,
     max_seeds: int | None,
@@ -148,8 +157,8 @@ def run(
         from harness.engine.device_guard import fake_cuda
 
         click.get_current_context().with_resource(fake_cuda())
-    from harness.engine.batch import ExecOptions, run_batch
-    from harness.engine.estimate import estimate, longest_first
+    from harness.engine.batch import ExecOptions, plan_groups, run_batch
+    from harness.engine.estimate import estimate
     from harness.engine.planner import plan
     from harness.engine.precision import check_precision_name
     from harness.engine.runner import check_device_name
@@ -186,19 +195,21 @@ def run(
     given_jobs = jobs
     jobs = jobs or (cores if executor != "inline" else 1)
     est = estimate(p.todo)
-    todo = longest_first(p.todo, est)
     gpu_lines: list[str] = []
-    if (p.todo or decide) and not dry_run and executor != "ray":
+    runs_here = bool(p.todo or decide) and not dry_run and executor != "ray"
+    if runs_here:
         from harness.engine.precision import check_precision
         from harness.engine.runner import resolve_device
 
         device = resolve_device(device)  # imports torch: only when cells will run here
         check_precision(precision, device)
-        if device.startswith("cuda"):  # refuses a cell no GPU holds before anything else is said
-            from harness.engine.gpus import plan_gpu_run
+    opts = ExecOptions(executor, device, jobs, timeout, threads, ray_address, quiet, group)
+    todo = plan_groups(p.todo, est, opts, runs_here)  # a track rejecting a cell: one line before any cell runs
+    if runs_here and device.startswith("cuda"):  # refuses a cell no GPU holds before anything else is said
+        from harness.engine.gpus import plan_gpu_run
 
-            inline = 1 if executor == "inline" else None
-            jobs, gpu_lines = plan_gpu_run(todo, est, device, given_jobs or inline, cores)
+        jobs, gpu_lines = plan_gpu_run(todo, est, device, given_jobs or (1 if executor == "inline" else None), cores)
+        opts = dataclasses.replace(opts, jobs=jobs)
     skipped_tracks = [b for b in suite.not_runnable() if not tracks or b.track in tracks]
     for b in skipped_tracks:
         click.echo(f"note: {b.track} block not runnable here: {b.reason or 'marked runnable = false'}", err=True)
@@ -214,7 +225,6 @@ def run(
     check_methods(p.todo)  # imports the methods' code (maybe torch): only for cells that will run
     for line in gpu_lines:
         click.echo(line, err=True)
-    opts = ExecOptions(executor, device, jobs, timeout, threads, ray_address, quiet)
     if p.todo:
         run_batch(todo, est, store, opts)
     _store_exact_checks(results, cells, quiet)
@@ -306,15 +316,20 @@ def _megabytes(path: Any) -> str:
 @click.option("--scale", default=None, help="Results of this scale (default: the scale of the newest cell).")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["md", "latex"]), help="Also LaTeX (booktabs).")
 @click.option("--force", is_flag=True, help="Replace a leaderboard of another scale in --out.")
-def publish(results: str, out: str, tracks: tuple[str, ...], scale: str | None, formats: tuple, force: bool) -> None:
-    """Write <track>.md, .csv, .seeds.csv and .claims.csv (and .tex) under --out; the quick scale at
-    its top, any other scale in --out/<scale>/, so scales never replace each other."""
+@click.option("--readme", default=None, help="Also rewrite this README's at-a-glance block from --out.")
+def publish(
+    results: str, out: str, tracks: tuple, scale: str | None, formats: tuple, force: bool, readme: str | None
+) -> None:
+    """Write <track>.md, .csv, .seeds.csv and .claims.csv (and .tex) and summary.md under --out; the
+    quick scale at its top, any other scale in --out/<scale>/, so scales never replace each other."""
     from harness.exact_results import reading
+    from harness.report.at_a_glance import readable_readme, rewrite_readme
     from harness.report.build import publish_leaderboards
 
+    _ = readable_readme(readme) if readme else None  # a README without its markers fails before writing
     with reading(results):
         paths = publish_leaderboards(results, out, list(tracks) or None, scale, ("md", *formats), force)
-    for path in paths:
+    for path in paths + ([readme] if readme and rewrite_readme(readme, out) else []):
         click.echo(f"wrote {path}")
 
 

@@ -1,7 +1,10 @@
-"""Statistics over seeds: mean, std, 95% CI, paired tests against the baseline, Holm correction.
+"""Statistics over seeds: mean, std, 95% CI, paired tests against the baseline, Holm and
+Benjamini-Yekutieli corrections.
 
 Every method runs on the same seeds (same init and data order per seed), so differences are
 tested pairwise over the shared seeds: far more power than comparing two independent means.
+The tests and corrections are scipy's and statsmodels' (``ttest_1samp``, ``multipletests``); this
+module only handles what they do not: NaNs, too few values and zero spread.
 """
 
 from __future__ import annotations
@@ -63,24 +66,40 @@ def paired_test(a: dict[int, float], b: dict[int, float]) -> Paired:
     if s.std == 0:
         p = 0.0 if s.mean != 0 else 1.0
     else:
-        from scipy.stats import t
+        import warnings
 
-        tstat = s.mean / (s.std / math.sqrt(n))
-        p = float(2 * t.sf(abs(tstat), n - 1))
+        from scipy.stats import ttest_1samp
+
+        with warnings.catch_warnings():  # near-constant differences: scipy warns, the p-value stays right
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(ttest_1samp(diffs, 0.0).pvalue)
     return Paired(n, s.mean, s.ci_lo, s.ci_hi, p)
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (NaNs pass through and do not count as tests)."""
+def _adjusted(pvalues: Sequence[float], method: str) -> list[float]:
+    """statsmodels' ``multipletests`` adjusted p-values; NaNs pass through and do not count as tests."""
     idx = [i for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)]
-    m = len(idx)
-    order = sorted(idx, key=lambda i: pvalues[i])
     adjusted = [math.nan] * len(pvalues)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
+    if not idx:
+        return adjusted
+    from statsmodels.stats.multitest import multipletests
+
+    corrected = multipletests([float(pvalues[i]) for i in idx], alpha=0.05, method=method)[1]
+    for i, q in zip(idx, corrected):
+        adjusted[i] = float(q)
     return adjusted
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (``multipletests(method="holm")``; NaNs pass through)."""
+    return _adjusted(pvalues, "holm")
+
+
+def by_qvalues(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Yekutieli q-values (``multipletests(method="fdr_by")``; NaNs pass through): rejecting
+    every p-value with q <= a keeps the false discovery rate at or below a under any dependence
+    between the tests (Benjamini & Yekutieli 2001, Ann. Statist. 29:1165, Theorem 1.3)."""
+    return _adjusted(pvalues, "fdr_by")
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:

@@ -131,14 +131,40 @@ class Track:
     def shared_training(self, cell: Any) -> str | None:
         """Cells of one seed with equal values here train the identical model and differ only at
         prediction (post-hoc logit adjustment trains as ``ce``): the engine hands them over together
-        so the model is trained once. None: the cell's training is its own."""
+        so the model is trained once. The value names everything that training depends on but the
+        seed (dataset, its parameters, settings, the training recipe). None: the training is its own."""
         return None
+
+    def group_memory(self, cells: list[Any]) -> int:
+        """Peak resident bytes of a worker training ``cells`` as one group. Default: the members'
+        ``memory`` summed, which counts the interpreter and torch once per member (safe, often far
+        too much: a track that knows its per-member share says base + members x share)."""
+        return sum(self.memory(c) for c in cells)
+
+    def group_gpu_memory(self, cells: list[Any]) -> int:
+        """Peak GPU bytes of ``cells`` trained as one group (the CUDA context excluded, as in
+        ``gpu_memory``). Default: the members' ``gpu_memory`` summed."""
+        return sum(self.gpu_memory(c) for c in cells)
+
+    def group_cost_factor(self, cells: list[Any]) -> float:
+        """Estimated core-seconds of ``cells`` trained as one group over the sum of their ``cost``:
+        0.5 where a batched step does two members' work in one member's time, 1.0 (the default)
+        where grouping saves nothing. Only estimates read it (``--dry-run`` and the line before a run)."""
+        return 1.0
 
     def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
         """Train ``cells`` as one batched model, ``ctxs[i]`` being ``cells[i]``'s own ``RunContext``
         (seeds, curves, predictions, its share of the training time). Returns each member's metrics,
         or the exception that ended that member (``Diverged`` for a member whose loss became NaN), so
-        one member's failure never ends the others. The default runs the members one after another."""
+        one member's failure never ends the others. The default runs the members one after another.
+
+        What the engine does with it (``harness.engine.runner.run_group_cells``): each entry becomes the
+        member's own record; the members' ``train_seconds`` are summed into the group's and shared out
+        equally (time the batched loop with any one member's ``train_timer``); an out-of-memory error
+        *raised* out of ``run_group`` (``MemoryError``, CUDA OOM) makes the engine split the group in
+        halves and retry, while one returned as a member's entry is that member's own ``oom``. Cells of
+        one shared-training set (``shared_training``) come in ``cells`` order: train the set once, as
+        its first member, and predict for each; the records name that member as ``trained_by``."""
         out: list[dict[str, float] | BaseException] = []
         for cell, ctx in zip(cells, ctxs):
             try:

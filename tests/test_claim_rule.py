@@ -1,9 +1,10 @@
 """The verdict rule: smallest effects of interest, the 0.025 convention, sequential rows, bad declarations.
 
 Why these tests: a verdict must agree with the interval the table prints (one-sided 0.025 against
-a two-sided 95% interval), a row significantly smaller than its smallest effect must read "not
-reproduced" (or "reproduced, flagged" when both hold), and a malformed claim must stop a run
-before any cell, in one line.
+a two-sided 95% interval), a row whose interval lies below its smallest effect must read "not
+reproduced (smaller than the smallest effect)" whichever side of 0 it lies on (one reading, the
+side chosen at the Holm level), no row may read "reproduced" with its interval below its smallest
+effect, and a malformed claim must stop a run before any cell, in one line.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from harness.claims import (
     SmallestEffect,
     superiority,
 )
-from harness.claims.rule import FLAG_SMALLER, SMALLER, FixedTests, RowInput, decide
+from harness.claims.rule import HELD_OPEN, SMALLER, SMALLER_CLAIMED, FixedTests, RowInput, decide
 from harness.claims.trend import per_seed_change
 from harness.errors import HarnessError
 
@@ -37,13 +38,45 @@ def _one(values, kind="superiority", **kw):
     return sample, decide([RowInput(kind, FixedTests(sample))])[0]
 
 
-def test_a_significant_effect_below_the_smallest_effect_is_reproduced_but_flagged():
-    sample, d = _one([0.010, 0.011, 0.0105, 0.0102, 0.0108], smallest_effect=0.05)
-    assert d.verdict == "reproduced" and d.decided_by == FLAG_SMALLER
-    _, d = _one([0.001, -0.002, 0.0015, 0.0, -0.001], smallest_effect=0.05)
+def _with_interval(lo: float, hi: float, n: int = 6) -> list[float]:
+    """n values whose two-sided 95% t interval is exactly [lo, hi]."""
+    from scipy import stats
+
+    base = np.array([-1.0, 1.0] * (n // 2))
+    sd = (hi - lo) / 2 / stats.t.ppf(0.975, n - 1) * np.sqrt(n)
+    return list((lo + hi) / 2 + base / base.std(ddof=1) * sd)
+
+
+def test_an_interval_below_the_smallest_effect_is_not_reproduced_on_either_side_of_zero():
+    """The audit's pair at delta = 0.01: (0.001, 0.009) and (-0.001, 0.009) read the same way now."""
+    sample, d = _one(_with_interval(0.001, 0.009), smallest_effect=0.01)
+    assert sample.ci() == pytest.approx((0.001, 0.009))
+    assert d.verdict == "not reproduced" and d.decided_by == SMALLER_CLAIMED
+    _, d = _one(_with_interval(-0.001, 0.009), smallest_effect=0.01)
     assert d.verdict == "not reproduced" and d.decided_by == SMALLER
     _, d = _one([0.06, 0.09, 0.07, 0.08, 0.065], smallest_effect=0.05)
     assert d.verdict == "reproduced" and d.decided_by == "claimed side"
+
+
+def test_the_side_is_chosen_at_the_holm_level_and_a_low_interval_never_reads_reproduced():
+    """Two rows (Holm's first step at 0.025 / 2 per side): a row significantly above 0 at that level
+    whose 95% interval lies below its smallest effect, but not significantly so at that level, stays
+    open with a note; it is neither 'reproduced' nor 'smaller' at the unadjusted 0.025."""
+    from scipy import stats
+
+    n, delta = 6, 0.01
+    crit_holm, crit = stats.t.ppf(1 - 0.0125, n - 1), stats.t.ppf(0.975, n - 1)
+    se = 0.001
+    mean = delta - se * (crit + crit_holm) / 2  # "smaller": t between the 0.025 and the 0.0125 quantiles
+    values = _with_interval(mean - crit * se, mean + crit * se, n)
+    row = RowSample(dict(enumerate(values)), "superiority", smallest_effect=delta)
+    other = RowSample(dict(enumerate([0.05, -0.04, 0.03, -0.06, 0.02, 0.0])), "superiority", smallest_effect=0.02)
+    a, b = decide([RowInput("superiority", FixedTests(row)), RowInput("superiority", FixedTests(other))])
+    assert row.ci()[1] < delta and mean / se > crit_holm  # the construction: the case the rule must hold open
+    assert a.verdict == "inconclusive" and a.note == HELD_OPEN
+    assert b.verdict == "inconclusive"
+    (alone,) = decide([RowInput("superiority", FixedTests(row))])  # one row: 0.025 is its Holm level
+    assert alone.verdict == "not reproduced" and alone.decided_by == SMALLER_CLAIMED
 
 
 @pytest.mark.parametrize("shift", np.linspace(-0.03, 0.01, 17))
@@ -71,9 +104,10 @@ def test_smallest_effect_verdict_agrees_with_the_printed_interval(shift):
     values = shift + np.array([0.004, -0.003, 0.006, -0.001, 0.002, -0.005])
     sample, d = _one(values, smallest_effect=0.03)
     lo, hi = sample.ci()
-    assert (d.verdict == "reproduced") == (lo > 0)
-    # an interval entirely below 0 reads "other side" first (it is below the smallest effect too)
-    assert (d.decided_by in (SMALLER, FLAG_SMALLER, "other side")) == (hi < 0.03)
+    assert (d.verdict == "reproduced") == (lo > 0 and hi >= 0.03)
+    # an interval entirely below 0 reads "other side" (it is below the smallest effect too)
+    assert (d.decided_by in (SMALLER, SMALLER_CLAIMED, "other side")) == (hi < 0.03)
+    assert (d.decided_by == SMALLER_CLAIMED) == (lo > 0 and hi < 0.03)
 
 
 def test_declarations_are_checked_when_a_claim_is_built():
@@ -97,9 +131,10 @@ def test_a_row_of_a_decide_design_reads_its_looks():
     fixed = claim.evaluate(None, "toy")[0]
     assert fixed.verdict == "reproduced" and fixed.look is None and fixed.n == 6
     first = sample.first(3)
-    looks = {fixed.row_id: RowLooks(12, [Look(1, 3, first.mean, first.sd), Look(2, 6, sample.mean, sample.sd)])}
+    taken = [Look(1, 3, first.mean, first.sd), Look(2, 6, sample.mean, sample.sd)]
+    looks = {fixed.row_id: RowLooks(12, taken, "obf", [3, 6, 9, 12])}
     seq = claim.evaluate(None, "toy", looks)[0]
-    assert seq.look == 2 and seq.n == 6 and "sequential: look 2 at n=6" in seq.ours
+    assert seq.look == 2 and seq.n == 6 and "look 2 at n=6" in seq.ours
     assert seq.p > fixed.p  # the sequential p-value pays for the earlier look and for stopping early
     assert seq.ci_hi - seq.ci_lo > fixed.ci_hi - fixed.ci_lo  # the repeated interval is wider
 

@@ -181,3 +181,22 @@ def test_a_later_call_registers_the_rows_of_new_tracks_and_changes_no_registered
     after = designs.load(res)
     assert after.rows[other.row_id] == other and {r.track for r in after.rows.values()} == {"other-track", "fake"}
     assert after.settings == designs.Design.from_json(before).settings and after.created == design.created
+
+
+def test_a_design_written_under_the_old_boundaries_is_never_continued_but_is_re_read(plain_run):
+    """A design.json from before the boundary method was recorded (z boundaries mapped through t):
+    `run --decide` refuses it in one line, exit 2, before any cell, naming how to start a new design;
+    publish still reads its looks, re-read under the exact t boundaries and labelled so."""
+    suite, res = plain_run
+    assert _decide(suite, res, "--budget", "0").exit_code == 0
+    path = designs.design_path(res)
+    data = json.loads(path.read_text())
+    assert data.pop("method") == "t-sim-1"
+    path.write_text(json.dumps(data))
+    before = _records(res)
+    out = _decide(suite, res, "--budget", "5")
+    assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1, out.output
+    assert "'z-mapped'" in out.output and "start a new design with another --results directory" in out.output
+    assert _records(res) == before
+    rows = {r["claim"]: r for r in _claims_csv(res, suite)}
+    assert "re-read" in rows["good beats plain"]["ours"] and rows["good beats plain"]["verdict"] == "reproduced"

@@ -235,7 +235,7 @@ def test_device_default_jobs_are_what_fits(monkeypatch):
 
 
 def test_device_workers_see_one_gpu_each(monkeypatch, tmp_path):
-    from harness.engine import executors, gpus
+    from harness.engine import gpus, worker_process
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
     with fake_cuda():
@@ -251,9 +251,9 @@ def test_device_workers_see_one_gpu_each(monkeypatch, tmp_path):
             envs.append((cmd, env))
             raise OSError("not started in this test")
 
-    monkeypatch.setattr(executors.subprocess, "Popen", FakePopen)
+    monkeypatch.setattr(worker_process.subprocess, "Popen", FakePopen)
     with pytest.raises(OSError):
-        executors._Worker(0, "cuda:1", 2, tmp_path, tmp_path / "logs", visible_gpu="5")
+        worker_process.WorkerProcess(0, "cuda:1", 2, tmp_path, tmp_path / "logs", visible_gpu="5")
     cmd, env = envs[0]
     assert env["CUDA_VISIBLE_DEVICES"] == "5" and cmd[cmd.index("--device") + 1] == "cuda"
 

@@ -103,10 +103,13 @@ def test_a_trend_with_too_few_converged_arms_is_untestable(results):
 
 def test_egr_moves_toward_the_largest_lr(results):
     ok = _find(results, "EGR at the smallest lr moves λ_max toward", CONVERGE)
-    assert ok.verdict == "reproduced"  # 15.0 -> 14.5 on every seed, the largest lr (0.12) at 13.0
+    # 15.0 -> 14.5 on every seed, the largest lr (0.12) at 13.0: a move toward it, but 0.5 is below the
+    # smallest effect of 1 in λ_max, so one reading (issue 27): not reproduced, on the claimed side
+    assert (ok.verdict, ok.decided_by) == ("not reproduced", "smaller than the smallest effect, on the claimed side")
     assert "EGR covers 25% of the smallest-to-largest-lr gap" in ok.ours  # (14.5 - 15) / (13 - 15)
     assert "largest lr 0.12" in ok.ours  # lr 0.5 is underfit: not the reference
-    assert _find(results, "EGR at the smallest lr raises test accuracy", CONVERGE).verdict == "reproduced"
+    acc = _find(results, "EGR at the smallest lr raises test accuracy", CONVERGE)  # +0.0005 on every seed
+    assert (acc.verdict, acc.decided_by) == ("not reproduced", "smaller than the smallest effect, on the claimed side")
 
 
 def test_egr_claims_need_both_arms_converged():

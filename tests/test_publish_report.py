@@ -20,9 +20,9 @@ from harness.exact_results import reading  # noqa: E402
 from harness.report.build import build_report, publish_leaderboards  # noqa: E402
 from harness.stats import paired_test  # noqa: E402
 
-CLAIMS_COLUMNS = ["claim", "dataset", "kind", "published", "comparable", "ours", "p", "p_holm", "verdict"]
-CLAIMS_COLUMNS += ["smallest_effect", "n", "look", "decided_by", "p_small", "p_small_holm", "estimate"]
-CLAIMS_COLUMNS += ["ci95_lo", "ci95_hi", "seed_var", "test_var"]
+CLAIMS_COLUMNS = ["claim", "dataset", "kind", "published", "comparable", "ours", "p", "p_holm", "q", "verdict"]
+CLAIMS_COLUMNS += ["smallest_effect", "n", "look", "decided_by", "p_small", "estimate"]
+CLAIMS_COLUMNS += ["ci95_lo", "ci95_hi", "n_updated", "estimate_updated", "seed_var", "test_var"]
 
 
 def _publish(res, out, **kw):
@@ -107,12 +107,15 @@ def test_report_leads_with_the_summary_in_track_order_and_is_small(tmp_path):
     html_path, md_path = _report(tmp_path)
     html = html_path.read_text()
     assert html.index('id="summary"') < html.index('id="toc"') < html.index('id="track-')
-    assert "Holm corrects the rows of a claim together" in html and "seeds" in html
+    assert "within a claim at or below 0.05" in html and "seeds" in html
+    assert "What is controlled" in html and "Benjamini-Yekutieli" in html  # both guarantees, stated up front
     positions = [html.index(f'<section id="track-{t}"') for t in TRACKS]
     assert positions == sorted(positions)  # igr, fewshot, tokenization, imbalance, weightreg, vae, embdim, dialogue
     assert html_path.stat().st_size <= 1_000_000
     md = md_path.read_text()
     assert md.index("## Summary") < md.index("## Contents") < md.index("## Track `igr`")
+    assert md.index("Within each claim: the chance of any false verdict") < md.index("## Contents")
+    assert "Across all" in md and "q <= 0.05" in md
 
 
 def _chromium() -> str | None:

@@ -117,3 +117,30 @@ def test_ray_asks_for_each_cells_memory_and_refuses_what_no_node_has(tmp_path, r
     assert store.status("fake", cells[0].key) == "ok"
     big = store.read("fake", cells[1].key)
     assert big["status"] == "oom" and "not started: declares" in big["error"]
+
+
+@pytest.mark.slow
+def test_ray_runs_groups_as_tasks_and_splits_a_crashed_one(tmp_path, ray_cluster):
+    from test_groups import _cells
+
+    from harness.engine.estimate import estimate
+    from harness.engine.groups import form_groups
+    from harness.engine.ray_executor import RayExecutor
+
+    mixed = _cells(tmp_path, '["good", "nan"]', seeds=1)  # plain, good and nan: one group of 3
+    crash = _cells(tmp_path, '["crash-group"]', seeds=1, dataset="const[offset=2.0]")  # its worker dies
+    cells = mixed + crash
+    est = estimate(cells)
+    groups = form_groups(cells, est, "on", on_gpu=False)
+    assert sorted(g.size for g in groups) == [2, 3]
+    store = Store(tmp_path / "ray-groups")
+    started, done = [], []
+    RayExecutor(store, jobs=2, threads=1, memory=est.memory).run(
+        groups, started.append, lambda c, r: done.append(c.key)
+    )
+    assert sorted(done) == sorted(c.key for c in started) == sorted(c.key for c in cells)  # each once
+    recs = {c.key: store.read("fake", c.key) for c in cells}
+    assert {c.method: recs[c.key]["status"] for c in mixed} == {"plain": "ok", "good": "ok", "nan": "diverged"}
+    assert {recs[c.key]["provenance"]["group"]["size"] for c in mixed} == {3}
+    assert {recs[c.key]["status"] for c in crash} == {"ok"}  # after the split, each alone
+    assert all("group" not in recs[c.key]["provenance"] for c in crash)

@@ -65,3 +65,42 @@ def test_method_bars_titles_do_not_overlap_and_fit_the_page():
                     assert not title.overlaps(box), (IGR_BLOCKS[i], IGR_BLOCKS[j])
     width_px = fig.get_size_inches()[0] * DPI
     assert width_px <= PAGE_PX  # shown at its own size, not scaled down by the page
+
+
+def _claim_row(estimate: float, lo: float, hi: float, verdict: str = "inconclusive", look: int = 2) -> SimpleNamespace:
+    return SimpleNamespace(
+        verdict=verdict, sample=object(), estimate=estimate, ci_lo=lo, ci_hi=hi, family="fewshot: semi beats few",
+        claim="semi beats few", dataset=f"sentiment · k={look}", kind="superiority", thresholds=(0.0, 0.01),
+        units="Δ accuracy", n=3 * look, look=look,
+    )  # fmt: skip
+
+
+def test_a_far_wider_interval_is_cut_at_the_axis_so_the_other_rows_keep_their_scale():
+    """The fewshot semi-supervised panel: one row read at its first look spans about -6 to 6, the others
+    a few points of accuracy. The axis stays on the others; the wide one is cut, with arrows and numbers."""
+    from harness.report.forest import forest_figure
+
+    rows = [_claim_row(0.02 + 0.01 * i, 0.0 + 0.01 * i, 0.04 + 0.01 * i, "reproduced") for i in range(4)]
+    rows.append(_claim_row(0.1, -6.1, 6.3, look=1))
+    fig = forest_figure(rows)
+    ax = fig.axes[0]
+    xmin, xmax = ax.get_xlim()
+    kept_span = max(r.ci_hi for r in rows[:4]) - min(r.ci_lo for r in rows[:4])
+    assert xmax - xmin < 1.0 and kept_span / (xmax - xmin) > 0.5  # the four rows use most of the axis
+    texts = [t.get_text() for t in ax.texts]
+    assert any("-6.1" in t and "6.3" in t and "cut at the axis" in t for t in texts), texts
+    arrows = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None]
+    assert len(arrows) == 2  # both ends of the wide interval leave the axis
+    drawn = [line.get_xdata() for line in ax.lines if len(line.get_xdata()) == 2]
+    assert all(xmin <= min(x) and max(x) <= xmax for x in drawn)  # nothing drawn past the axis
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_intervals_of_similar_width_are_never_cut():
+    from harness.report.forest import axis_range
+
+    rows = [_claim_row(0.5 * i, 0.5 * i - 1.0, 0.5 * i + 1.2) for i in range(4)]
+    (xmin, xmax), wide = axis_range(rows)
+    assert not wide and xmin <= -1.0 and xmax >= 2.7

@@ -13,10 +13,13 @@ examples, a p-value; rule.py turns the rows of a claim into verdicts with Holm's
   effect of interest;
 - ``inconclusive``: neither (inside seed noise);
 - ``untestable``: a declared precondition failed (the reason is given); not part of the family;
+- ``exploratory``: a seed row of a track whose rows a ``--decide`` design registered before the row
+  appeared: estimate and interval only, no verdict (reading.py);
 - ``descriptive``: a measurement reported without a verdict; ``n.a.``: no results.
 
 Every test is one-sided at 0.025 (two-sided 0.05), so a verdict agrees with the printed 95%
-interval. Rows of a ``harness run --decide`` design read sequential p-values (rule.py).
+interval. Rows of a ``harness run --decide`` design read repeated p-values against exact t-scale
+boundaries, their verdicts frozen at the look where they stopped (rule.py, reading.py).
 """
 
 from __future__ import annotations
@@ -27,20 +30,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.claims.rule import (
-    FixedTests,
-    GivenTests,
-    RowInput,
-    RowLooks,
-    SequentialTests,
-    decide,
+from harness.claims.reading import (
+    EXPLORATORY,
+    DesignReading,
+    as_reading,
+    describe,
+    exploratory,
+    sequential_tests,
+    with_replayed,
 )
+from harness.claims.row_tests import FixedTests, GivenTests, RowLooks
+from harness.claims.rule import RowInput, decide
 from harness.claims.sample import SEED_KINDS, RowSample, SmallestEffect
 from harness.errors import HarnessError
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 UNTESTABLE, DESCRIPTIVE, NA = "untestable", "descriptive", "n.a."
-COUNTED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, UNTESTABLE)
+COUNTED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, UNTESTABLE, EXPLORATORY)
 KINDS = (
     "superiority",
     "non-inferiority",
@@ -91,15 +97,15 @@ class ClaimResult:
     dataset: str = ""
     kind: str = ""
     comparable: str = ""
-    p: float = math.nan
+    p: float = math.nan  # the row's unit p-value (twice its smallest one-sided p; repeated p for --decide)
     p_holm: float = math.nan
+    q: float = math.nan  # Benjamini-Yekutieli q-value across every testable row published together
     headline: bool = False  # the claim the report's summary shows for its track
     smallest_effect: float = math.nan
     n: int | None = None  # seeds (tests over seeds) at the verdict
     look: int | None = None  # the look of a --decide design the verdict was read at
     decided_by: str = ""
     p_small: float = math.nan  # one-sided p that the effect is smaller than the smallest effect
-    p_small_holm: float = math.nan
     estimate: float = math.nan  # the row's paired estimate (its sample's units) and its 95% interval
     ci_lo: float = math.nan
     ci_hi: float = math.nan
@@ -107,6 +113,8 @@ class ClaimResult:
     units: str = ""
     seed_var: float = math.nan  # variance of the estimate from seeds (sd^2 / n) ...
     test_var: float = math.nan  # ... and from the test examples (per-example predictions), in units^2
+    n_updated: int | None = None  # a --decide row with more seeds than its verdict's look: how many ...
+    estimate_updated: float = math.nan  # ... and their mean (labelled; the verdict stays that of its look)
     row_id: str = ""
     family: str = ""  # the claim the row belongs to (its Holm family)
     sample: RowSample | None = None  # the per-seed values (planning and --decide read them)
@@ -174,10 +182,14 @@ class Claim:
                 f"published effect {abs(effect):g}"
             )
 
-    def evaluate(self, table: Any, track: Any, looks: Mapping[str, RowLooks] | None = None) -> list[ClaimResult]:
+    def evaluate(
+        self, table: Any, track: Any, looks: DesignReading | Mapping[str, RowLooks] | None = None
+    ) -> list[ClaimResult]:
         """Rows with p-values, Holm over the claim's testable rows, and the verdicts of the rule.
 
-        ``looks``: the rows of a ``--decide`` design by row id; those rows read sequential p-values."""
+        ``looks``: the reading of a ``--decide`` design (reading.py): its registered rows read their
+        looks (a frozen verdict stays as it froze), unregistered seed rows of its tracks are exploratory."""
+        reading = as_reading(looks)
         try:
             evidence = self.rows(table, track)
         except Exception as exc:  # a broken claim shows as such; it never breaks the report
@@ -186,20 +198,38 @@ class Claim:
             evidence = [Evidence("", "no results", verdict=NA)]
         track_name = str(getattr(track, "name", track or ""))
         out = [self._result(e, track_name) for e in evidence]
-        tested = [(r, e) for r, e in zip(out, evidence) if self._testable(e)]
-        inputs = [RowInput(self.kind, self._tests(r, e, looks)) for r, e in tested]
-        for (r, _), inp, d in zip(tested, inputs, decide(inputs)):
-            r.verdict, r.decided_by = d.verdict, d.decided_by
-            r.p, r.p_holm, r.p_small, r.p_small_holm = d.p, d.p_holm, d.p_small, d.p_small_holm
-            if isinstance(inp.tests, SequentialTests) and inp.tests.looks:
-                last = inp.tests.looks[-1]
-                r.look, r.n = last.look, last.n
-                r.estimate = last.mean
-                r.ci_lo, r.ci_hi = inp.tests.interval()
-                r.ours += (
-                    f"; sequential: look {last.look} at n={last.n}, estimate {fmt(last.mean)}, repeated 95% interval "
-                    f"[{fmt(r.ci_lo)}, {fmt(r.ci_hi)}] ({r.units or 'the row units'})"
-                )
+        tested, inputs, designs = [], [], []
+        for r, e in zip(out, evidence):
+            if not self._testable(e):
+                continue
+            design = reading.get(r.row_id) if reading is not None else None
+            if design is None or not design.looks:
+                if reading is not None and e.sample is not None and track_name in reading.tracks:
+                    exploratory(r)
+                    continue
+                design = None
+            tested.append((r, e))
+            designs.append(design)
+        registered = [i for i, d in enumerate(designs) if d is not None]
+        replayed = with_replayed(self.kind, [(tested[i][1].sample, designs[i]) for i in registered])
+        for i, d in zip(registered, replayed):
+            designs[i] = d
+        frozen = {i: d.frozen for i, d in enumerate(designs) if d is not None and d.frozen is not None}
+        for (_, e), design in zip(tested, designs):
+            if design is not None:
+                inputs.append(RowInput(self.kind, sequential_tests(e.sample, design)))
+            else:
+                tests = GivenTests(e.p, e.supports, e.p_small) if e.sample is None else FixedTests(e.sample)
+                inputs.append(RowInput(self.kind, tests))
+        sequential = bool(registered)
+        for (r, _), inp, d, design in zip(tested, inputs, decide(inputs, frozen, sequential=sequential), designs):
+            r.verdict, r.decided_by, r.p, r.p_holm, r.p_small = d.verdict, d.decided_by, d.p, d.p_holm, d.p_small
+            if d.note:
+                r.ours += f"; {d.note}"
+            if design is not None:
+                describe(r, inp.tests, design, fmt)
+                if reading.note:
+                    r.ours += f"; {reading.note}"
         return out
 
     def _testable(self, e: Evidence) -> bool:
@@ -208,14 +238,6 @@ class Claim:
         if e.sample is not None:
             return e.sample.n >= 2
         return not math.isnan(e.p)
-
-    def _tests(self, r: ClaimResult, e: Evidence, looks: Mapping[str, RowLooks] | None) -> Any:
-        if e.sample is None:
-            return GivenTests(e.p, e.supports, e.p_small)
-        design = (looks or {}).get(r.row_id)
-        if design is not None and design.looks:
-            return SequentialTests(e.sample, design.looks, design.n_max, design.spending)
-        return FixedTests(e.sample)
 
     def _result(self, e: Evidence, track_name: str) -> ClaimResult:
         text = f"{self.text} ({e.label})" if e.label else self.text

@@ -1,137 +1,71 @@
 """The one verdict rule, for fixed designs (a plain run) and sequential ones (``harness run --decide``).
 
-Each testable row carries one-sided tests at 0.025 (sample.py). Two families per claim, each
-corrected by Holm over the claim's testable rows:
+One family per claim, its testable rows the units, family-wise error 0.05. Each row carries
+one-sided tests (sample.py): superiority, trend and ratio rows "up" (mu > 0, the claimed side),
+"down" (mu < 0) and, with a smallest effect delta, "small" (mu < delta); non-inferiority "above"
+and "below" -margin; equivalence "lo"/"hi" (TOST: inside the band) and "out_hi"/"out_lo" (beyond
+an edge). Holm's step-down runs over the rows: with j rows still open, every test of every open row
+is read at the one-sided level 0.025 / j (two-sided 0.05 / j), a row with a significant test stops
+with the verdict that test names, and the level rises for the rows left.
 
-- the main family: direction (superiority, trend, ratio, above chance: two-sided p < 0.05, the
-  side names the verdict), margin (non-inferiority: one-sided p < 0.025 above or below -margin)
-  or band (equivalence: TOST p < 0.025 inside, or one-sided p < 0.025 beyond an edge);
-- the smallest-effect family (superiority and trend): one-sided p < 0.025 that the effect is
-  smaller than the declared smallest effect of interest.
+Why one family and this level: whatever the true effect, at most one of a row's possible verdicts
+is wrong in a way a level-0.025 test guards (mu <= 0: "reproduced"; mu = 0 exactly: either side;
+mu >= delta: "smaller", and "other side" implies "smaller" at the same level), so a row's chance
+of a false verdict is at most 0.05 / j at its step and Holm's argument bounds the claim's
+family-wise error by 0.05 (the unit p-value is twice the smallest one-sided p of the row).
 
-Verdicts: reproduced (main family, claimed side; flagged when also significantly smaller than the
-smallest effect), not reproduced (main family, other side; or smaller than the smallest effect),
-else inconclusive. A plain run reads fixed-n p-values; a row in a ``--decide`` design reads the
-sequential p-values of its looks (boundaries.py), so adding seeds never inflates the error rate.
+Verdicts, read at the Holm level of the row's step (the side is never chosen at another level):
+- "other side": significantly below 0 (a two-sided direction claim: not reproduced);
+- "smaller than the smallest effect": significantly below delta (not reproduced), with ", on the
+  claimed side" when it is also significantly above 0;
+- "claimed side": significantly above 0 (reproduced), unless the printed 95% interval lies wholly
+  below delta: such a row stays open (inconclusive, with a note) until "smaller" is significant at
+  its Holm level, so no row reads "reproduced" with its interval below its smallest effect;
+- non-inferiority "above -margin" / "below -margin"; equivalence "inside the band" (both TOST
+  sides) / "outside the band".
 
-Why decisions by "crossed at level L": Holm's step-down needs only whether each p-value lies below
-alpha/(m - r), which for a sequential row is a boundary check, cheap enough to simulate tens of
-thousands of designs through this same code (tests/test_sequential_error_control.py).
+Sequential rows (``--decide``): a row's verdict is frozen at the look where it stopped (the
+ledger keeps it with its look and level) and never recomputed; the step-down runs over the open
+rows in the order rows stop, counting frozen rows as rejected. This is the Holm special case of
+the graphical approach to group-sequential designs (Maurer & Bretz 2013, Stat. Biopharm. Res.
+5:311): each open row's test is a group-sequential test whose level, when other rows are
+rejected, rises to 0.025 / j and is re-read over all its looks so far (repeated p-values). The
+frozen rejections at any time are a subset of that procedure's rejections on the same data, so the
+family-wise error stays at 0.05; freezing only gives up later changes of the verdict's words.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from harness.claims.sample import DIRECTIONAL, RowSample
-from harness.sequential.boundaries import boundaries, crossed, info_key, sequential_p, t_to_z, z_to_t
+from harness.claims.row_tests import (
+    FixedTests,
+    Frozen,
+    GivenTests,
+    Look,
+    RowLooks,
+    SequentialTests,
+    Tests,
+)
+from harness.claims.sample import DIRECTIONAL
 
-ALPHA = 0.05  # two-sided tests; every one-sided test is at ALPHA / 2
+__all__ = ["FixedTests", "GivenTests", "Look", "RowLooks", "SequentialTests", "Tests", "Frozen"]
+
+ALPHA = 0.05  # the family-wise error of each claim; every one-sided test is at ALPHA / 2 / (rows open)
 ONE_SIDED = ALPHA / 2
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 CLAIMED_SIDE, OTHER_SIDE = "claimed side", "other side"
 SMALLER = "smaller than the smallest effect"
-FLAG_SMALLER = "claimed side; smaller than the smallest effect of interest"
+SMALLER_CLAIMED = "smaller than the smallest effect, on the claimed side"
 ABOVE_MARGIN, BELOW_MARGIN = "above -margin", "below -margin"
 INSIDE_BAND, OUTSIDE_BAND = "inside the band", "outside the band"
-
-
-class Tests(Protocol):
-    """p-values of a row's one-sided tests, by name ("up", "down", "small", "above", ...)."""
-
-    def p(self, name: str) -> float: ...
-
-    def p_le(self, name: str, level: float) -> bool: ...
-
-
-class FixedTests:
-    """Fixed-n p-values of a sample's tests (the plain run's rule)."""
-
-    def __init__(self, sample: RowSample):
-        self._p = {t.name: sample.p_fixed(t) for t in sample.tests()}
-
-    def p(self, name: str) -> float:
-        return self._p.get(name, math.nan)
-
-    def p_le(self, name: str, level: float) -> bool:
-        p = self.p(name)
-        return p == p and p < level
-
-
-class GivenTests:
-    """A row tested over test examples, not seeds: a two-sided p-value with its side, and an optional
-    one-sided p-value for "smaller than the smallest effect"."""
-
-    def __init__(self, p_two_sided: float, supports: bool | None, p_small: float = math.nan):
-        half = p_two_sided / 2 if p_two_sided == p_two_sided else math.nan
-        on, off = (half, 1 - half) if supports else (1 - half, half)
-        self._p = {"up": on, "down": off, "small": p_small} if supports is not None else {"small": p_small}
-
-    def p(self, name: str) -> float:
-        return self._p.get(name, math.nan)
-
-    def p_le(self, name: str, level: float) -> bool:
-        p = self.p(name)
-        return p == p and p < level
-
-
-@dataclass
-class Look:
-    """What one look at a row saw: its number, the seeds, the mean and sd of the row's values."""
-
-    look: int
-    n: int
-    mean: float
-    sd: float
-
-
-class SequentialTests:
-    """Sequential p-values of a row's tests from its looks, under alpha spending to ``n_max`` seeds."""
-
-    def __init__(self, sample: RowSample, looks: Sequence[Look], n_max: int, spending: str = "obf"):
-        self.spending = spending
-        kept: list[Look] = []
-        for lk in sorted(looks, key=lambda x: x.look):
-            if lk.n >= 2 and (not kept or lk.n > kept[-1].n):
-                kept.append(lk)
-        self.looks = kept
-        self.info = info_key(min(lk.n / n_max, 1.0) for lk in kept)
-        self.z = {
-            t.name: [t_to_z(sample.t_stat(t, lk.n, lk.mean, lk.sd), lk.n - 1) for lk in kept] for t in sample.tests()
-        }
-        self._p: dict[str, float] = {}
-
-    def p(self, name: str) -> float:
-        if name not in self.z:
-            return math.nan
-        if name not in self._p:
-            self._p[name] = sequential_p(self.z[name], self.info, self.spending) if self.info else math.nan
-        return self._p[name]
-
-    def p_le(self, name: str, level: float) -> bool:
-        return name in self.z and bool(self.info) and crossed(self.z[name], self.info, level, self.spending)
-
-    def interval(self) -> tuple[float, float]:
-        """The repeated 95% confidence interval at the last look (two-sided: 0.025 spent on each side),
-        the interval that agrees with the sequential verdict."""
-        if not self.looks:
-            return math.nan, math.nan
-        lk = self.looks[-1]
-        c = boundaries(self.info, ONE_SIDED, self.spending)[-1]
-        half = z_to_t(c, lk.n - 1) * lk.sd / math.sqrt(lk.n)
-        return lk.mean - half, lk.mean + half
-
-
-@dataclass
-class RowLooks:
-    """A row of a ``--decide`` design: its maximum seeds, spending function and the looks taken."""
-
-    n_max: int
-    looks: list[Look]
-    spending: str = "obf"
+HELD_OPEN = (
+    "significant on the claimed side, but the 95% interval lies below the smallest effect: open until "
+    "'smaller than the smallest effect' is significant at its Holm level"
+)
 
 
 @dataclass
@@ -146,112 +80,122 @@ class RowInput:
 class Decision:
     verdict: str
     decided_by: str = ""
-    p: float = math.nan
+    p: float = math.nan  # the row's unit p-value: twice its smallest one-sided p (capped at 1)
     p_holm: float = math.nan
-    p_small: float = math.nan
-    p_small_holm: float = math.nan
+    p_small: float = math.nan  # one-sided p that the effect is smaller than the smallest effect
+    level: float = math.nan  # the one-sided Holm level the row was decided at
+    open_rows: int = 0  # rows of the claim open at the row's step (its Holm factor)
+    note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict in (REPRODUCED, NOT_REPRODUCED)
+
+    def frozen(self, look: int, n: int) -> Frozen:
+        return Frozen(self.verdict, self.decided_by, look, n, self.level, self.open_rows)
 
 
 def family(kind: str) -> str:
-    """ "direction", "margin" or "band": which main family a claim kind's rows belong to."""
+    """ "direction", "margin" or "band": which decisions a claim kind's rows can reach."""
     if kind in DIRECTIONAL or kind == "above chance":
         return "direction"
     return {"non-inferiority": "margin", "equivalence": "band"}[kind]
 
 
-def main_p(kind: str, tests: Tests) -> tuple[float, bool | None]:
-    """The main family's p-value of a row and whether its side supports the claim."""
+def row_p(kind: str, tests: Tests) -> float:
+    """The row's unit p-value: twice the smallest p of the tests that decide it (TOST: its larger p)."""
     fam = family(kind)
     if fam == "direction":
-        up, down = tests.p("up"), tests.p("down")
-        if math.isnan(up) or math.isnan(down):
-            return math.nan, None
-        return min(1.0, 2 * min(up, down)), up < down
-    if fam == "margin":
-        above, below = tests.p("above"), tests.p("below")
-        return (math.nan, None) if math.isnan(above) else (min(above, below), above < below)
-    inside = max(tests.p("lo"), tests.p("hi"))
-    outside = min(tests.p("out_hi"), tests.p("out_lo"))
-    return (math.nan, None) if math.isnan(inside) else (min(inside, outside), inside < outside)
+        ps = [tests.p(n) for n in ("up", "down", "small") if tests.has(n)]
+    elif fam == "margin":
+        ps = [tests.p("above"), tests.p("below")]
+    else:
+        ps = [max(tests.p("lo"), tests.p("hi")), min(tests.p("out_hi"), tests.p("out_lo"))]
+    ps = [p for p in ps if p == p]
+    return min(1.0, 2 * min(ps)) if ps else math.nan
 
 
-def main_rejects(kind: str, tests: Tests, level: float) -> tuple[bool, bool]:
-    """Does the main family's p-value lie below ``level``, and on the claimed side?"""
+def label(kind: str, tests: Tests, level: float) -> tuple[str, str] | None:
+    """The verdict and the words for it when a test of the row is significant at the one-sided
+    ``level`` (None: the row stays open)."""
+    hit = {n: tests.has(n) and tests.p_le(n, level) for n in ("up", "down", "small", "above", "below")}
     fam = family(kind)
     if fam == "direction":
-        up, down = tests.p_le("up", level / 2), tests.p_le("down", level / 2)
-        return up or down, up
+        if hit["down"]:
+            return NOT_REPRODUCED, OTHER_SIDE
+        if hit["small"]:
+            return NOT_REPRODUCED, SMALLER_CLAIMED if hit["up"] else SMALLER
+        if hit["up"] and not tests.interval_below_smallest():
+            return REPRODUCED, CLAIMED_SIDE
+        return None
     if fam == "margin":
-        above = tests.p_le("above", level)
-        return above or tests.p_le("below", level), above
-    inside = tests.p_le("lo", level) and tests.p_le("hi", level)
-    return inside or tests.p_le("out_hi", level) or tests.p_le("out_lo", level), inside
+        if hit["below"]:
+            return NOT_REPRODUCED, BELOW_MARGIN
+        return (REPRODUCED, ABOVE_MARGIN) if hit["above"] else None
+    if tests.p_le("out_hi", level) or tests.p_le("out_lo", level):
+        return NOT_REPRODUCED, OUTSIDE_BAND
+    if tests.p_le("lo", level) and tests.p_le("hi", level):
+        return REPRODUCED, INSIDE_BAND
+    return None
 
 
-def family_alpha(kind: str) -> float:
-    return ALPHA if family(kind) == "direction" else ONE_SIDED
+def held_open(kind: str, tests: Tests, level: float) -> bool:
+    """Significant on the claimed side at ``level`` but kept open: its interval lies below delta."""
+    return family(kind) == "direction" and tests.p_le("up", level) and tests.interval_below_smallest()
 
 
-def holm_rejections(n: int, rejects: Callable[[int, float], bool], alpha: float) -> set[int]:
-    """Holm's step-down over ``n`` hypotheses given only "is p_i below level L?": reject every
-    remaining hypothesis below alpha / (number remaining), repeat until none is."""
-    remaining, rejected = set(range(n)), set()
-    while remaining:
-        level = alpha / len(remaining)
-        hits = {i for i in remaining if rejects(i, level)}
+def step_down(rows: Sequence[RowInput], rejected: set[int] | frozenset[int] = frozenset()) -> dict[int, Decision]:
+    """Holm's step-down over the rows not in ``rejected`` (rows already decided count as rejected):
+    every open row with a significant test at 0.025 / (rows open) stops with its verdict; repeat."""
+    done, out = set(rejected), {}
+    while True:
+        open_rows = [i for i in range(len(rows)) if i not in done]
+        if not open_rows:
+            return out
+        level = ONE_SIDED / len(open_rows)
+        hits = {i: label(rows[i].kind, rows[i].tests, level) for i in open_rows}
+        hits = {i: h for i, h in hits.items() if h is not None}
         if not hits:
-            break
-        rejected |= hits
-        remaining -= hits
-    return rejected
+            return out
+        for i, (verdict, words) in hits.items():
+            out[i] = Decision(verdict, words, level=level, open_rows=len(open_rows))
+        done |= set(hits)
 
 
-def decide(rows: Sequence[RowInput], with_p: bool = True) -> list[Decision]:
-    """Verdicts of a claim's testable rows (Holm within each family). ``with_p``: also the p-values
-    to print (a sequential row computes them by root finding; a simulation skips them)."""
-    from harness.stats import holm
-
-    if not rows:
-        return []
-    alpha = family_alpha(rows[0].kind)
-    main = holm_rejections(len(rows), lambda i, lv: main_rejects(rows[i].kind, rows[i].tests, lv)[0], alpha)
-    smalls = [i for i, r in enumerate(rows) if family(r.kind) == "direction" and _has(r.tests, "small")]
-    small_hits = holm_rejections(len(smalls), lambda j, lv: rows[smalls[j]].tests.p_le("small", lv), ONE_SIDED)
-    small = {smalls[j] for j in small_hits}
-    out = []
-    for i, r in enumerate(rows):
-        d = Decision(INCONCLUSIVE)
-        if i in main:
-            # the side: whether the claimed side's test is among those below the family's level
-            supports = main_rejects(r.kind, r.tests, alpha)[1]
-            d.verdict = REPRODUCED if supports else NOT_REPRODUCED
-            d.decided_by = _side_words(r.kind, bool(supports))
-            if supports and i in small:
-                d.decided_by = FLAG_SMALLER
-        elif i in small:
-            d.verdict, d.decided_by = NOT_REPRODUCED, SMALLER
-        out.append(d)
+def decide(
+    rows: Sequence[RowInput],
+    frozen: Mapping[int, Frozen] | None = None,
+    with_p: bool = True,
+    sequential: bool = False,
+) -> list[Decision]:
+    """Verdicts of a claim's testable rows. ``frozen``: rows (by index) that stopped earlier with the
+    verdict given; they count as rejected and are never re-decided. ``with_p``: also the p-values to
+    print (a simulation skips them). ``sequential``: Holm-adjusted p in the order rows stopped (the
+    row's p times the rows open at its step, or open now), else statsmodels' Holm."""
+    frozen = dict(frozen or {})
+    out: list[Decision] = [Decision(INCONCLUSIVE) for _ in rows]
+    for i, f in frozen.items():
+        out[i] = Decision(f.verdict, f.decided_by, level=f.level, open_rows=f.open_rows)
+    new = step_down(rows, set(frozen))
+    for i, d in new.items():
+        out[i] = d
+    still_open = [i for i in range(len(rows)) if not out[i].decided]
+    level = ONE_SIDED / len(still_open) if still_open else ONE_SIDED
+    for i in still_open:
+        out[i].open_rows = len(still_open)
+        if held_open(rows[i].kind, rows[i].tests, level):
+            out[i].note = HELD_OPEN
     if with_p:
-        mains = [main_p(r.kind, r.tests)[0] for r in rows]
-        for d, p, ph in zip(out, mains, holm(mains)):
-            d.p, d.p_holm = p, ph
-        ps = [rows[i].tests.p("small") for i in smalls]
-        for i, p, ph in zip(smalls, ps, holm(ps)):
-            out[i].p_small, out[i].p_small_holm = p, ph
+        _p_values(rows, out, sequential or bool(frozen))
     return out
 
 
-def _has(tests: Tests, name: str) -> bool:
-    if isinstance(tests, SequentialTests):
-        return name in tests.z
-    return not math.isnan(tests.p(name))
+def _p_values(rows: Sequence[RowInput], out: list[Decision], sequential: bool) -> None:
+    from harness.stats import holm
 
-
-def _side_words(kind: str, supports: bool) -> str:
-    fam = family(kind)
-    if fam == "direction":
-        return CLAIMED_SIDE if supports else OTHER_SIDE
-    if fam == "margin":
-        return ABOVE_MARGIN if supports else BELOW_MARGIN
-    return INSIDE_BAND if supports else OUTSIDE_BAND
+    ps = [row_p(r.kind, r.tests) for r in rows]
+    adjusted = holm(ps) if not sequential else [min(1.0, p * d.open_rows) if p == p else p for p, d in zip(ps, out)]
+    for d, r, p, ph in zip(out, rows, ps, adjusted):
+        d.p, d.p_holm = p, ph
+        d.p_small = r.tests.p("small") if family(r.kind) == "direction" and r.tests.has("small") else math.nan

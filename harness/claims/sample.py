@@ -113,13 +113,24 @@ class RowSample:
         return diff / (sd / math.sqrt(n))
 
     def p_fixed(self, test: OneSided) -> float:
-        """One-sided p-value of ``test`` at this sample's n (t distribution, n - 1 df)."""
-        from scipy import special
+        """One-sided p-value of ``test`` at this sample's n: ``scipy.stats.ttest_1samp`` (n - 1 df).
+
+        Zero spread, where the t statistic is undefined: 0 strictly on the tested side, 1 strictly
+        off it, 0.5 exactly on the null (no evidence either way)."""
+        import warnings
+
+        from scipy import stats
 
         t = self.t_stat(test)
         if math.isnan(t):
             return math.nan
-        return float(special.stdtr(self.n - 1, -t)) if not math.isinf(t) else (0.0 if t > 0 else 1.0)
+        if math.isinf(t) or self.sd == 0:
+            return 0.0 if t > 0 else 1.0 if t < 0 else 0.5
+        side = "greater" if test.sign > 0 else "less"
+        with warnings.catch_warnings():  # near-constant values: scipy warns, the p-value stays right
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.ttest_1samp(list(self.values.values()), test.null, alternative=side)
+        return float(res.pvalue)
 
     @property
     def seed_var(self) -> float:

@@ -1,5 +1,6 @@
 """What a run will cost before it starts: each cell's estimated time (``Track.cost``), memory
-(``Track.memory``) and GPU memory (``Track.gpu_memory``), per-track sums, and the lines ``harness
+(``Track.memory``) and GPU memory (``Track.gpu_memory``), per-track sums, how many cell groups they
+run as (a group's cost is its members' times ``Track.group_cost_factor``), and the lines ``harness
 run`` prints before and after.
 
 Why printed by every run, not only ``--dry-run``: the estimate beside the measured wall time at
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.engine.groups import Group
 from harness.engine.memory import fmt_bytes
 from harness.registry import REGISTRY
 
@@ -24,31 +26,75 @@ class Estimate:
     cells: list[Any] = field(default_factory=list)
     shared: dict[str, float] = field(default_factory=dict)  # what -> core-seconds shared by the cells (once)
     problems: list[str] = field(default_factory=list)  # shared work a track could not count
+    groups: list[Any] = field(default_factory=list)  # the groups the cells run as (empty: not formed yet)
+    alone: dict[str, float] = field(default_factory=dict)  # cell key -> core-seconds run alone (before groups)
+
+    def unit_seconds(self, group: Any) -> float:
+        """Core-seconds of one scheduled unit (a group, or a lone cell)."""
+        return sum(self.seconds[k] for k in group.keys)
 
     def minutes(self, jobs: int) -> float:
-        """Wall minutes with ``jobs`` cells at a time: the work (cells and the shared builds) spread over
-        the jobs, but never less than the longest cell (cells start longest first)."""
+        """Wall minutes with ``jobs`` groups at a time: the work (cells and the shared builds) spread over
+        the jobs, but never less than the longest group or cell (they start longest first)."""
         total = sum(self.seconds.values()) + sum(self.shared.values())
-        return max(total / max(1, jobs), max(self.seconds.values(), default=0.0)) / 60
+        units = [self.unit_seconds(g) for g in self.groups] or list(self.seconds.values())
+        return max(total / max(1, jobs), max(units, default=0.0)) / 60
+
+    def use_groups(self, groups: list[Any]) -> None:
+        """Cost the cells as the groups they run in: a group's core-seconds are its members' ``cost``
+        summed times its track's ``group_cost_factor``, and each member is given an equal share."""
+        self.groups = list(groups)
+        self.alone = self.alone or dict(self.seconds)  # a cell's own cost, whatever groups it ran in
+        for group in self.groups:
+            if group.size < 2:
+                continue
+            try:
+                factor = float(
+                    REGISTRY.get("track", group.cells[0].track).load()().group_cost_factor(list(group.cells))
+                )
+            except Exception:
+                factor = 1.0
+            share = factor * sum(self.alone[k] for k in group.keys) / group.size
+            for key in group.keys:
+                self.seconds[key] = share
 
     def lines(self, jobs: int, head: str) -> list[str]:
         per_track: dict[str, list[float]] = {}
         for c in self.cells:
-            n, s, m = per_track.get(c.track, [0, 0.0, 0])
-            per_track[c.track] = [n + 1, s + self.seconds[c.key], max(m, self.memory[c.key])]
+            n, s, m, g = per_track.get(c.track, [0, 0.0, 0, 0])
+            per_track[c.track] = [n + 1, s + self.seconds[c.key], max(m, self.memory[c.key]), g]
+        grouped = [g for g in self.groups if g.size > 1]
+        for g in grouped:
+            per_track[g.cells[0].track][3] += 1
         out = [
-            f"  {t}: {int(n)} cells, ~{s / 60:.1f} core-minutes, up to {fmt_bytes(m)} per cell"
-            for t, (n, s, m) in sorted(per_track.items())
+            f"  {t}: {int(n)} cells{_in_groups(int(k))}, ~{s / 60:.1f} core-minutes, up to {fmt_bytes(m)} per cell"
+            for t, (n, s, m, k) in sorted(per_track.items())
         ]
+        out += [f"  {t}: group of {size} cells declares {fmt_bytes(m)}" for t, size, m in _largest_groups(grouped)]
         total = sum(self.seconds.values()) + sum(self.shared.values())
         building = sum(self.shared.values()) / max(1, jobs) / 60
         of_which = f", of which ~{building:.1f} min {' and '.join(self.shared)}" if self.shared else ""
+        singles = sum(1 for g in self.groups if g.size == 1)
+        units = f" ({len(grouped)} groups and {singles} single cells)" if grouped else ""
         out.append(
-            f"{head}: {len(self.cells)} cells to run, estimated ~{total / 60:.1f} core-minutes, "
+            f"{head}: {len(self.cells)} cells to run{units}, estimated ~{total / 60:.1f} core-minutes, "
             f"~{self.minutes(jobs):.1f} minutes with {jobs} job(s){of_which}"
         )
         out += [f"  note: {p}" for p in self.problems]
         return out
+
+
+def _in_groups(n: int) -> str:
+    return f" in {n} group{'s' if n != 1 else ''}" if n else ""
+
+
+def _largest_groups(groups: list[Any]) -> list[tuple[str, int, int]]:
+    """Per track, its largest group's size and declared memory (what admission waits for)."""
+    out: dict[str, tuple[int, int]] = {}
+    for g in groups:
+        track = g.cells[0].track
+        out[track] = max(out.get(track, (0, 0)), (g.size, g.memory))
+    return [(t, size, m) for t, (size, m) in sorted(out.items())]
 
 
 def estimate(cells: list[Any]) -> Estimate:
@@ -94,8 +140,10 @@ def estimate(cells: list[Any]) -> Estimate:
 
 
 def longest_first(cells: list[Any], est: Estimate) -> list[Any]:
-    """Start the most expensive cells first, so that with --jobs N the last few long cells do not
-    run alone while the other workers sit idle."""
+    """Start the most expensive cells (or groups) first, so that with --jobs N the last few long ones do
+    not run alone while the other workers sit idle."""
+    if cells and isinstance(cells[0], Group):
+        return sorted(cells, key=est.unit_seconds, reverse=True)
     return sorted(cells, key=lambda c: est.seconds[c.key], reverse=True)
 
 

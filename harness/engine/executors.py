@@ -1,8 +1,9 @@
-"""Executors run cells and make sure each ends as a stored record, whatever happens to it.
+"""Executors run groups of cells (``harness.engine.groups``; a lone cell is a group of one) and make
+sure each cell ends as a stored record, whatever happens to it.
 
 - ``inline``: in this process, one after another (tests, debugging; a timeout cannot be enforced).
-- ``local``: ``jobs`` long-lived worker subprocesses, each running cells one after another.
-  A worker that dies is replaced and only its current cell is recorded, never retried: ``oom``
+- ``local``: ``jobs`` long-lived worker subprocesses (``harness.engine.worker_process``), each running
+  groups one after another. A worker that dies is replaced and only its current cell is recorded, never retried: ``oom``
   when SIGKILL ended it (the kernel's out-of-memory killer sends SIGKILL), ``error`` with the cause
   otherwise (segfault, exit); a cell past ``timeout`` has its worker killed and is recorded as
   ``timeout``. A cell starts only when its declared memory fits (``harness.engine.memory.MemoryGate``);
@@ -11,17 +12,22 @@
   fits on that GPU (``harness.engine.gpus``). Workers live in their own session, so Ctrl-C reaches only the
   driver.
 - ``ray``: see harness/engine/ray_executor.py (optional extra); harness/engine/executor_factory.py picks one by name.
+
+A group is admitted by its whole declared memory and runs in one worker; its members' records are
+written as they finish. A group that runs out of memory (an out-of-memory error raised in the
+worker, or the worker SIGKILLed as the out-of-memory killer does) is split in halves and the halves
+run again, down to single cells; members recorded before the kill stay. ``--timeout`` is per cell, so
+a group of K cells may run K times as long before its unfinished members are recorded ``timeout``.
+With claims (``harness.engine.claim_files``), a group is claimed just before it starts; cells another
+live run holds are left to it (``elsewhere``) and cells it finished meanwhile are reported, not run.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,12 +35,14 @@ from typing import Any
 from harness.engine import memory as mem
 from harness.engine.cell import Cell
 from harness.engine.gpus import GpuGates, cell_need, visible_gpus
+from harness.engine.groups import Group, as_groups, split, subgroup
 from harness.engine.memory import MemoryGate, resident_memory, too_big
-from harness.engine.runner import base_record, run_cell
+from harness.engine.runner import base_record, run_unit
 from harness.engine.store import Store
+from harness.engine.worker_process import WorkerProcess
 from harness.errors import HarnessError
 
-Callback = Callable[[Cell, dict[str, Any]], None]
+Callback = Callable[[Cell, dict[str, Any]], None]  # called once per cell, with its record or a summary
 StartCallback = Callable[[Cell], None]
 WORKER_START_TIMEOUT = 180.0
 
@@ -59,154 +67,85 @@ class Executor:
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
         self.memory = memory or {}  # run key -> bytes the cell declares (Track.memory)
         self.gpu_memory = gpu_memory or {}  # run key -> GPU bytes the cell declares (Track.gpu_memory)
+        self.claims: Any = None  # ClaimFiles of this run, set by harness.engine.batch (None: claim nothing)
+        self.elsewhere: list[Cell] = []  # cells held by another live run, left to it
+        self._started: set[str] = set()
 
-    def _record(self, cell: Cell, rec: dict[str, Any], on_start: StartCallback | None, on_done: Callback) -> None:
+    def groups(self, items: list[Cell] | list[Group]) -> list[Group]:
+        return as_groups(items, self.memory, self.gpu_memory)
+
+    def _start(self, cells: tuple[Cell, ...] | list[Cell], on_start: StartCallback) -> None:
+        """``on_start`` once per cell, however often its group is split and run again."""
+        for cell in cells:
+            if cell.key not in self._started:
+                self._started.add(cell.key)
+                on_start(cell)
+
+    def _record(self, cell: Cell, rec: dict[str, Any], on_start: StartCallback, on_done: Callback) -> None:
         """Store a record the executor made itself (a refused, killed or timed-out cell)."""
-        if on_start is not None:
-            on_start(cell)
+        self._start([cell], on_start)
         self.store.write(rec)
         on_done(cell, rec)
 
-    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+    def _claim(self, group: Group, on_start: StartCallback, on_done: Callback) -> Group | None:
+        """The part of ``group`` this run now holds (None: nothing left to run here)."""
+        if self.claims is None:
+            return group
+        mine, others, done = self.claims.take(group.cells, self.store)
+        self.elsewhere += others
+        for cell in done:  # finished by another run since this one planned: report, do not run
+            self._start([cell], on_start)
+            on_done(cell, {**(self.store.read(cell.track, cell.key) or {}), "elsewhere": True})
+        if not mine:
+            return None
+        return group if len(mine) == group.size else subgroup(group, mine, self.memory, self.gpu_memory)
+
+    def _refuse(self, group: Group, reason: str, on_start: StartCallback, on_done: Callback) -> list[Group]:
+        """A group whose memory never fits: its halves to run instead, or a lone cell recorded ``oom``."""
+        if group.size > 1:
+            return split(group, self.memory, self.gpu_memory)
+        cell = group.cells[0]
+        self._record(cell, base_record(cell, "oom", error=f"not started: {reason}"), on_start, on_done)
+        return []
+
+    def run(self, cells: list[Cell] | list[Group], on_start: StartCallback, on_done: Callback) -> None:
         raise NotImplementedError
 
 
 class InlineExecutor(Executor):
-    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
+    def run(self, cells: list[Cell] | list[Group], on_start: StartCallback, on_done: Callback) -> None:
         total = mem.total_memory()
-        for cell in cells:
-            reason = too_big(self.memory.get(cell.key, 0), total)
+        todo = self.groups(cells)
+        while todo:
+            group = self._claim(todo.pop(0), on_start, on_done)
+            if group is None:
+                continue
+            reason = too_big(group.memory, total)
             if reason:
-                self._record(cell, base_record(cell, "oom", error=f"not started: {reason}"), on_start, on_done)
+                todo[:0] = self._refuse(group, reason, on_start, on_done)
                 continue
-            on_start(cell)
-            rec = run_cell(cell, device=self.device, threads=self.threads)
-            self.store.write(rec)
-            on_done(cell, rec)
-
-
-class _Worker:
-    """One worker subprocess and a reader thread that turns its protocol lines into a queue."""
-
-    def __init__(
-        self, slot: int, device: str, threads: int, results: Path, log_dir: Path, visible_gpu: str | None = None
-    ):
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"worker-{slot}.log"
-        self.log = open(self.log_path, "ab")
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-        if visible_gpu is not None:  # the worker sees one GPU, as its cuda:0
-            env["CUDA_VISIBLE_DEVICES"] = visible_gpu
-            device = "cuda"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness.engine.worker",
-                "--device",
-                device,
-                "--threads",
-                str(threads),
-                "--results",
-                str(results),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            start_new_session=True,
-            env=env,
-            text=True,
-            bufsize=1,
-        )
-        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                self.replies.put(json.loads(line))
-            except ValueError:
-                continue
-        self.replies.put(None)  # EOF: the worker is gone
-
-    def wait_reply(self, timeout: float | None) -> dict[str, Any] | None | str:
-        """The next reply, None if the worker died, or "timeout"."""
-        try:
-            return self.replies.get(timeout=timeout)
-        except queue.Empty:
-            return "timeout"
-
-    def send(self, msg: dict[str, Any]) -> bool:
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(json.dumps(msg) + "\n")
-            self.proc.stdin.flush()
-            return True
-        except (BrokenPipeError, OSError):
-            return False
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self.log.close()
-
-    def close(self) -> None:
-        try:
-            if self.proc.stdin:
-                self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.kill()
-        self.log.close()
-
-    def death(self) -> tuple[str, str]:
-        """(status, cause) of a worker that died: ``oom`` when SIGKILL ended it, else ``error``."""
-        code = self.proc.wait(timeout=10)
-        status = "error"
-        if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            cause = f"worker process was killed by {name}"
-            if -code == signal.SIGKILL:
-                status = "oom"
-                cause += " (the out-of-memory killer, or killed externally; rerun with --retry-failed)"
-        else:
-            cause = f"worker process exited with code {code}"
-        tail = _tail(self.log_path)
-        return status, f"{cause}{': ' + tail if tail else ''}"
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(t.strip() for t in text[-lines:])
+            self._start(group.cells, on_start)
+            by_key = {c.key: c for c in group.cells}
+            for rec in run_unit(group, device=self.device, threads=self.threads):
+                self.store.write(rec)
+                on_done(by_key[rec["key"]], rec)
 
 
 class LocalExecutor(Executor):
-    def run(self, cells: list[Cell], on_start: StartCallback, on_done: Callback) -> None:
-        todo: queue.Queue[Cell] = queue.Queue()
-        for c in cells:
-            todo.put(c)
+    def run(self, cells: list[Cell] | list[Group], on_start: StartCallback, on_done: Callback) -> None:
+        groups = self.groups(cells)
+        todo: queue.Queue[Group] = queue.Queue()
+        for g in groups:
+            todo.put(g)
         log_dir = self.store.root / ".logs"
         errors: list[BaseException] = []
         stop = threading.Event()
-        live: dict[int, _Worker] = {}
+        live: dict[int, WorkerProcess] = {}
         gate = MemoryGate()
         gpus = GpuGates(visible_gpus(self.device)) if self.device.startswith("cuda") else None
 
         def slot_loop(slot: int) -> None:
-            worker: _Worker | None = None
+            worker: WorkerProcess | None = None
             gpu = gpus.gpu_of_slot(slot) if gpus else None
 
             def resident() -> int:
@@ -218,31 +157,37 @@ class LocalExecutor(Executor):
             try:
                 while not stop.is_set():
                     try:
-                        cell = todo.get_nowait()
+                        group = self._claim(todo.get_nowait(), on_start, on_done)
                     except queue.Empty:
                         break
-                    ticket = gate.acquire(self.memory.get(cell.key, 0), resident, stop)
+                    if group is None:
+                        continue
+                    ticket = gate.acquire(group.memory, resident, stop)
                     if ticket is None:
                         break
                     if isinstance(ticket, str):
-                        self._record(cell, base_record(cell, "oom", error=f"not started: {ticket}"), on_start, on_done)
+                        for half in self._refuse(group, ticket, on_start, on_done):
+                            todo.put(half)
                         continue
                     gpu_gate, gpu_ticket = None, None
                     try:
-                        need = cell_need(self.gpu_memory.get(cell.key, 0)) if gpu else 0
+                        need = cell_need(group.gpu_memory) if gpu else 0
                         if gpus and gpu and need:
                             gpu_gate = gpus.gates[gpu.index]
                             gpu_ticket = gpu_gate.acquire(need, gpu_resident, stop)
                             if gpu_ticket is None:
                                 break
                             if isinstance(gpu_ticket, str):
-                                error = f"not started: on cuda:{gpu.index}, {gpu_ticket}"
-                                self._record(cell, base_record(cell, "oom", error=error), on_start, on_done)
+                                reason = f"on cuda:{gpu.index}, {gpu_ticket}"
+                                for half in self._refuse(group, reason, on_start, on_done):
+                                    todo.put(half)
                                 continue
                         if worker is None:
                             worker = self._start_worker(slot, log_dir, gpu.visible_id if gpu else None)
                             live[slot] = worker
-                        worker = self._run_one(worker, cell, on_start, on_done)
+                        worker, halves = self._run_one(worker, group, on_start, on_done)
+                        for half in halves:
+                            todo.put(half)
                     finally:
                         if gpu_gate is not None and isinstance(gpu_ticket, int):
                             gpu_gate.release(gpu_ticket)
@@ -258,7 +203,7 @@ class LocalExecutor(Executor):
                         worker.close()
 
         threads = [
-            threading.Thread(target=slot_loop, args=(i,), daemon=True) for i in range(min(self.jobs, len(cells)))
+            threading.Thread(target=slot_loop, args=(i,), daemon=True) for i in range(min(self.jobs, len(groups)))
         ]
         for t in threads:
             t.start()
@@ -274,26 +219,49 @@ class LocalExecutor(Executor):
         if errors:
             raise errors[0]
 
-    def _run_one(self, worker: _Worker, cell: Cell, on_start: StartCallback, on_done: Callback) -> _Worker | None:
-        """Run ``cell`` on ``worker``; returns the worker, or None when it had to be killed or died."""
-        on_start(cell)
-        ok = worker.send({"cell": cell.to_dict()})
-        reply = worker.wait_reply(self.timeout) if ok else None
+    def _run_one(
+        self, worker: WorkerProcess, group: Group, on_start: StartCallback, on_done: Callback
+    ) -> tuple[WorkerProcess | None, list[Group]]:
+        """Run ``group`` on ``worker``, passing each member's reply on as it comes. Returns the worker
+        (None when it had to be killed or died) and the halves to run when a SIGKILL (the
+        out-of-memory killer) ended a group with two or more members unfinished."""
+        self._start(group.cells, on_start)
+        if self.claims is not None and self.timeout:  # its claims expire with its timeout, counted from now
+            self.claims.renew(group.cells)
+        pending = {c.key: c for c in group.cells}
+        deadline = time.monotonic() + self.timeout * group.size if self.timeout else None
+        ok = worker.send(group.to_message())
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            reply = worker.wait_reply(left) if ok else None
+            if not isinstance(reply, dict) or reply.get("done"):
+                break
+            cell = pending.pop(reply.get("key", ""), None)
+            if cell is not None:
+                on_done(cell, reply)
+        rest = [c for c in group.cells if c.key in pending]
+        if isinstance(reply, dict):  # done: a member without a reply is the worker's bug, said so
+            for cell in rest:
+                error = "the worker finished its group without a record for this cell"
+                self._record(cell, base_record(cell, "error", error=error), on_start, on_done)
+            return worker, []
         if reply == "timeout":
             worker.kill()
-            error = f"cell exceeded --timeout {self.timeout:g}s and was stopped"
-            self._record(cell, base_record(cell, "timeout", error=error), None, on_done)
-            return None
-        if reply is None:
-            status, cause = worker.death()
-            worker.kill()
-            self._record(cell, base_record(cell, status, error=cause), None, on_done)
-            return None
-        on_done(cell, reply)
-        return worker
+            limit = f"--timeout {self.timeout:g}s" + (f" x {group.size} cells" if group.size > 1 else "")
+            error = f"{'cell' if group.size == 1 else 'group'} exceeded {limit} and was stopped"
+            for cell in rest:
+                self._record(cell, base_record(cell, "timeout", error=error), on_start, on_done)
+            return None, []
+        status, cause = worker.death()
+        worker.kill()
+        if status == "oom" and len(rest) > 1:
+            return None, split(subgroup(group, rest, self.memory, self.gpu_memory), self.memory, self.gpu_memory)
+        for cell in rest:
+            self._record(cell, base_record(cell, status, error=cause), on_start, on_done)
+        return None, []
 
-    def _start_worker(self, slot: int, log_dir: Path, visible_gpu: str | None = None) -> _Worker:
-        worker = _Worker(slot, self.device, self.threads, self.store.root, log_dir, visible_gpu)
+    def _start_worker(self, slot: int, log_dir: Path, visible_gpu: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(slot, self.device, self.threads, self.store.root, log_dir, visible_gpu)
         reply = worker.wait_reply(WORKER_START_TIMEOUT)
         if not isinstance(reply, dict) or not reply.get("ready"):
             cause = worker.death()[1] if reply is None else "worker did not start in time"

@@ -59,17 +59,17 @@ def cell_need(declared: int) -> int:
     return declared + CUDA_CONTEXT if declared > 0 else 0
 
 
-def check_fits(gpus: list[Gpu], needs: dict[str, int], cells: list[Any]) -> None:
-    """One line, before any cell runs, for a cell that declares more GPU memory than every GPU has."""
+def check_fits(gpus: list[Gpu], groups: list[Any]) -> None:
+    """One line, before any cell runs, for a cell (or group) that declares more GPU memory than every
+    GPU has (the planner never forms such a group, so in practice a lone cell)."""
     if not gpus:
         return
     largest = max(gpus, key=lambda g: g.total)
-    for cell in cells:
-        need = needs.get(cell.key, 0)
-        if need > largest.total:
+    for group in groups:
+        if group.gpu_memory > largest.total:
             raise HarnessError(
-                f"{cell.describe()} declares {fmt_bytes(need)} of GPU memory, more than cuda:{largest.index} "
-                f"({largest.name}) has ({fmt_bytes(largest.total)}); run it with --device cpu"
+                f"{group.describe()} declares {fmt_bytes(group.gpu_memory)} of GPU memory, more than "
+                f"cuda:{largest.index} ({largest.name}) has ({fmt_bytes(largest.total)}); run it with --device cpu"
             )
 
 
@@ -79,9 +79,9 @@ def free_memory(index: int) -> int:
     return int(torch.cuda.mem_get_info(index)[0])
 
 
-def default_jobs(gpus: list[Gpu], needs: dict[str, int], cores: int) -> tuple[int, str]:
-    """Jobs for a GPU run without ``--jobs``: as many of the largest cell as fit in the free memory of
-    the GPUs (at most one per core), and the line that says why."""
+def default_jobs(gpus: list[Gpu], needs: dict[str, int], cores: int, unit: str = "cell") -> tuple[int, str]:
+    """Jobs for a GPU run without ``--jobs``: as many of the largest cell (or group: ``unit``) as fit in
+    the free memory of the GPUs (at most one per core), and the line that says why."""
     largest = max(needs.values(), default=0)
     if largest <= 0 or not gpus:
         return cores, ""
@@ -89,20 +89,24 @@ def default_jobs(gpus: list[Gpu], needs: dict[str, int], cores: int) -> tuple[in
     jobs = max(1, min(cores, fit))
     free = sum(free_memory(g.index) for g in gpus)
     return jobs, (
-        f"jobs: {jobs} ({fmt_bytes(free)} free on {len(gpus)} GPU(s) holds {fit} cell(s) of up to "
+        f"jobs: {jobs} ({fmt_bytes(free)} free on {len(gpus)} GPU(s) holds {fit} {unit}(s) of up to "
         f"{fmt_bytes(largest)}, {cores} cores; --jobs overrides)"
     )
 
 
-def plan_gpu_run(cells: list[Any], est: Any, device: str, jobs: int | None, cores: int) -> tuple[int, list[str]]:
+def plan_gpu_run(items: list[Any], est: Any, device: str, jobs: int | None, cores: int) -> tuple[int, list[str]]:
     """Before any cell of a GPU run starts: refuse a cell no GPU can hold (one line), say which cells
-    run on the CPU and why, and pick the jobs when ``--jobs`` was not given. Returns (jobs, lines)."""
+    run on the CPU and why, and pick the jobs when ``--jobs`` was not given: as many of the largest
+    group or cell (``items``, groups or cells) as fit. Returns (jobs, lines)."""
+    from harness.engine.groups import as_groups
+
     gpus = visible_gpus(device)
-    needs = {c.key: cell_need(est.gpu_memory.get(c.key, 0)) for c in cells}
-    check_fits(gpus, {c.key: est.gpu_memory.get(c.key, 0) for c in cells}, cells)
+    groups = as_groups(items, est.memory, est.gpu_memory)
+    needs = {g.id: cell_need(g.gpu_memory) for g in groups}
+    check_fits(gpus, groups)
     lines = []
     reasons: dict[tuple[str, str], int] = {}
-    for c in cells:
+    for c in (c for g in groups for c in g.cells):
         if est.cpu_only.get(c.key):
             reasons[(c.track, est.cpu_only[c.key])] = reasons.get((c.track, est.cpu_only[c.key]), 0) + 1
     for (track, why), n in sorted(reasons.items()):
@@ -110,7 +114,7 @@ def plan_gpu_run(cells: list[Any], est: Any, device: str, jobs: int | None, core
     names = ", ".join(f"cuda:{g.index} {g.name} {fmt_bytes(g.total)}" for g in gpus)
     lines.append(f"GPU(s): {names}")
     if jobs is None:
-        jobs, why = default_jobs(gpus, needs, cores)
+        jobs, why = default_jobs(gpus, needs, cores, "group" if any(g.size > 1 for g in groups) else "cell")
         if why:
             lines.append(why)
     return jobs, lines

@@ -1,6 +1,8 @@
 """Progress of a suite run: cells done / running / failed and an ETA.
 
-A rich live bar on a terminal; one plain line per finished cell otherwise (CI logs, pipes).
+A rich live bar on a terminal; one plain line per finished cell otherwise (CI logs, pipes). Cells
+count as they finish, one by one, also when they ran in a group, and also when another run on the
+same results folder computed them (said so on their line).
 """
 
 from __future__ import annotations
@@ -98,11 +100,20 @@ class Progress:
                 eta = self.eta()
                 eta_s = f" ETA {eta:.0f}s" if eta == eta else ""
                 err = f": {summary.get('error')}" if status in FAILED or status == "diverged" else ""
+                err += " (computed by another run)" if summary.get("elsewhere") else ""
                 print(
                     f"[{self.done}/{self.total}] {status:8s} {cell.describe()}{err}{eta_s}",
                     file=self.stream,
                     flush=True,
                 )
+
+    def note(self, text: str) -> None:
+        """A line about the run itself (e.g. waiting for cells another run is computing)."""
+        with self.lock:
+            if self.live:
+                self._rich.console.print(text)
+            elif self.enabled:
+                print(text, file=self.stream, flush=True)
 
     def _refresh(self, advance: int = 0) -> None:
         if self._rich is not None:

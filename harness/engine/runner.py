@@ -13,11 +13,13 @@ import platform
 import subprocess
 import time
 import traceback
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 from harness.engine.cell import Cell
-from harness.errors import Diverged, HarnessError
+from harness.engine.groups import Group
+from harness.errors import Diverged, HarnessError, first_line
 
 
 def check_device_name(requested: str) -> None:
@@ -196,34 +198,141 @@ def run_cell(cell: Cell, device: str = "cpu", threads: int | None = None) -> dic
             _gpu_begin(ctx.device)
         ctx.seed_everything("init")
         with precision_scope(cell.precision, ctx.device):
-            metrics = track.run(cell, ctx)
-        rec["status"] = "ok"
-        rec["metrics"] = {k: float(v) for k, v in metrics.items()}
-        if ctx.predictions:  # Store.write turns them into <key>.pred.npz beside the record
-            rec["predictions"] = dict(ctx.predictions)
-    except Diverged as exc:
-        rec["status"] = "diverged"
-        rec["error"] = str(exc)
-        rec["metrics"] = {k: float(v) for k, v in exc.metrics.items()}
-    except MemoryError as exc:
-        rec["status"] = "oom"
-        rec["error"] = f"MemoryError: {exc}"
-    except HarnessError as exc:
-        rec["error"] = str(exc)
+            outcome: dict[str, float] | BaseException = track.run(cell, ctx)
     except Exception as exc:  # any training failure is a recorded status, not a crash
-        if _is_cuda_oom(exc):
-            rec["status"] = "oom"
-        rec["error"] = f"{type(exc).__name__}: {exc}"
-        rec["traceback"] = traceback.format_exc(limit=20)
+        outcome = exc
     if ctx.on_cuda:
         _gpu_end()
+    _settle(rec, ctx, outcome)
+    _close(rec, ctx, device, cpu_reason, ctx.train_seconds, time.time() - started)
+    return rec
+
+
+class GroupOutOfMemory(Exception):
+    """A group's training ran out of memory as a whole: split it and run the halves."""
+
+
+def run_group_cells(group: Group, device: str = "cpu", threads: int | None = None) -> list[dict[str, Any]]:
+    """Run a group's cells as one batched model (``Track.run_group``) in this process and return one
+    record per member, in order, each with ``cell`` alone's statuses and meanings. A member's
+    ``train_seconds`` and ``wall_seconds`` are its equal share of the group's; ``provenance.group``
+    says which group, of what size, at which index, and its whole training and wall seconds;
+    ``provenance.shared_training`` names the member whose training a member of a shared set used.
+
+    Raises ``GroupOutOfMemory`` when ``run_group`` itself raised an out-of-memory error (the caller
+    splits the group); any other error it raises ends every member as ``error``."""
+    from harness.engine.context import RunContext
+    from harness.engine.precision import precision_scope
+    from harness.registry import REGISTRY
+
+    cells = list(group.cells)
+    threads = threads or max(1, os.cpu_count() or 1)
+    set_threads(threads)
+    started = time.time()
+    ctxs = [RunContext(c.seed, device=device, precision=c.precision) for c in cells]
+    recs = [base_record(c, "error", started_at=_now(), provenance=provenance(device, threads)) for c in cells]
+    cpu_reason, oom = "", None
+    entries: list[dict[str, float] | BaseException] = []
+    try:
+        track = REGISTRY.get("track", group.cells[0].track).load()()
+        cpu_reason = track.cpu_only(cells[0]) if ctxs[0].on_cuda else ""
+        for ctx in ctxs if cpu_reason else ():
+            ctx.device = "cpu"
+        if ctxs[0].on_cuda:
+            _gpu_begin(ctxs[0].device)
+        with precision_scope(cells[0].precision, ctxs[0].device):
+            entries = list(track.run_group(cells, ctxs))
+        if len(entries) != len(cells):
+            raise HarnessError(f"track {track.name}: run_group returned {len(entries)} entries for {len(cells)} cells")
+        shared = _shared_sets(track, cells)
+    except Exception as exc:
+        if isinstance(exc, MemoryError) or _is_cuda_oom(exc):
+            oom = f"{type(exc).__name__}: {first_line(exc)}"
+        entries, shared = [exc] * len(cells), {}
+    if ctxs[0].on_cuda:
+        _gpu_end()
+    if oom:
+        raise GroupOutOfMemory(f"{group.describe()} ran out of memory: {oom}")
+    train, wall = sum(ctx.train_seconds for ctx in ctxs), time.time() - started
+    about = {"id": group.id, "size": len(cells), "seconds": train, "wall_seconds": wall}
+    if group.split_from:
+        about["split_from"] = group.split_from
+    for i, (rec, ctx, entry) in enumerate(zip(recs, ctxs, entries)):
+        _settle(rec, ctx, entry)
+        _close(rec, ctx, device, cpu_reason, train / len(cells), wall / len(cells))
+        rec["provenance"]["group"] = {**about, "index": i}
+        if cells[i].key in shared:
+            rec["provenance"]["shared_training"] = shared[cells[i].key]
+    return recs
+
+
+def _shared_sets(track: Any, cells: list[Cell]) -> dict[str, dict[str, Any]]:
+    """Per member of a shared-training set of two or more in ``cells``: the set's value, the member
+    whose training the set used (its first, as ``Track.run_group`` is asked to train it) and the set."""
+    sets: dict[tuple[int, str], list[str]] = {}
+    for cell in cells:
+        value = track.shared_training(cell)
+        if value is not None:
+            sets.setdefault((cell.seed, value), []).append(cell.key)
+    return {
+        key: {"value": value, "trained_by": keys[0], "members": keys}
+        for (_, value), keys in sets.items()
+        if len(keys) > 1
+        for key in keys
+    }
+
+
+def run_unit(group: Group, device: str = "cpu", threads: int | None = None) -> Iterator[dict[str, Any]]:
+    """The records of a group's members as they finish: a lone cell through ``run_cell``, a group
+    through ``run_group_cells``, split in halves (recursively, down to single cells) when it ran out
+    of memory, so the halves' records come one half after the other."""
+    if group.size == 1:
+        yield run_cell(group.cells[0], device=device, threads=threads)
+        return
+    try:
+        recs = run_group_cells(group, device=device, threads=threads)
+    except GroupOutOfMemory:
+        from harness.engine.groups import split
+
+        for half in split(group):
+            yield from run_unit(half, device=device, threads=threads)
+        return
+    for rec in recs:  # noqa: UP028 (not ``yield from``: Ray calls send(), which a list iterator lacks)
+        yield rec
+
+
+def _settle(rec: dict[str, Any], ctx: Any, outcome: dict[str, float] | BaseException) -> None:
+    """A cell's status, metrics and error from its metrics or the exception that ended it: a NaN loss
+    (``Diverged``) is ``diverged`` with the last finite metrics, an out-of-memory error ``oom``."""
+    if not isinstance(outcome, BaseException):
+        rec["status"] = "ok"
+        rec["metrics"] = {k: float(v) for k, v in outcome.items()}
+        if ctx.predictions:  # Store.write turns them into <key>.pred.npz beside the record
+            rec["predictions"] = dict(ctx.predictions)
+    elif isinstance(outcome, Diverged):
+        rec["status"] = "diverged"
+        rec["error"] = str(outcome)
+        rec["metrics"] = {k: float(v) for k, v in outcome.metrics.items()}
+    elif isinstance(outcome, MemoryError):
+        rec["status"] = "oom"
+        rec["error"] = f"MemoryError: {outcome}"
+    elif isinstance(outcome, HarnessError):
+        rec["error"] = str(outcome)
+    else:
+        if _is_cuda_oom(outcome):
+            rec["status"] = "oom"
+        rec["error"] = f"{type(outcome).__name__}: {outcome}"
+        rec["traceback"] = "".join(traceback.format_exception(outcome, limit=20))
+
+
+def _close(rec: dict[str, Any], ctx: Any, device: str, cpu_reason: str, train: float, wall: float) -> None:
+    """Where it ran, its training and wall seconds, what it saw, and when it finished."""
     rec["provenance"].update(_device_provenance(ctx, device, cpu_reason, rec["status"] in ("ok", "diverged")))
-    rec["train_seconds"] = ctx.train_seconds
+    rec["train_seconds"] = train
     rec["samples_seen"] = ctx.samples_seen
     rec["curves"] = ctx.curves
-    rec["wall_seconds"] = time.time() - started
+    rec["wall_seconds"] = wall
     rec["finished_at"] = _now()
-    return rec
 
 
 def _is_cuda_oom(exc: Exception) -> bool:

@@ -1,9 +1,12 @@
 """Long-lived worker process for the local executor: ``python -m harness.engine.worker``.
 
 Why long-lived: a fresh interpreter that imports torch costs ~2 s (torch + transformers ~7 s),
-which would dominate a suite of small cells. The worker reads one cell per line on stdin, runs it,
-writes the result file itself (atomically, so a killed driver loses nothing the worker finished)
-and answers one JSON line on its protocol pipe. Training code printing to stdout cannot corrupt
+which would dominate a suite of small cells. The worker reads one group per line on stdin (its
+cells and identity, ``Group.to_message``; a lone cell is a group of one), runs it
+(``harness.engine.runner.run_unit``: split in halves in this process when it runs out of memory),
+writes each member's result file itself as it finishes (atomically, so a killed driver loses
+nothing the worker finished), answers one JSON line per member on its protocol pipe, then
+``{"done": true}``. Training code printing to stdout cannot corrupt
 the protocol: stdout is redirected to stderr and the protocol uses a private duplicate.
 
 With ``KEXUE_BENCH_FAKE_CUDA=1`` the worker runs on ``harness.engine.device_guard``'s pretend GPU (tests, and
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     from harness.engine.cell import Cell
-    from harness.engine.runner import run_cell, set_threads
+    from harness.engine.groups import Group
+    from harness.engine.runner import run_unit, set_threads
     from harness.engine.store import Store
     from harness.registry import load_builtins
 
@@ -49,14 +53,18 @@ def main(argv: list[str] | None = None) -> int:
             if not line.strip():
                 continue
             msg = json.loads(line)
-            cell = Cell.from_dict(msg["cell"])
-            rec = run_cell(cell, device=args.device, threads=args.threads)
+            cells = tuple(Cell.from_dict(d) for d in msg["cells"])
+            group = Group(cells, split_from=(msg.get("group") or {}).get("split_from", ""))
+            for rec in run_unit(group, device=args.device, threads=args.threads):
+                if guard is not None:  # what ran off the device while this group ran
+                    rec["provenance"]["fake_cuda"] = {"cpu_ops": dict(guard.cpu_ops), "device_ops": guard.device_ops}
+                store.write(rec)
+                proto.write(
+                    json.dumps({"key": rec["key"], "status": rec["status"], "error": rec.get("error", "")}) + "\n"
+                )
             if guard is not None:
-                rec["provenance"]["fake_cuda"] = {"cpu_ops": dict(guard.cpu_ops), "device_ops": guard.device_ops}
                 guard.reset()
-            store.write(rec)
-            reply = {"key": rec["key"], "status": rec["status"], "error": rec.get("error", "")}
-            proto.write(json.dumps(reply) + "\n")
+            proto.write(json.dumps({"done": True}) + "\n")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.report.markdown import claims_markdown, leaderboard_cells, leaderboard_markdown
 from harness.report.provenance import hardware_line, ordered, provenance
-from harness.report.publish import decide_looks, load, publish_leaderboards, track_parts
+from harness.report.publish import decide_looks, load, publish_leaderboards, track_parts, with_q
 from harness.report.summary import RULE, scale_line, summarize_track, summary_markdown
 
 __all__ = ["build_report", "publish_leaderboards"]
@@ -102,9 +102,11 @@ def build_report(
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     ctx_tracks, md_tracks, summaries, provs = [], [], [], []
+    parts = {name: track_parts(table, cls, looks) for name, cls in by_name.items()}
+    controlled = with_q([c for _, _, claims in parts.values() for c in claims])
     for name in ordered(list(by_name)):
         cls = by_name[name]
-        t, rows, claims = track_parts(table, cls, looks)
+        t, rows, claims = parts[name]
         plans = plan_for_claims(name, claims, index, design)
         prov = provenance(results, table, name)
         provs.append(prov)
@@ -153,12 +155,13 @@ def build_report(
         results=results,
         n_records=len(table),
         rule=RULE,
+        controlled=controlled,
         scale_lines=scale_lines,
         summaries=summaries,
         tracks=ctx_tracks,
     )
     md = ["# kexue-bench report", "", f"Results: `{results}` ({len(table)} stored cells, scale `{scale}`).", ""]
-    md += summary_markdown(summaries, scale_lines)
+    md += summary_markdown(summaries, scale_lines, controlled)
     md += ["## Contents", "", *[f"- [{s.name}](#track-{s.name})" for s in summaries], ""]
     html_path, md_path = outdir / "report.html", outdir / "report.md"
     html_path.write_text(html, encoding="utf-8")

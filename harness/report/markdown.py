@@ -111,7 +111,8 @@ def published_cell(c: ClaimResult) -> str:
 
 
 def claims_markdown(results: Sequence[ClaimResult]) -> str:
-    """The claims table: raw p, Holm p over the claim's rows, and the verdict read from Holm p."""
+    """The claims table: the row's p, its Holm-adjusted p within the claim, its q across every row
+    published together, and the verdict."""
     from tabulate import tabulate
 
     if not results:
@@ -127,13 +128,15 @@ def claims_markdown(results: Sequence[ClaimResult]) -> str:
             _n_look(c),
             fmt(c.p, ".3g"),
             fmt(c.p_holm, ".3g"),
+            fmt(c.q, ".3g"),
             f"**{c.verdict}**",
             c.decided_by or "-",
         ]
         for c in results
     ]
     headers = ["claim", "dataset", "kind", "published", "ours", "smallest effect", "n (look)", "p", "p (Holm)"]
-    return tabulate(table, headers=headers + ["verdict", "decided by"], tablefmt="github", disable_numparse=True) + "\n"
+    headers += ["q (BY)", "verdict", "decided by"]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
 
 
 def _n_look(c: ClaimResult) -> str:
@@ -143,10 +146,13 @@ def _n_look(c: ClaimResult) -> str:
 
 
 def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
-    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p, p_holm, verdict,
-    then smallest_effect, n, look, decided_by, the smallest-effect test's p and Holm p, and the row's
-    estimate with its 95% interval (repeated interval for a --decide row) in its sample's units, and
-    the variance of the estimate from seeds and from the test examples (per-example predictions)."""
+    """Rows of ``<track>.claims.csv``: claim, dataset, kind, published, comparable, ours, p (the row's
+    p-value: twice its smallest one-sided p, a repeated p-value for a --decide row), p_holm (within
+    the claim), q (Benjamini-Yekutieli across every testable row published together), verdict, then
+    smallest_effect, n, look, decided_by, the smallest-effect test's one-sided p, the row's estimate
+    with its 95% interval (repeated interval for a --decide row) at the verdict's look, the estimate
+    over all seeds when a --decide row has more than that look read (n_updated, estimate_updated),
+    and the variance of the estimate from seeds and from the test examples."""
     return [
         {
             "claim": c.claim,
@@ -157,16 +163,18 @@ def claims_records(results: Sequence[ClaimResult]) -> list[dict[str, Any]]:
             "ours": c.ours,
             "p": c.p,
             "p_holm": c.p_holm,
+            "q": c.q,
             "verdict": c.verdict,
             "smallest_effect": c.smallest_effect,
             "n": c.n,
             "look": c.look,
             "decided_by": c.decided_by,
             "p_small": c.p_small,
-            "p_small_holm": c.p_small_holm,
             "estimate": c.estimate,
             "ci95_lo": c.ci_lo,
             "ci95_hi": c.ci_hi,
+            "n_updated": c.n_updated,
+            "estimate_updated": c.estimate_updated,
             "seed_var": c.seed_var,
             "test_var": c.test_var,
         }

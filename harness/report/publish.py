@@ -1,11 +1,12 @@
-"""``harness publish``: leaderboards/<track>.md, .csv, .seeds.csv, .claims.csv (and .tex).
+"""``harness publish``: leaderboards/<track>.md, .csv, .seeds.csv, .claims.csv (and .tex), summary.md.
 
 Why these files: the Markdown is for reading, the CSV for tools, the per-seed CSV so anyone can
 recompute every paired delta and CI, the claims CSV so verdicts can be audited, the LaTeX for
-papers. Each names the suite, scale, seeds, harness version and commit that produced it and the
-command that reproduces it. Scales never replace each other: the ``quick`` scale is published at
-the top of the output folder, every other scale in a sub-folder named after it, and a folder
-holding another scale's leaderboard is only overwritten with ``force``.
+papers, summary.md (at_a_glance.py) for the README's per-track counts. Each names the suite,
+scale, seeds, harness version and commit that produced it and the command that reproduces it.
+Scales never replace each other: the ``quick`` scale is published at the top of the output folder,
+every other scale in a sub-folder named after it, and a folder holding another scale's leaderboard
+is only overwritten with ``force``.
 """
 
 from __future__ import annotations
@@ -65,19 +66,18 @@ def load(results: str, tracks: list[str] | None, scale: str | None = None) -> tu
 
 
 def decide_looks(results: str) -> Any:
-    """The looks of the ``--decide`` design of ``results`` by row id (None when it has no design)."""
-    from harness.sequential.design import load as load_design
-    from harness.sequential.ledger import FileLedger
+    """The reading of the ``--decide`` design of ``results`` (None when it has no design): its rows'
+    looks and frozen verdicts, the tracks it registered (sequential/readout.py)."""
+    from harness.sequential.readout import design_reading
 
-    design = load_design(results)
-    return FileLedger(results).row_looks(design) if design else None
+    return design_reading(results)
 
 
 def track_parts(table: Any, track_cls: Any, looks: Any = None) -> tuple[Any, list[Any], list[Any]]:
     """A track's rows of the table, its leaderboard rows and its evaluated claim rows (claims see
     only fresh cells: a result computed by an older version of its method, dataset or track is
     shown as stale in the leaderboard and never counts as evidence). ``looks``: the rows of a
-    ``--decide`` design (their verdicts read sequential p-values)."""
+    ``--decide`` design (their verdicts read repeated p-values; frozen verdicts stay frozen)."""
     t = table[table["track"] == track_cls.name]
     rows = track_rows(t, track_cls)
     claims = evaluate_claims(t, track_cls, looks)
@@ -157,14 +157,17 @@ def publish_leaderboards(
     outdir = destination(out, scale)
     outdir.mkdir(parents=True, exist_ok=True)
     looks = decide_looks(results)
+    parts = {cls.name: track_parts(table, cls, looks) for cls in classes}
+    controlled = with_q([c for _, _, claims in parts.values() for c in claims])
     written = []
     for cls in classes:
-        t, rows, claims = track_parts(table, cls, looks)
+        t, rows, claims = parts[cls.name]
         prov = provenance(results, table, cls.name)
         paths = {ext: outdir / f"{cls.name}.{ext}" for ext in ("md", "csv", "seeds.csv", "claims.csv", "tex")}
         _check_scale(paths["csv"], scale, force)
         md = [f"# Leaderboard: `{cls.name}`", "", (cls.__doc__ or "").strip(), "", *prov.lines(), ""]
-        md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), "", claims_markdown(claims)]
+        md += [leaderboard_markdown(rows, cls), "## Claims", "", _rule_text(), ""]
+        md += [*(f"- {line}" for line in controlled), "", claims_markdown(claims)]
         paths["md"].write_text("\n".join(md), encoding="utf-8")
         records = [{**r, **prov.record()} for r in leaderboard_records(rows, cls)]
         board = pd.DataFrame(records)
@@ -178,7 +181,18 @@ def publish_leaderboards(
             note = f"{prov.scale} scale, {prov.seeds_text}, commit {prov.commit_text}; reproduce: {prov.reproduce()}"
             paths["tex"].write_text(leaderboard_latex(rows, cls, note), encoding="utf-8")
             written.append(paths["tex"])
-    return written
+    from harness.report.at_a_glance import write_summary
+
+    return [*written, write_summary(outdir)]  # every track's claims table in outdir, not only this call's
+
+
+def with_q(claims: list[ClaimResult]) -> list[str]:
+    """Assign Benjamini-Yekutieli q-values across ``claims`` (every track published together) and
+    return the lines that say what the verdicts control."""
+    from harness.report.summary import assign_q, guarantees
+
+    assign_q(claims)
+    return guarantees(claims)
 
 
 def _rule_text() -> str:
@@ -193,7 +207,7 @@ def claims_table(claims: Sequence[ClaimResult]) -> pd.DataFrame:
     import pandas as pd
 
     table = pd.DataFrame(claims_records(claims))
-    for count in ("n", "look"):
+    for count in ("n", "look", "n_updated"):
         if count in table:
             table[count] = pd.to_numeric(table[count]).round().astype("Int64")
     return table

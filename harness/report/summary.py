@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from harness.claims import COUNTED, ClaimResult, counts
+from harness.claims import COUNTED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, ClaimResult, counts
+
+TESTED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 
 OURS_HEADER = "ours (first testable row)"
 SHORT_OURS = 110  # characters: the summary cell stays a line or two; the claims table keeps the whole text
@@ -18,16 +20,58 @@ SHORT_OURS = 110  # characters: the summary cell stays a line or two; the claims
 _INTERVAL = re.compile(r"\[\s*[-+]?\d[\d.e+-]*,\s*[-+]?\d[\d.e+-]*\]")
 _PROTOCOL = re.compile(r"^\[[^\]]*\]\s+")  # igr's "[GD, converge: ...] " lead: the claims table shows it
 RULE = (
-    "Each claim row is tested paired over seeds (over test examples where stated), every test one-sided at "
-    "0.025 (two-sided 0.05), so a verdict agrees with the printed 95% interval; Holm corrects the rows of a "
-    "claim together. Reproduced: significant on the claimed side (flagged when also significantly smaller "
-    "than the smallest effect of interest). Not reproduced: significant on the other side, below the "
-    "non-inferiority margin, outside the equivalence band, or significantly smaller than the claim's "
-    "smallest effect of interest. Otherwise inconclusive; untestable when a declared precondition fails. "
-    "Rows of a `harness run --decide` design read sequential p-values (Lan-DeMets O'Brien-Fleming-type "
-    "spending, looks fixed before the first added seed) and repeated confidence intervals; `decided by` "
-    "names the test that decided a row, `n` its seeds and `look` the look it was decided at."
+    "Each claim row is tested paired over seeds (over test examples where stated) with one-sided tests at "
+    "0.025 (two-sided 0.05), so a single row's verdict agrees with its printed 95% interval. The rows of a claim "
+    "form one family: Holm's step-down reads every test of the rows still open at 0.025 / (rows open), which "
+    "keeps the chance of any false verdict within a claim at or below 0.05. Reproduced: significant on the "
+    "claimed side (above -margin, inside the band). Not reproduced: significant on the other side, below "
+    "-margin, outside the band, or smaller than the claim's smallest effect of interest (', on the claimed "
+    "side' when also above 0); no row reads reproduced with its 95% interval below its smallest effect. "
+    "Otherwise inconclusive; untestable when a declared precondition fails; exploratory (no verdict) when a "
+    "`--decide` design did not register the row. Rows of a `harness run --decide` design read repeated "
+    "p-values against exact t-scale boundaries (Lan-DeMets O'Brien-Fleming-type spending, looks fixed before "
+    "the first added seed), Holm in the order rows stop (Maurer & Bretz 2013), each verdict frozen at the look "
+    "where its row stopped; their intervals are repeated 95% intervals. `p` is the row's p-value (twice its "
+    "smallest one-sided p), `q` its Benjamini-Yekutieli q-value across every testable row published together."
 )
+ALPHA_FDR = 0.05
+
+
+def assign_q(claims: list[ClaimResult]) -> None:
+    """Benjamini-Yekutieli q-values across every testable row of ``claims`` (all tracks published
+    together): valid under any dependence between rows, such as shared baselines and seeds."""
+    from harness.stats import by_qvalues
+
+    tested = [c for c in claims if c.verdict in TESTED and c.p == c.p]
+    for c, q in zip(tested, by_qvalues([c.p for c in tested])):
+        c.q = q
+
+
+def guarantees(claims: list[ClaimResult]) -> list[str]:
+    """What the verdicts of ``claims`` control, in words and numbers (the q-values must be assigned)."""
+    tested = [c for c in claims if c.verdict in TESTED and c.q == c.q]
+    decided = [c for c in tested if c.verdict in (REPRODUCED, NOT_REPRODUCED)]
+    families = {c.family for c in decided}
+    lines = [
+        f"Within each claim: the chance of any false verdict among its rows is at most 0.05 (family-wise; "
+        f"{len(decided)} decided rows in {len(families)} claims)."
+    ]
+    if not tested:
+        return lines
+    kept = [c for c in decided if c.q <= ALPHA_FDR]
+    q_max = max((c.q for c in decided), default=float("nan"))
+    line = (
+        f"Across all {len(tested)} testable rows (Benjamini-Yekutieli q-values, valid under any dependence between "
+        f"rows): {len(kept)} of the {len(decided)} decided rows have q <= {ALPHA_FDR:g}, so the expected share of "
+        f"false decisions among them (the FDR) is at most {ALPHA_FDR:g}: about {ALPHA_FDR * len(kept):.1f} of them."
+    )
+    if decided and len(kept) < len(decided):
+        line += (
+            f" Taken together, all {len(decided)} decided rows have q <= {q_max:.2g}: an FDR of at most {q_max:.2g}, "
+            f"about {q_max * len(decided):.1f} false decisions expected among them; the {len(decided) - len(kept)} "
+            f"rows with q > {ALPHA_FDR:g} are decided within their claim only."
+        )
+    return lines + [line]
 
 
 @dataclass
@@ -123,7 +167,7 @@ def ours_cell(s: TrackSummary) -> str:
     return f"{s.ours}: {s.ours_verdict}{where}" if s.ours_verdict else f"{s.ours}{where}"
 
 
-def summary_markdown(summaries: list[TrackSummary], scale_lines: list[str]) -> list[str]:
+def summary_markdown(summaries: list[TrackSummary], scale_lines: list[str], controlled: list[str] = ()) -> list[str]:
     from tabulate import tabulate
 
     table = [
@@ -134,6 +178,10 @@ def summary_markdown(summaries: list[TrackSummary], scale_lines: list[str]) -> l
         "## Summary",
         "",
         RULE,
+        "",
+        "What is controlled:",
+        "",
+        *[f"- {line}" for line in controlled],
         "",
         *[f"- {line}" for line in scale_lines],
         "",

@@ -1,4 +1,4 @@
-"""Group-sequential boundaries from an alpha-spending function, and sequential p-values.
+"""Group-sequential boundaries on the z scale from an alpha-spending function, and repeated p-values.
 
 A one-sided test is looked at after n_1 < n_2 < ... seeds. Under its null hypothesis the
 standardised statistics Z_k at information fractions t_k = n_k / n_max behave like B(t_k)/sqrt(t_k)
@@ -11,11 +11,16 @@ alpha(t) at its own t.
 Crossing probabilities come from recursive numerical integration of the score process on a
 grid (Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000, ch. 19), Simpson's rule.
 
-The sequential p-value of a one-sided test after k looks is the smallest level a whose boundary
-the statistics crossed at some look (Liu & Anderson 2008, stage-wise ordering): under the null,
-P(p <= a) <= a at every look, so p-values of several rows can go through Holm's procedure
-(Maurer & Bretz 2013). Statistics are t-statistics over seeds, translated to the z scale through
-their own t distribution (Jennison & Turnbull 2000, sec. 3.8).
+The repeated p-value of a one-sided test after k looks is the smallest level a whose boundary the
+statistics crossed at some look (the p-value dual to repeated confidence intervals; Jennison &
+Turnbull 2000, sec. 9.1): under the null, P(p <= a) <= a at every look and any stopping time, so
+the p-values of several rows can go through Holm's procedure (Maurer & Bretz 2013). It is not the
+stage-wise ordering p-value (Liu & Anderson 2008), which orders outcomes by the look they stop at.
+
+What this module is for now: the z scale is exact for statistics with known variance, and the
+large-sample limit of the t-scale boundaries that the verdicts use (t_boundaries.py, exact at 3-12
+seeds, where translating these z boundaries through each look's t over-spends); the recursion
+stays as the reference those tables are checked against and for the planning helpers.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ TINY = 1e-15
 def obf_spending(t: float, level: float) -> float:
     """Lan-DeMets O'Brien-Fleming-type spending: 2 - 2 Phi(z_{1-level/2} / sqrt(t)), one-sided ``level``.
 
-    Spends almost nothing early (at t = 0.25 and level 0.025: 4e-6) and nearly all of ``level``
+    Spends almost nothing early (at t = 0.25 and level 0.025: 7.4e-6) and nearly all of ``level``
     at the end, so a design with looks loses little power against a fixed design at n_max."""
     if t <= 0:
         return 0.0
@@ -174,7 +179,9 @@ def crossed(z_path: Sequence[float], info: Sequence[float], level: float, spendi
 
 
 def sequential_p(z_path: Sequence[float], info: Sequence[float], spending: str = "obf") -> float:
-    """Smallest level whose boundary the path crossed at some look (1 when none, to 1e-12 at least)."""
+    """The repeated p-value of a z path: the smallest level whose boundary the path crossed at some
+    look (1 when none, to 1e-12 at least). Valid at any look and stopping time (P(p <= a) <= a under
+    the null); not the stage-wise ordering p-value."""
     zs = list(z_path)
     if not zs or all(math.isnan(z) for z in zs):
         return math.nan

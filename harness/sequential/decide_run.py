@@ -27,6 +27,7 @@ def check_options(results: str | Path, max_seeds: int | None, look_every: int | 
     """Before any cell runs: a changed design is one line (exit 2)."""
     design = designs.load(results)
     if design is not None:
+        designs.check_method(design, results)
         designs.check_unchanged(design, {"max_seeds": max_seeds, "look_every": look_every}, results)
     else:
         designs.DesignSettings(max_seeds or 12, look_every or 3).check()
@@ -47,6 +48,7 @@ def run_decide(
     if design is None:
         design = _new_design(results, tracks, scale, max_seeds, look_every)
     else:
+        designs.check_method(design, results)
         designs.check_unchanged(design, {"max_seeds": max_seeds, "look_every": look_every}, results)
         if design.scale and design.scale != scale:
             raise HarnessError(f"the --decide design of {results}/ is for scale {design.scale}, not {scale}")
@@ -74,7 +76,8 @@ def _new_design(
     click.echo(
         f"decide: design written to {path}: {len(design.rows)} rows, at most {settings.max_seeds} seeds, "
         f"a look every {settings.look_every} seeds, Lan-DeMets O'Brien-Fleming-type spending at one-sided 0.025 "
-        f"per test, non-binding futility (smaller than the smallest effect)",
+        f"per test on exact t-scale boundaries ({design.method}), Holm in the order rows stop, verdicts frozen "
+        f"where rows stop, non-binding futility (smaller than the smallest effect)",
         err=True,
     )
     return design

@@ -2,10 +2,14 @@
 
 What it fixes (and what a second call may not change): the maximum seeds per row, the look
 schedule (every ``look_every`` seeds from the seeds a row had when the design was written, the
-last look at ``max_seeds``), the level (two-sided 0.05, one-sided 0.025 per test), the spending
-function of the decision (Lan-DeMets O'Brien-Fleming type) and the futility rule (the one-sided
-test "smaller than the smallest effect of interest" with the same spending, non-binding: the
-decision boundaries ignore it, so stopping or continuing after it never inflates their error).
+last look at ``max_seeds``), the level (family-wise 0.05 per claim, one-sided 0.025 / (rows open)
+per test), the spending function of the decision (Lan-DeMets O'Brien-Fleming type), the boundary
+method (``method``: exact t-scale boundaries, t_boundaries.METHOD) and the futility rule (the
+one-sided test "smaller than the smallest effect of interest" with the same spending, non-binding:
+the decision boundaries ignore it, so stopping or continuing after it never inflates their error).
+A design written under another boundary method (the files before ``method`` existed mapped z
+boundaries through each look's t, which over-spends at 3-12 seeds) is never continued: its looks
+would mix two procedures.
 Each row is registered with its kind, thresholds and first seeds, so a later change of a claim's
 smallest effect or margin cannot silently re-test old looks. A later ``--decide`` call over other
 tracks registers their rows too (before any seed is added to them): a row's design is fixed before
@@ -27,6 +31,7 @@ from harness.errors import HarnessError
 FOLDER = ".decide"
 DESIGN_FILE = "design.json"
 FUTILITY = "non-binding: one-sided 'smaller than the smallest effect of interest', same spending"
+LEGACY_METHOD = "z-mapped"  # design files without a ``method``: z boundaries mapped through each look's t
 
 
 @dataclass(frozen=True)
@@ -87,10 +92,12 @@ class Design:
     created: str = ""
     futility: str = FUTILITY
     scale: str = ""  # the results' scale the design's rows come from
+    method: str = ""  # the boundary method (t_boundaries.METHOD when written)
 
     def to_json(self) -> str:
         data = {
             "settings": asdict(self.settings),
+            "method": self.method,
             "futility": self.futility,
             "created": self.created,
             "scale": self.scale,
@@ -108,6 +115,7 @@ class Design:
             data.get("created", ""),
             data.get("futility", FUTILITY),
             data.get("scale", ""),
+            data.get("method", LEGACY_METHOD),
         )
 
 
@@ -151,9 +159,26 @@ def write_new(results: str | Path, design: Design) -> Path:
     path = design_path(results)
     if path.exists():
         raise HarnessError(f"{path} exists: a design is never rewritten")
+    from harness.sequential.t_boundaries import METHOD
+
     design.created = design.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    design.method = design.method or METHOD
     atomic_write_bytes(path, design.to_json().encode())
     return path
+
+
+def check_method(design: Design, results: str | Path) -> None:
+    """Refuse, in one line, to continue a design written under another boundary method."""
+    from harness.sequential.t_boundaries import METHOD
+
+    if design.method == METHOD:
+        return
+    path = design_path(results)
+    raise HarnessError(
+        f"{path} was written under the boundary method {design.method!r}, not {METHOD!r} (exact t-scale "
+        f"boundaries): its looks are never continued under other boundaries; start a new design with another "
+        f"--results directory (or move {path.parent} aside), or read this one with `harness report`"
+    )
 
 
 def add_rows(results: str | Path, design: Design, rows: list[DesignRow]) -> None:

@@ -5,11 +5,14 @@ Why this loop is separate from where rows and cells come from: the same code run
 of simulated designs (rows drawn from a distribution, tests/test_sequential_error_control.py), so
 the error control that the simulation proves is the error control of the real runs.
 
-One round: every design row whose seeds reached its next scheduled look (or the target of the
-round just finished) takes that look; the claims' rule decides with sequential p-values and Holm
-over each claim's rows; a decided row stops; the undecided rows are ordered by their chance of a
-decision at their next look per core-second of the cells they need, and chosen while the budget
-lasts; the round is written to the ledger, its cells run, and the loop looks again.
+One round: every open design row whose seeds reached its next scheduled look (or the target of
+the round just finished) takes that look; the claims' rule decides with repeated p-values against
+exact t-scale boundaries and Holm's step-down over each claim's rows in the order rows stop; a row
+that is decided stops and its verdict is frozen in the ledger with its look (later reads never
+recompute it); looks already due (seeds from cells other rows share) are all taken, one pass at a
+time, before any seed is added; the open rows are ordered by their chance of a decision at their
+next look per core-second of the cells they need, and chosen while the budget lasts; the round is
+written to the ledger, its cells run, and the loop looks again.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any, Protocol
 
 from scipy import special
 
-from harness.claims.rule import INCONCLUSIVE, Decision, RowInput, SequentialTests, decide
+from harness.claims.row_tests import SequentialTests
+from harness.claims.rule import INCONCLUSIVE, ONE_SIDED, Decision, RowInput, decide
 from harness.claims.sample import RowSample
-from harness.sequential.boundaries import boundaries
 from harness.sequential.design import Design
 from harness.sequential.ledger import Ledger, Round
+from harness.sequential.t_boundaries import sequence, table
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Engine:
                 self._run_round(pending)
                 continue
             rows = self._rows()
-            self.take_looks(rows, self.decisions(rows))
+            self.catch_up(rows)
             verdicts = self.decisions(rows)
             targets, estimate = self.choose(rows, verdicts)
             if not targets:
@@ -113,15 +117,26 @@ class Engine:
         rows = {r.row_id: r for r in self._rows()}
         spent = self.runner.run(rnd.targets, rows)
         self.ledger.finish_round(rnd, spent)
-        self.take_looks(self._rows(), self.decisions(list(rows.values())), rnd)
+        current = self._rows()
+        if self.take_looks(current, rnd):
+            self.freeze(current)
+        self.catch_up(current)
 
-    def take_looks(self, rows: Iterable[RowView], verdicts: dict[str, Decision], finished: Round | None = None) -> None:
-        """Record every look that is due: at the next scheduled seed count once the row has that many
-        seeds, or at the target of the round just finished (fewer seeds when cells failed). A decided
-        row takes no more looks."""
+    def catch_up(self, rows: list[RowView]) -> None:
+        """Take every look already due, a pass at a time, freezing the verdicts of each pass before
+        the next (a row decided in one pass takes no later look)."""
+        self.freeze(rows)  # a run killed between a look and its verdict: the verdict first
+        while self.take_looks(rows):
+            self.freeze(rows)
+
+    def take_looks(self, rows: Iterable[RowView], finished: Round | None = None) -> int:
+        """Record every look that is due (returns how many): at the next scheduled seed count once the
+        row has that many seeds, or at the target of the round just finished (fewer seeds when cells
+        failed). A row whose verdict is frozen takes no more looks."""
+        taken = 0
         for row in rows:
             rid = row.row_id
-            if verdicts.get(rid, Decision(INCONCLUSIVE)).verdict != INCONCLUSIVE:
+            if rid in self.ledger.verdicts:
                 continue
             last = self.ledger.last_n(rid)
             nxt = self.design.rows[rid].next_look(last)
@@ -132,9 +147,19 @@ class Engine:
                 seen = row.sample.first(due)
                 if seen.n >= 2:
                     self.ledger.add_look(rid, seen.n, seen.mean, seen.sd)
+                    taken += 1
+        return taken
+
+    def freeze(self, rows: list[RowView]) -> None:
+        """Write the verdict of every row that is decided now and was not before, at its last look."""
+        for rid, d in self.decisions(rows).items():
+            if d.decided and rid not in self.ledger.verdicts:
+                last = self.ledger.looks[rid][-1]
+                self.ledger.freeze(rid, d.frozen(last.look, last.n))
 
     def decisions(self, rows: list[RowView]) -> dict[str, Decision]:
-        """Verdicts from the looks taken so far (rows without a look yet read inconclusive)."""
+        """Verdicts from the looks taken so far: frozen rows as frozen, the open rows by the step-down
+        over each claim's rows (rows without a look yet read inconclusive)."""
         looks = self.ledger.row_looks(self.design)
         families: dict[str, list[RowView]] = {}
         for r in rows:
@@ -143,13 +168,15 @@ class Engine:
         out: dict[str, Decision] = {}
         for members in families.values():
             inputs = [RowInput(r.kind, self._row_tests(r, looks[r.row_id])) for r in members]
-            out.update(zip((r.row_id for r in members), decide(inputs, with_p=False)))
+            verdicts = self.ledger.verdicts
+            frozen = {i: verdicts[r.row_id] for i, r in enumerate(members) if r.row_id in verdicts}
+            out.update(zip((r.row_id for r in members), decide(inputs, frozen, with_p=False)))
         return out
 
     def _row_tests(self, row: RowView, lk: Any) -> Any:
         key = (row.row_id, len(lk.looks))
         if key not in self._tests:
-            self._tests[key] = self.tests(row.sample, lk.looks, lk.n_max, lk.spending)
+            self._tests[key] = self.tests(row.sample, lk.looks, lk.n_max, lk.spending, lk.schedule)
         return self._tests[key]
 
     def choose(self, rows: list[RowView], verdicts: dict[str, Decision]) -> tuple[dict[str, int], float]:
@@ -180,19 +207,21 @@ class Engine:
 
     def chance_of_decision(self, row: RowView, n_next: int) -> float:
         """Chance that the look at ``n_next`` seeds crosses a boundary, if the true mean and sd are the
-        current estimates (plug-in predictive; ranks rows, decides nothing)."""
+        current estimates (plug-in predictive, on the t scale at the row's most lenient level, 0.025;
+        it ranks rows and decides nothing)."""
         s = row.sample
         looks = self.ledger.looks.get(row.row_id, [])
-        n_max = self.settings.max_seeds
-        info = [min(lk.n / n_max, 1.0) for lk in looks] + [min(n_next / n_max, 1.0)]
-        if s.n < 2 or math.isnan(s.sd) or any(b <= a for a, b in zip(info, info[1:])):
+        taken = [lk.n for lk in looks]
+        if s.n < 2 or math.isnan(s.sd) or (taken and n_next <= taken[-1]):
             return 0.0
-        c = boundaries(tuple(round(t, 12) for t in info), self.settings.alpha / 2, self.settings.spending)[-1]
+        schedule = self.design.rows[row.row_id].schedule
+        following = table(sequence([*taken, n_next], schedule), self.settings.max_seeds, self.settings.spending)
+        c = following.at(ONE_SIDED)[len(taken)]
         spread = math.sqrt(max(n_next - s.n, 0) / n_next)
         chances = {}
         for test in s.tests():
-            z = s.t_stat(test, n=n_next)
-            chances[test.name] = float(special.ndtr((z - c) / spread)) if spread > 0 else float(z >= c)
+            t = s.t_stat(test, n=n_next)
+            chances[test.name] = float(special.ndtr((t - c) / spread)) if spread > 0 else float(t >= c)
         if s.kind == "equivalence":
             total = min(chances["lo"], chances["hi"]) + chances["out_hi"] + chances["out_lo"]
         else:

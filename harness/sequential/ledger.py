@@ -1,7 +1,9 @@
-"""What a ``--decide`` run has done: the looks taken at each row and the rounds of added seeds.
+"""What a ``--decide`` run has done: the looks taken at each row, the verdicts frozen at the look
+where each row stopped, and the rounds of added seeds.
 
 Why a ledger: a verdict of a sequential design depends on every look taken, not only on the data
-at the end, and a killed run must resume at the same look. ``Ledger`` keeps it in memory (the
+at the end, a killed run must resume at the same look, and a row's verdict, once it stopped, is
+never recomputed (rule.py): the ledger is where it is kept. ``Ledger`` keeps it in memory (the
 simulations); ``FileLedger`` appends each entry to ``<results>/.decide/*.jsonl`` with an fsync
 before the run goes on, so nothing a look saw is lost and a planned round is re-run, not re-planned.
 """
@@ -13,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.claims.rule import Look, RowLooks
+from harness.claims.row_tests import Frozen, Look, RowLooks
 from harness.sequential.design import FOLDER, Design
 
 
@@ -32,9 +34,11 @@ class Round:
 class Ledger:
     looks: dict[str, list[Look]] = field(default_factory=dict)
     rounds: list[Round] = field(default_factory=list)
+    verdicts: dict[str, Frozen] = field(default_factory=dict)
 
     def add_look(self, row_id: str, n: int, mean: float, sd: float) -> Look:
-        look = Look(len(self.looks.get(row_id, [])) + 1, n, mean, sd)
+        order = sum(len(v) for v in self.looks.values())
+        look = Look(len(self.looks.get(row_id, [])) + 1, n, mean, sd, order)
         self.looks.setdefault(row_id, []).append(look)
         self._saved_look(row_id, look)
         return look
@@ -43,11 +47,20 @@ class Ledger:
         looks = self.looks.get(row_id)
         return looks[-1].n if looks else 0
 
+    def freeze(self, row_id: str, frozen: Frozen) -> None:
+        """Keep a row's verdict at the look where it stopped (once: a frozen verdict never changes)."""
+        if row_id in self.verdicts:
+            raise ValueError(f"row {row_id} has a frozen verdict already")
+        self.verdicts[row_id] = frozen
+        self._saved_verdict(row_id, frozen)
+
     def row_looks(self, design: Design) -> dict[str, RowLooks]:
-        """The looks of every design row, as the claims' rule reads them."""
+        """The looks of every design row, with its schedule and frozen verdict, as the claims' rule reads them."""
         s = design.settings
         return {
-            rid: RowLooks(s.max_seeds, list(lk), s.spending) for rid, lk in self.looks.items() if rid in design.rows
+            rid: RowLooks(s.max_seeds, list(lk), s.spending, list(design.rows[rid].schedule), self.verdicts.get(rid))
+            for rid, lk in self.looks.items()
+            if rid in design.rows
         }
 
     def open_round(self) -> Round | None:
@@ -74,6 +87,9 @@ class Ledger:
     def _saved_round(self, rnd: Round) -> None:
         pass
 
+    def _saved_verdict(self, row_id: str, frozen: Frozen) -> None:
+        pass
+
 
 class FileLedger(Ledger):
     """A ledger persisted as append-only JSON lines in ``<results>/.decide/``."""
@@ -82,8 +98,13 @@ class FileLedger(Ledger):
         super().__init__()
         self.folder = Path(results) / FOLDER
         self.looks_file, self.rounds_file = self.folder / "looks.jsonl", self.folder / "rounds.jsonl"
-        for entry in _read_lines(self.looks_file):
-            self.looks.setdefault(entry["row"], []).append(Look(entry["look"], entry["n"], entry["mean"], entry["sd"]))
+        self.verdicts_file = self.folder / "verdicts.jsonl"
+        for order, entry in enumerate(_read_lines(self.looks_file)):
+            look = Look(entry["look"], entry["n"], entry["mean"], entry["sd"], order)
+            self.looks.setdefault(entry["row"], []).append(look)
+        for entry in _read_lines(self.verdicts_file):
+            row = entry.pop("row")
+            self.verdicts.setdefault(row, Frozen(**entry))
         by_number: dict[int, Round] = {}
         for entry in _read_lines(self.rounds_file):  # a round's later line (done) replaces its planned line
             by_number[entry["number"]] = Round(**entry)
@@ -94,6 +115,9 @@ class FileLedger(Ledger):
 
     def _saved_round(self, rnd: Round) -> None:
         _append(self.rounds_file, asdict(rnd))
+
+    def _saved_verdict(self, row_id: str, frozen: Frozen) -> None:
+        _append(self.verdicts_file, {"row": row_id, **asdict(frozen)})
 
 
 def _append(path: Path, entry: dict) -> None:

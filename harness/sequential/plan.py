@@ -49,11 +49,11 @@ def _num(x: float | None) -> float | None:
 def plan_rows(results: str | Path, tracks: list[str] | None = None, scale: str | None = None) -> list[PlanRow]:
     """One PlanRow per undecided testable row of the results."""
     from harness.report.publish import evaluate_claims, load
-    from harness.sequential.ledger import FileLedger
+    from harness.sequential.readout import design_reading
 
     table, classes, _ = load(str(results), tracks, scale)
     design = designs.load(results)
-    looks = FileLedger(results).row_looks(design) if design else None
+    looks = design_reading(results)
     index = CellIndex.read(results)
     out: list[PlanRow] = []
     for cls in classes:
