@@ -31,7 +31,7 @@ import time
 import torch
 
 from harness.data.chinese import sentiment
-from harness.models import lm_scoring, lm_states
+from harness.models import lm_reference, lm_scoring, lm_states
 from harness.models.lm_backbones import load_backbone
 
 
@@ -96,9 +96,9 @@ def main() -> int:
         return scores
 
     fast = run("batched", lambda: lm_scoring.score_plan(model, plan, args.batch_size, pad))
-    per_text = run("naive, per text", lambda: lm_scoring.naive_option_scores(model, plan, one_pass_when_last=True))
+    per_text = run("naive, per text", lambda: lm_reference.naive_option_scores(model, plan, one_pass_when_last=True))
     if not args.skip_per_option and plan.last_token_only:
-        run("naive, per option", lambda: lm_scoring.naive_option_scores(model, plan, one_pass_when_last=False))
+        run("naive, per option", lambda: lm_reference.naive_option_scores(model, plan, one_pass_when_last=False))
 
     states, b_wall, b_cpu = [], 0.0, 0.0
     if not args.no_cached:

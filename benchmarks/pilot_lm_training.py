@@ -1,35 +1,38 @@
-"""The validation pilot behind the quick suite's Qwen training settings: LoRA depth, lr and steps.
+"""The validation pilot behind the quick suite's Qwen training settings, per arm, with error bars.
 
-Run by hand (needs the real backbone; resumable: finished runs are read back from ``--out``):
+Run by hand (needs the real backbone; resumable: finished runs are read back from ``--out``, and a
+second process may share the grid):
 
-    python benchmarks/pilot_lm_training.py [--k 0] [--depths 1 2 4 8] [--lrs 3e-4 1e-3 3e-3]
-        [--arms pet head-finetune] [--steps 100] [--eval-every 10] [--patience 3] [--reverse]
+    python benchmarks/pilot_lm_training.py --arms pet head-finetune --k 16 0 \\
+        --configs lora-top1@3e-4 lora-top1@1e-3 lora-top2@3e-4 lora-top2@1e-3
+    python benchmarks/pilot_lm_training.py --arms full --steps 500 --eval-every 25 \\
+        --configs lora-top1@3e-4:300:10 lora-top1@1e-3 lora-top4@1e-3
     python benchmarks/pilot_lm_training.py --table          # the table from the runs in --out
 
-Each run trains one arm of one (K, depth, lr) cell through the fewshot track's own code
-(``harness.tracks.fewshot.lm._train``, ``test=False``): the seed's K texts drawn as a suite cell
-draws them, the block's pattern, ``lora-top<depth>``, AdamW with warmup/decay over ``--steps``,
-validation accuracy on the first ``--valid`` validation texts every ``--eval-every`` steps, stopped
-after ``--patience`` evaluations without a new best. **Test texts are never read.** Each run appends
-one JSON line (best validation accuracy, its step, the steps trained, the curve, CPU and wall seconds).
+A configuration is ``<layers>@<lr>`` with an optional ``:<steps>:<eval every>`` (else ``--steps`` and
+``--eval-every``). Each run trains one arm of one (K, configuration, seed) through the fewshot track's
+own code (``harness.tracks.fewshot.lm._train``, ``test=False``): the seed's K texts drawn as a suite
+cell draws them (``full``: the first ``--full-texts`` train texts), the block's pattern, AdamW with
+warmup/decay over the steps, validation accuracy on the first ``--valid`` validation texts every
+``eval every`` steps, stopped after ``--patience`` evaluations without a new best. **Test texts are
+never read.** Seeds are pilot seeds (100-102 by default), never a suite's. Each run appends one JSON
+line (best validation accuracy, its step, steps trained, the curve, CPU and wall seconds).
 
-Rule (printed with the table): among the (depth, lr) run for every arm and K value whose best
-validation step comes after the first evaluation in most of their runs (the model still improves
-after it is first evaluated: trained until validation stops improving, not stopped at once), the one
-with the highest validation accuracy averaged over the arms and K values; ties (within 0.0025) go to
-the cheaper (smaller depth, then fewer CPU seconds). The table also names the highest mean without
-that condition. PET and the head get the same grid and the same rule; the steps budget and patience
-are the ones the pilot ran with (``--steps`` is a budget: no run used all of it). Say what else ran
-on the machine (``uptime``) when quoting CPU seconds.
+Rule (printed with the table), per arm: the reference configuration (``--reference``, the recipe the
+suite used before) unless another configuration's validation gain over it, paired by seed and K and
+averaged over the K values, exceeds twice its standard error over seeds (the pilot's own noise): a
+setting is preferred only where its gain is larger than the noise says chance could give. Among
+several such, the largest gain. Say what else ran on the machine (``uptime``) when quoting seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
 from harness.data.cache import load_dataset
 from harness.engine.context import RunContext
@@ -42,27 +45,44 @@ from harness.tracks.fewshot.protocol import FewShot
 DATASET = ("sentiment", {"eval_per_class": 500})
 
 
-def config_key(k: int, depth: int, lr: float, arm: str, seed: int) -> str:
-    return f"k={k} depth={depth} lr={lr:g} arm={arm} seed={seed}"
+def parse_config(text: str, steps: int, every: int) -> tuple[str, float, int, int]:
+    """``lora-top2@1e-3[:steps:every]`` -> (layers, lr, steps, eval every)."""
+    head, _, rest = text.partition(":")
+    layers, _, lr = head.partition("@")
+    parts = rest.split(":") if rest else []
+    return layers, float(lr), int(parts[0]) if parts else steps, int(parts[1]) if len(parts) > 1 else every
 
 
-def run_one(args: argparse.Namespace, data, k: int, depth: int, lr: float, arm: str) -> dict:
-    """One arm of one cell, validation only."""
+def config_name(layers: str, lr: float, steps: int, every: int) -> str:
+    return f"{layers}@{lr:g}:{steps}:{every}"
+
+
+def run_key(arm: str, k: int, config: str, seed: int, valid: int) -> str:
+    return f"arm={arm} k={k} config={config} seed={seed} valid={valid}"
+
+
+def run_one(args: argparse.Namespace, data, arm: str, k: int, config: tuple, seed: int) -> dict:
+    """One arm of one configuration and seed, validation only."""
+    layers, lr, steps, every = config
     settings = FewShot.Settings(
         k=k,
-        steps=args.steps,
-        eval_every=args.eval_every,
+        steps=steps,
+        full_steps=steps,
+        eval_every=every,
         patience=args.patience,
         batch_size=args.batch_size,
         lr=lr,
         valid_texts=args.valid,
         backbone=args.backbone,
         pattern=args.pattern,
-        train_layers=f"lora-top{depth}",
+        train_layers=layers,
+        full_texts=args.full_texts,
     )
     recipe = method_recipe(FewShot, arm, REGISTRY.get("method", arm, "fewshot").resolve_params({}))
-    ctx = RunContext(args.seed)
+    ctx = RunContext(seed)
     texts, labels = FewShot().labelled_sample(settings, data, ctx.seed("sample"))
+    if recipe.all_labels:
+        texts, labels = list(data.train_texts[: args.full_texts]), list(data.train_labels[: args.full_texts])
     valid = (data.valid_texts[: args.valid], data.valid_labels[: args.valid])
     c0 = time.process_time()
     env = lm.setup(args.backbone, recipe, settings, "quick")
@@ -70,26 +90,27 @@ def run_one(args: argparse.Namespace, data, k: int, depth: int, lr: float, arm: 
         lm.plan_states(env, part, head=recipe.kind == "head")
     setup_cpu = time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
-    out = lm._train(env, recipe, settings, data, texts, labels, valid, args.steps, ctx, test=False)
+    out = lm._train(env, recipe, settings, data, texts, labels, valid, ctx, test=False)
     curve = ctx.curves.get("valid_accuracy", [])
+    name = config_name(*config)
     return {
-        "key": config_key(k, depth, lr, arm, args.seed),
-        "k": k,
-        "labelled_texts": len(texts),
-        "depth": depth,
-        "lr": lr,
+        "key": run_key(arm, 0 if recipe.all_labels else k, name, seed, args.valid),
         "arm": arm,
-        "seed": args.seed,
+        "k": 0 if recipe.all_labels else k,
+        "labelled_texts": len(texts),
+        "config": name,
+        "layers": layers,
+        "lr": lr,
+        "steps": steps,
+        "eval_every": every,
+        "seed": seed,
         "valid_accuracy": out["valid_accuracy"],
         "best_step": int(out["best_step"]),
         "trained_steps": int(out["trained_steps"]),
-        "first_eval_accuracy": curve[0][1] if curve else None,
         "curve": curve,
         "train_cpu_s": round(time.process_time() - c0, 1),
         "setup_cpu_s": round(setup_cpu, 1),
         "wall_s": round(time.perf_counter() - t0, 1),
-        "steps": args.steps,
-        "eval_every": args.eval_every,
         "patience": args.patience,
         "valid_texts": args.valid,
     }
@@ -128,53 +149,66 @@ def claim(out: Path, key: str) -> Path | None:
     return path
 
 
-def table(runs: list[dict]) -> str:
-    """The pilot's table and its choice (markdown)."""
-    arms = sorted({r["arm"] for r in runs})
-    ks = sorted({r["k"] for r in runs})
+def _sd(xs: list[float]) -> float:
+    return stdev(xs) if len(xs) > 1 else math.nan
+
+
+def gains(runs: list[dict], arm: str, config: str, reference: str) -> dict[int, float]:
+    """Per seed: ``config``'s validation accuracy minus the reference's, averaged over the K values both ran."""
+    by = {(r["k"], r["seed"], r["config"]): r["valid_accuracy"] for r in runs if r["arm"] == arm}
+    per_seed: dict[int, list[float]] = {}
+    for k, seed, c in by:
+        if c == config and (k, seed, reference) in by:
+            per_seed.setdefault(seed, []).append(by[(k, seed, c)] - by[(k, seed, reference)])
+    return {s: mean(v) for s, v in per_seed.items()}
+
+
+def choose(runs: list[dict], arm: str, reference: str) -> tuple[str, list[str]]:
+    """The arm's configuration by the rule, and one line per alternative (gain, its SE, preferred or not)."""
+    configs = sorted({r["config"] for r in runs if r["arm"] == arm} - {reference})
+    lines, best, best_gain = [], reference, 0.0
+    for c in configs:
+        g = gains(runs, arm, c, reference)
+        if len(g) < 2:
+            lines.append(f"{arm} {c}: {len(g)} paired seed(s), no noise estimate yet")
+            continue
+        m, se = mean(g.values()), _sd(list(g.values())) / math.sqrt(len(g))
+        won = m > 2 * se and m > 0
+        lines.append(f"{arm} {c}: gain {m:+.3f} (SE {se:.3f}, {len(g)} seeds){' > 2 SE: preferred' if won else ''}")
+        if won and m > best_gain:
+            best, best_gain = c, m
+    return best, lines
+
+
+def table(runs: list[dict], reference: str) -> str:
+    """The pilot's table (markdown, mean +- sd over seeds) and each arm's choice."""
     lines = [
-        "| K | depth | lr | " + " | ".join(f"{a}: valid (best step / trained)" for a in arms) + " | mean | CPU s |",
-        "|---|---|---|" + "---|" * len(arms) + "---|---|",
+        "| arm | K | config (layers@lr:steps:eval every) | seeds | valid accuracy | best step | steps trained | "
+        "train CPU s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    cells: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        cells.setdefault((r["depth"], r["lr"]), []).append(r)
-    for k in ks:
-        for (depth, lr), rs in sorted(cells.items()):
-            row = {r["arm"]: r for r in rs if r["k"] == k}
-            if not row:
-                continue
-            shown = [
-                f"{row[a]['valid_accuracy']:.3f} ({row[a]['best_step']} / {row[a]['trained_steps']})"
-                if a in row
-                else "-"
-                for a in arms
-            ]
-            acc = mean(r["valid_accuracy"] for r in row.values())
-            cpu = sum(r["train_cpu_s"] for r in row.values())
-            lines.append(f"| {k or '1%'} | {depth} | {lr:g} | " + " | ".join(shown) + f" | {acc:.3f} | {cpu:.0f} |")
-    complete = {c: rs for c, rs in cells.items() if len(rs) == len(arms) * len(ks)}
-    learning = {c: sum(r["best_step"] > r["eval_every"] for r in rs) * 2 > len(rs) for c, rs in complete.items()}
-    if complete:
-        score = {c: mean(r["valid_accuracy"] for r in rs) for c, rs in complete.items()}
-        pool = [c for c in complete if learning[c]] or list(complete)
-        top = max(score[c] for c in pool)
-        near = [c for c in pool if score[c] >= top - 0.0025]
-        depth, lr = min(near, key=lambda c: (c[0], sum(r["train_cpu_s"] for r in complete[c])))
-        best_any = max(complete, key=lambda c: score[c])
-        any_later = sum(r["best_step"] > r["eval_every"] for r in complete[best_any])
-        later = sum(r["best_step"] > r["eval_every"] for r in runs)
-        lines += [
-            "",
-            f"chosen: lora-top{depth}, lr {lr:g} (mean validation accuracy {score[(depth, lr)]:.3f} over "
-            f"{', '.join(arms)} and K = {', '.join(str(k or '1%') for k in ks)})",
-            "rule: among the configurations run for every arm and K whose best step comes after the first "
-            "evaluation in most of their runs (still learning when first evaluated), the highest mean; ties "
-            "within 0.0025 to the smaller depth, then the cheaper",
-            f"highest mean without that condition: lora-top{best_any[0]}, lr {best_any[1]:g} ({score[best_any]:.3f}, "
-            f"best step after the first evaluation in {any_later} of {len(complete[best_any])} runs)",
-            f"best step after the first evaluation in {later} of {len(runs)} runs",
-        ]
+        groups.setdefault((r["arm"], r["k"], r["config"]), []).append(r)
+    for (arm, k, config), rs in sorted(groups.items()):
+        acc = [r["valid_accuracy"] for r in rs]
+        lines.append(
+            f"| {arm} | {'1%' if k == 0 and arm != 'full' else 'all' if arm == 'full' else k} | {config} | {len(rs)} | "
+            f"{mean(acc):.3f} ± {_sd(acc):.3f} | {mean(r['best_step'] for r in rs):.0f} | "
+            f"{mean(r['trained_steps'] for r in rs):.0f} | {mean(r['train_cpu_s'] for r in rs):.0f} |"
+        )
+    lines += ["", f"rule: per arm, the reference {reference} unless another configuration's validation gain over it "
+              "(paired by seed and K, averaged over K) exceeds twice its standard error over seeds"]  # fmt: skip
+    for arm in sorted({r["arm"] for r in runs}):
+        ref = next((c for c in sorted({r["config"] for r in runs if r["arm"] == arm}) if c.startswith(reference)), None)
+        if ref is None:
+            lines.append(f"{arm}: the reference was not run")
+            continue
+        chosen, why = choose(runs, arm, ref)
+        lines += [f"- {w}" for w in why] + [f"**{arm}: {chosen}**"]
+    valid = sorted({r["valid_texts"] for r in runs})
+    seeds = sorted({r["seed"] for r in runs})
+    lines.append(f"\n{len(runs)} runs; validation texts {valid}; seeds {seeds}; test texts never read")
     return "\n".join(lines)
 
 
@@ -182,52 +216,52 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", default="qwen2.5-0.5b")
     ap.add_argument("--pattern", default="review")
-    ap.add_argument("--k", type=int, nargs="+", default=[0], help="labelled texts (0 = 1%% of train)")
-    ap.add_argument("--depths", type=int, nargs="+", default=[1, 2, 4, 8])
-    ap.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
+    ap.add_argument("--k", type=int, nargs="+", default=[16, 0], help="labelled texts (0 = 1%% of train)")
     ap.add_argument("--arms", nargs="+", default=["pet", "head-finetune"])
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--configs", nargs="+", default=["lora-top1@3e-4"], help="<layers>@<lr>[:<steps>:<eval every>]")
+    ap.add_argument("--reference", default="lora-top1@0.0003", help="the configuration the rule starts from")
+    ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--valid", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--valid", type=int, default=500)
+    ap.add_argument("--full-texts", type=int, default=2000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--reverse", action="store_true", help="run the grid from its end (a second process)")
-    ap.add_argument(
-        "--out",
-        default="benchmarks/pilot_lm_training.jsonl",
-        help="the runs (the committed file holds the pilot the quick suite cites)",
-    )
+    ap.add_argument("--out", default="benchmarks/pilot_lm_training.jsonl", help="the runs (committed with the table)")
     ap.add_argument("--table", action="store_true", help="only print the table of the runs in --out")
     args = ap.parse_args()
 
     out = Path(args.out)
     if args.table:
-        print(table(read_runs(out)))
+        print(table(read_runs(out), args.reference))
         return
     load_builtins()
     set_threads(args.threads)
     name, params = DATASET
     data = load_dataset(name, REGISTRY.get("dataset", name).resolve_params(params))
-    done = {r["key"] for r in read_runs(out)}
+    configs = [parse_config(c, args.steps, args.eval_every) for c in args.configs]
     grid = [
-        (k, d, lr, arm) for k in args.k for d in args.depths for lr in args.lrs for arm in args.arms
-    ]  # fmt: skip
+        (seed, arm, k, c)
+        for seed in args.seeds  # seeds outermost: two finished seeds already give every setting an error bar
+        for c in configs
+        for arm in args.arms
+        for k in ([0] if arm == "full" else args.k)
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
-    for k, depth, lr, arm in reversed(grid) if args.reverse else grid:
-        key = config_key(k, depth, lr, arm, args.seed)
-        if key in done or key in {r["key"] for r in read_runs(out)}:
+    for seed, arm, k, c in grid:
+        key = run_key(arm, k, config_name(*c), seed, args.valid)
+        if key in {r["key"] for r in read_runs(out)}:
             continue
         held = claim(out, key)
         if held is None:
             continue
-        row = run_one(args, data, k, depth, lr, arm)
+        row = run_one(args, data, arm, k, c, seed)
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         held.unlink(missing_ok=True)
         print(json.dumps({k: v for k, v in row.items() if k != "curve"}), flush=True)
-    print(table(read_runs(out)))
+    print(table(read_runs(out), args.reference))
 
 
 if __name__ == "__main__":

@@ -159,9 +159,12 @@ def test_claims_and_figure_on_a_synthetic_table():
             "seed": seed,
             "status": "ok",
             "m.response_ppl": ppl + seed,
+            "m.response_nll": math.log(ppl + seed),
             "m.tokens_to_target": 1000.0 * ppl,
+            "m.target_share": ppl / 1000.0,
             "m.distinct_2": 0.2,
             "m.supervised_tokens": sup + seed,
+            "m.supervised_share": (sup + seed) / 10000.0,
         }
         for seed in range(3)
         for m, ppl, sup in (("su-lm", 180.0, 9000.0), ("cdial", 200.0, 6000.0))

@@ -8,6 +8,7 @@ import pytest
 from harness.engine.cell import Cell
 from harness.engine.context import RunContext
 from harness.engine.estimate import estimate
+from harness.models import lm_cost
 from harness.models.lm_scoring import Pattern, build_plan
 from harness.registry import REGISTRY, load_builtins
 from harness.tracks.fewshot import prep
@@ -70,7 +71,7 @@ def test_cold_states_are_counted_exactly_then_not_at_all(fresh_cache, monkeypatc
 
     shape = shape_of("tiny-random-qwen2")
     layer_params = (shape.parameters - 2 * shape.vocab * shape.hidden) // shape.layers
-    monkeypatch.setattr(prep, "FORWARD_FLOPS", 2.0 * layer_params)  # 1 s per token-layer
+    monkeypatch.setattr(lm_cost, "RATES", lm_cost.Rates(forward=2.0 * layer_params))  # 1 s per token-layer
     track = fs.FewShot()
     head = _cell("head-finetune")
     want = _token_layers(head, head_sequences)
@@ -90,7 +91,7 @@ def test_cold_states_are_counted_exactly_then_not_at_all(fresh_cache, monkeypatc
 
 
 def test_the_printed_estimate_says_how_much_is_building(fresh_cache, monkeypatch):
-    monkeypatch.setattr(prep, "FORWARD_FLOPS", 1.0)
+    monkeypatch.setattr(lm_cost, "RATES", lm_cost.Rates(forward=1.0))
     cells = [_cell("head-finetune"), _cell("pet")]
     est = estimate(cells)
     shared = est.shared["building states and scores"]

@@ -94,8 +94,8 @@ def test_every_method_runs_on_a_tiny_causal_lm(method, params, labelled):
 
 
 def test_zero_shot_through_cached_states_equals_the_full_model_scorer():
-    from harness.models.lm_reference import compare, plain_sequence_logprobs
-    from harness.models.lm_scoring import naive_option_scores, score_plan
+    from harness.models.lm_reference import compare, naive_option_scores, plain_sequence_logprobs
+    from harness.models.lm_scoring import score_plan
     from harness.tracks.fewshot.pattern import resolve_pattern
     from harness.tracks.fewshot.recipe import FewShotRecipe
 

@@ -97,13 +97,13 @@ def test_unknown_hub_id_offline_is_a_one_line_error(monkeypatch):
 def test_int8_option_quantises_the_linear_layers(tiny):
     """A separate backbone: its scores differ from fp32 (and, with activation ranges taken per batch,
     depend on how texts are batched), so it is never substituted silently."""
-    from harness.models import lm_scoring
+    from harness.models import lm_reference, lm_scoring
 
     root, model, tok = tiny
     q, qtok = lm_backbones.load_backbone(str(root / "folder") + "+int8")
     assert "quantized" in type(q.model.layers[0].mlp.up_proj).__module__
     plan = lm_scoring.build_plan(qtok, lm_scoring.Pattern("{x}这条评论的情感是：{y}"), ["好 phone", "差"], ["差", "好"])
-    fp32 = lm_scoring.naive_option_scores(model, plan)
+    fp32 = lm_reference.naive_option_scores(model, plan)
     int8 = lm_scoring.score_plan(q, plan, 2, qtok.pad_token_id)
     assert torch.isfinite(int8).all() and (int8 - fp32).abs().max() > 1e-4
     with pytest.raises(HarnessError, match="masked LM"):

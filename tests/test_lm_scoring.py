@@ -11,6 +11,7 @@ from lm_tiny import tiny_model, tiny_tokenizer
 
 from harness.artifacts import cache_dir
 from harness.errors import HarnessError
+from harness.models import lm_reference as R
 from harness.models import lm_scoring as S
 from harness.models import lm_states as L
 
@@ -35,8 +36,8 @@ def lm():
 def test_batched_scores_equal_the_naive_loop(lm, pattern, words, tokenization):
     model, tok = lm
     plan = S.build_plan(tok, S.Pattern(pattern), TEXTS, words, tokenization=tokenization)
-    naive = S.naive_option_scores(model, plan, one_pass_when_last=False)
-    torch.testing.assert_close(S.naive_option_scores(model, plan), naive, **TOL)
+    naive = R.naive_option_scores(model, plan, one_pass_when_last=False)
+    torch.testing.assert_close(R.naive_option_scores(model, plan), naive, **TOL)
     for batch_size in (1, 4):
         torch.testing.assert_close(S.score_plan(model, plan, batch_size, pad_id=tok.pad_token_id), naive, **TOL)
 
@@ -47,7 +48,7 @@ def test_without_a_start_token_too(lm, pattern, words):
     plan = S.build_plan(tok, S.Pattern(pattern), TEXTS, words, start_token=False)
     assert plan.options[0][0][0] != S.start_token_id(tok)
     torch.testing.assert_close(
-        S.score_plan(model, plan, 4, tok.pad_token_id), S.naive_option_scores(model, plan), **TOL
+        S.score_plan(model, plan, 4, tok.pad_token_id), R.naive_option_scores(model, plan), **TOL
     )
     with pytest.raises(HarnessError, match="start token"):
         S.build_plan(tok, S.Pattern("__满意。{x}"), TEXTS, ["不", "很"], start_token=False)
@@ -68,7 +69,6 @@ def test_one_start_token_rule_for_every_pattern(lm):
 def test_scores_equal_plain_transformers_without_build_plan(lm, pattern, words):
     """The outside check: each filled string tokenized by the tokenizer itself, the start token first,
     one ``model(input_ids)`` per option (harness.models.lm_reference, which never calls build_plan)."""
-    from harness.models import lm_reference as R
 
     model, tok = lm
     plain = R.plain_sequence_logprobs(model, tok, TEXTS, pattern, words)
@@ -95,15 +95,25 @@ def test_in_context_demonstrations_reuse_the_prefix_and_match_the_naive_loop(lm)
     plan = S.build_plan(tok, pattern, TEXTS, CASES[0][1], context=context)
     assert len(plan.prefix) > len(tok(context, add_special_tokens=False)["input_ids"])  # demos + "评论："
     torch.testing.assert_close(
-        S.score_plan(model, plan, 4, tok.pad_token_id), S.naive_option_scores(model, plan), **TOL
+        S.score_plan(model, plan, 4, tok.pad_token_id), R.naive_option_scores(model, plan), **TOL
     )
 
 
 def test_scores_are_sensitive_to_positions(lm, monkeypatch):
-    """Guard for the tolerance above: continuing the cache at a wrong position changes the scores a lot."""
+    """Guard for the tolerance above: continuing the cache at a wrong position changes the scores a lot,
+    on the packed path (label-last plans of a Llama-style model) and on the padded one."""
+    from harness.models import lm_packed
+
     model, tok = lm
     plan = S.build_plan(tok, S.Pattern(CASES[0][0]), TEXTS, CASES[0][1])
+    assert plan.last_token_only and lm_packed.packable(S.base_model(model))
     right = S.score_plan(model, plan, 4, tok.pad_token_id)
+    pack = lm_packed.pack
+    monkeypatch.setattr(lm_packed, "pack", lambda lengths, device="cpu", prefix=0: pack(lengths, device, prefix + 1))
+    assert (S.score_plan(model, plan, 4, tok.pad_token_id) - right).abs().max() > 100 * TOL["atol"]
+    monkeypatch.undo()
+    monkeypatch.setattr(S, "packable", lambda base: False)
+    torch.testing.assert_close(S.score_plan(model, plan, 4, tok.pad_token_id), right, **TOL)
     run = S._run
     monkeypatch.setattr(
         S,
@@ -164,7 +174,7 @@ def test_top_layers_over_cached_states_equal_the_full_forward(lm, pattern, words
     states = L.lower_states(model, L.state_sequences(plan), layer, batch_size=3, pad_id=tok.pad_token_id)
     top = L.TopLayers(model, layer)
     scores = top.option_scores(plan, states)
-    torch.testing.assert_close(scores, S.naive_option_scores(model, plan), **TOL)
+    torch.testing.assert_close(scores, R.naive_option_scores(model, plan), **TOL)
     with torch.inference_mode():
         torch.testing.assert_close(L.batched_option_scores(top, plan, states, 2), scores.detach(), **TOL)
 
@@ -210,7 +220,7 @@ def test_stored_states_are_built_once_and_rebuilt_when_corrupt(lm, monkeypatch):
     again = L.stored_lower_states("tiny-test", model, seqs, 2)
     assert len(calls) == 1 and all(torch.equal(a, b) for a, b in zip(first, again))
     torch.testing.assert_close(
-        L.TopLayers(model, 2).option_scores(plan, again), S.naive_option_scores(model, plan), **TOL
+        L.TopLayers(model, 2).option_scores(plan, again), R.naive_option_scores(model, plan), **TOL
     )
     L.stored_lower_states("tiny-test", model, seqs, 1)  # another layer is another entry
     assert len(calls) == 2

@@ -55,6 +55,7 @@ def train_loop(
     import torch
 
     from harness.engine.context import TrainLoop
+    from harness.models.lm_cost import charge_step
     from harness.models.pretrain import batch_plan
 
     opt, sched = optimizer(module.parameters(), lr, steps)
@@ -74,6 +75,7 @@ def train_loop(
                 epoch += 1
             idx = plan.pop()
             module.train()
+            charge_step()  # the cost model's meter (a no-op outside its fake-clock tests)
             loss = step_loss(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()

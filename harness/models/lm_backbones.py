@@ -150,6 +150,33 @@ def describe_backbone(spec: str, dtype: str = "float32") -> str:
     return f"`{spec}`: hub model {r.target}, run in {run_in}"
 
 
+def tokenizer_if_ready(spec: str) -> Any:
+    """The backbone's tokenizer when it is on disk already (no download, no model build), else None."""
+    from pathlib import Path
+
+    from harness.artifacts import cache_dir
+
+    base = split_spec(spec)[0]
+    r = resolve(base)
+    if r.kind == "registered" and r.target in lm_gguf.SOURCES:
+        folder = cache_dir() / "lm" / lm_gguf.SOURCES[r.target].key
+        if lm_gguf.folder_problem(folder) is not None:
+            return None
+    elif r.kind == "registered":
+        from harness.models.lm_tiny import cached_tiny_folder
+
+        folder = cached_tiny_folder() if r.target == "tiny-random-qwen2" else None
+    elif r.kind == "folder":
+        folder = Path(r.target)
+    else:
+        return None
+    if folder is None:
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
 # --- resolving a spec --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Resolved:
@@ -253,6 +280,9 @@ def load_backbone(spec: str = DEFAULT_BACKBONE, *, scale: str = "quick", dtype: 
         model, tok = load_folder(r.target, dtype, hub=r.kind == "hub")
     if int8:
         model = quantize_int8(model)
+    from harness.models.lm_cost import charge_load
+
+    charge_load(sum(p.numel() for p in model.parameters()))
     return model, tok
 
 

@@ -306,6 +306,9 @@ def cached_folder(source: GgufSource) -> Path:
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink(missing_ok=True)
+        from harness.models.lm_cost import charge_folder
+
+        charge_folder()
         gguf_path = assemble(source, cache_dir() / "lm" / f"{source.key}.gguf")
         convert_to_folder(
             gguf_path,

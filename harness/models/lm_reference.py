@@ -1,9 +1,11 @@
 """Label scores the plain way, written without the harness's scorer: the outside check of ``lm_scoring``.
 
-Why a second implementation: the fast scorer's own reference (``lm_scoring.naive_option_scores``) reads
-the same ``Plan`` as the fast path, so tokenization, the divergence point and the start-token rule are
-not checked by it. This module builds each filled string with ``str.replace``, tokenizes it with the
-tokenizer's own call, puts the start token first (the harness's one rule, ``start_token_id``), runs ``model(input_ids)``
+Two references. ``naive_option_scores`` is the fast scorer's own (what the tests compare it with): a
+plain ``model(input_ids)`` per text or option over the same ``Plan``, so it checks the key/value reuse,
+packing, padding, batching and cached states, but not tokenization, the divergence point or the
+start-token rule. ``plain_sequence_logprobs`` checks those too: it builds each filled string with
+``str.replace``, tokenizes it with the tokenizer's own call, puts the start token first (the harness's
+one rule, ``start_token_id``), runs ``model(input_ids)``
 and sums the log-probabilities of every token after the start. Whole-sequence log-likelihoods differ
 from the harness's scores (summed from the divergence point) by a per-text constant, so both are
 compared after normalising over the labels (``label_log_softmax``): what argmax, softmax over labels
@@ -13,7 +15,10 @@ and calibration see.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.models.lm_scoring import Plan
 
 
 def filled(template: str, text: str, word: str) -> str:
@@ -55,3 +60,27 @@ def compare(harness_scores: Any, plain_scores: Any) -> dict[str, float]:
     a, b = label_log_softmax(harness_scores), label_log_softmax(plain_scores)
     same = (a.argmax(-1) == b.argmax(-1)).double().mean().item() if len(a) else float("nan")
     return {"max_abs_diff_nats": float((a - b).abs().max()) if len(a) else 0.0, "argmax_agreement": same}
+
+
+def naive_option_scores(model: Any, plan: Plan, one_pass_when_last: bool = True) -> Any:
+    """The plain way, one sequence at a time: ``model(input_ids).logits`` over the whole filled sequence,
+    log-softmax, sum from the divergence point. With ``one_pass_when_last``, texts whose options differ
+    only in their last token take one pass that reads every label's logit at the last shared position
+    (what anyone would do); otherwise every (text, label) option is its own pass."""
+    import torch
+
+    out = torch.zeros(len(plan.options), len(plan.options[0]) if plan.options else 0)
+    with torch.inference_mode():
+        for i, opts in enumerate(plan.options):
+            d = plan.split[i]
+            if one_pass_when_last and all(len(s) == d + 1 for s in opts):
+                logits = model(input_ids=torch.tensor([opts[0][:d]])).logits[0, -1]
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                out[i] = torch.stack([logp[s[d]] for s in opts])
+                continue
+            for j, seq in enumerate(opts):
+                ids = torch.tensor([seq])
+                logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+                picked = logp.gather(1, ids[0, 1:, None])[:, 0]
+                out[i, j] = picked[d - 1 :].sum()
+    return out

@@ -8,7 +8,7 @@ label, so they are dropped: a score is the log-likelihood summed from that diver
 end (equal to the whole-sequence score up to a per-text constant, which no argmax, softmax over
 labels or calibration can see).
 
-Speed (the naive loop ``naive_option_scores`` is the reference the tests compare against):
+Speed (the naive loop ``lm_reference.naive_option_scores`` is the reference the tests compare against):
 
 * one forward pass of the global prefix (start token, in-context demonstrations, fixed pattern
   text before the first slot), its keys/values reused by every text;
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.models.lm_packed import last_states, packable
 
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021's content-free inputs
 
@@ -205,6 +206,9 @@ def head_logits(model: Any, hidden: Any) -> Any:
     """Output-layer logits of final hidden states (Gemma's final soft-capping applied when configured)."""
     import torch
 
+    from harness.models.lm_cost import charge_head
+
+    charge_head(model, hidden.numel() // hidden.shape[-1], torch.is_grad_enabled() and hidden.requires_grad)
     logits = model.lm_head(hidden)
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -240,7 +244,10 @@ def _run(model: Any, ids: Any, mask: Any, start: Any, cache: Any) -> Any:
     positions continue from ``start`` (one per row)."""
     import torch
 
+    from harness.models.lm_cost import charge_layers
+
     base = base_model(model)
+    charge_layers(base.layers[0], int(mask[:, mask.shape[1] - ids.shape[1] :].sum()), len(base.layers), None, False)
     dev = next(base.parameters()).device  # ids are built on the CPU; the model may be on a GPU
     positions = start[:, None] + torch.arange(ids.shape[1])[None, :]
     ids, mask, positions = ids.to(dev), mask.to(dev), positions.to(dev)
@@ -249,10 +256,10 @@ def _run(model: Any, ids: Any, mask: Any, start: Any, cache: Any) -> Any:
 
 
 def _logprobs_at(model: Any, hidden: Any, targets: Any) -> Any:
-    """log p(target) for each row of ``hidden`` [n, H] — the output layer only at these positions."""
+    """log p(targets[i, j]) at each row i of ``hidden`` [n, H] — the output layer only at these positions."""
     import torch
 
-    return torch.log_softmax(head_logits(model, hidden).float(), dim=-1).gather(1, targets[:, None])[:, 0]
+    return torch.log_softmax(head_logits(model, hidden).float(), dim=-1).gather(1, targets)
 
 
 # --- fast scoring ------------------------------------------------------------------------------------
@@ -295,7 +302,7 @@ def _score_batch(model: Any, plan: Plan, rows: list[int], prefix_cache: Any, pre
     keep = tgt_mask.bool()
     rest = torch.zeros(len(suffixes))
     if keep.any():
-        lp = _logprobs_at(model, hidden[keep.to(dev)], tgt_ids[keep].to(dev)).cpu()
+        lp = _logprobs_at(model, hidden[keep.to(dev)], tgt_ids[keep].to(dev)[:, None])[:, 0].cpu()
         row_of = torch.arange(len(suffixes))[:, None].expand_as(keep)[keep]
         rest.index_add_(0, row_of, lp)
     return logp_first + rest.view(len(rows), n_labels)
@@ -318,6 +325,20 @@ def score_plan(model: Any, plan: Plan, batch_size: int = 8, pad_id: int = 0) -> 
             ids = torch.tensor([plan.prefix])
             hidden = _run(model, ids, torch.ones_like(ids), torch.zeros(1, dtype=torch.long), prefix_cache)
             prefix_last = hidden[:, -1]
+        if plan.last_token_only and prefix_cache is not None and packable(base_model(model)):
+            g = len(plan.prefix)  # packed: no padding, the last layer only at each text's last token
+            hidden = last_states(
+                base_model(model),
+                [plan.options[i][0][g : plan.split[i]] for i in order],
+                prefix_cache,
+                prefix_last,
+                batch_size,
+            )
+            targets = torch.tensor([[o[plan.split[i]] for o in plan.options[i]] for i in order]).to(hidden.device)
+            out[order] = torch.cat(
+                [_logprobs_at(model, hidden[c : c + 64], targets[c : c + 64]) for c in range(0, len(order), 64)]
+            ).cpu()
+            return out
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
             out[rows] = _score_batch(model, plan, rows, prefix_cache, prefix_last, pad_id)
@@ -364,31 +385,6 @@ def calibrated(scores: Any, content_free: Any) -> Any:
     p_cf = torch.softmax(content_free, dim=-1).mean(0)
     out = torch.log_softmax(scores, dim=-1) - torch.log(p_cf / p_cf.sum())
     return torch.log_softmax(out, dim=-1)
-
-
-# --- the reference ----------------------------------------------------------------------------------
-def naive_option_scores(model: Any, plan: Plan, one_pass_when_last: bool = True) -> Any:
-    """The plain way, one sequence at a time: ``model(input_ids).logits`` over the whole filled sequence,
-    log-softmax, sum from the divergence point. With ``one_pass_when_last``, texts whose options differ
-    only in their last token take one pass that reads every label's logit at the last shared position
-    (what anyone would do); otherwise every (text, label) option is its own pass."""
-    import torch
-
-    out = torch.zeros(len(plan.options), len(plan.options[0]) if plan.options else 0)
-    with torch.inference_mode():
-        for i, opts in enumerate(plan.options):
-            d = plan.split[i]
-            if one_pass_when_last and all(len(s) == d + 1 for s in opts):
-                logits = model(input_ids=torch.tensor([opts[0][:d]])).logits[0, -1]
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                out[i] = torch.stack([logp[s[d]] for s in opts])
-                continue
-            for j, seq in enumerate(opts):
-                ids = torch.tensor([seq])
-                logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
-                picked = logp.gather(1, ids[0, 1:, None])[:, 0]
-                out[i, j] = picked[d - 1 :].sum()
-    return out
 
 
 def accuracy(scores: Any, labels: Sequence[int]) -> float:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from harness.errors import HarnessError
+from harness.models.lm_cost import charge_layers
 from harness.models.lm_scoring import Plan, base_model, head_logits, pad_ids
 
 
@@ -50,27 +52,57 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 def lower_states(
-    model: Any, sequences: Sequence[Sequence[int]], layer: int, *, batch_size: int = 8, pad_id: int = 0
+    model: Any,
+    sequences: Sequence[Sequence[int]],
+    layer: int,
+    *,
+    batch_size: int = 8,
+    pad_id: int = 0,
+    start: Sequence[torch.Tensor] | None = None,
+    start_layer: int = 0,
 ) -> list[torch.Tensor]:
     """Hidden states entering layer ``layer`` (i.e. after layers 0..layer-1), one [T_i, H] tensor per sequence.
 
-    Sequences are batched by length; the result is in input order, cut to each sequence's length, on
-    the CPU (states are cached on disk; a GPU run moves them back once per cell, ``to_device``).
+    Sequences are batched by length (``batch_size`` per batch), packed without padding where the model
+    allows it (``lm_packed``), else right-padded; the result is in input order, cut to each sequence's
+    length, on the CPU (states are cached on disk; a GPU run moves them back once per cell, ``to_device``).
+    ``start``: the sequences' states entering ``start_layer`` (e.g. cached for a deeper trained top), so
+    only layers ``start_layer..layer-1`` run; the batches are the same, so the result is the same.
     """
-    lower = _sub_stack(base_model(model), 0, layer, final_norm=False)
+    from harness.models import lm_packed
+
+    base = base_model(model)
+    lower = _sub_stack(base, start_layer, layer, final_norm=False)
+    if start is not None:
+        lower.embed_tokens = nn.Identity()  # fed states, not ids
     dev = next(model.parameters()).device
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     out: list[torch.Tensor | None] = [None] * len(sequences)
+    packed = lm_packed.packable(base)
     with torch.inference_mode():
         for b in range(0, len(order), batch_size):
             rows = order[b : b + batch_size]
-            ids, mask = pad_ids([sequences[i] for i in rows], pad_id)
-            ids, mask = ids.to(dev), mask.to(dev)
-            hidden = lower(
-                input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=False
-            ).last_hidden_state.cpu()
-            for k, i in enumerate(rows):
-                out[i] = hidden[k, : len(sequences[i])].clone()
+            seqs = [sequences[i] for i in rows]
+            if start is not None:
+                given = [start[i].to(dev) for i in rows]
+            if packed:
+                packing = lm_packed.pack([len(q) for q in seqs], dev)
+                if start is not None:
+                    flat = torch.cat(given)
+                else:
+                    flat = base.embed_tokens(torch.tensor([t for q in seqs for t in q], device=dev))
+                parts = packing.split(lm_packed.run_layers(base, list(lower.layers), flat, packing).cpu())
+            else:
+                charge_layers(lower.layers[0], sum(len(q) for q in seqs), len(lower.layers), None, False)
+                ids, mask = pad_ids(seqs, pad_id)
+                ids, mask = ids.to(dev), mask.to(dev)
+                feed = {"input_ids": ids} if start is None else {"inputs_embeds": pad_states(given)[0]}
+                hidden = lower(
+                    **feed, attention_mask=mask, position_ids=_positions(mask), use_cache=False
+                ).last_hidden_state.cpu()
+                parts = [hidden[k, : len(q)] for k, q in enumerate(seqs)]
+            for i, part in zip(rows, parts):
+                out[i] = part.clone()
     return out  # type: ignore[return-value]
 
 
@@ -99,11 +131,14 @@ class TopLayers(nn.Module):
 
     def __init__(self, model: Any, layer: int):
         super().__init__()
+        from harness.models.lm_packed import packable
+
         base = base_model(model)
         self.layer = layer
         self.stack = _sub_stack(base, layer, len(base.layers), final_norm=True)
         self.stack.embed_tokens = nn.Identity()  # fed states, not ids: the embeddings are not part of the top
         self._model = (model,)  # a tuple, not a submodule: parameters() are the top stack's only
+        self.packed = packable(base)
 
     @property
     def lm(self) -> Any:
@@ -115,28 +150,71 @@ class TopLayers(nn.Module):
         out = self.stack(inputs_embeds=hidden, attention_mask=mask, position_ids=_positions(mask), use_cache=False)
         return out.last_hidden_state
 
+    def final_at(self, states: Sequence[torch.Tensor], rows: Sequence[int], cols: Sequence[int]) -> torch.Tensor:
+        """Final hidden states [len(rows), H] at position ``cols[k]`` of sequence ``rows[k]``, from the
+        sequences' lower states: packed, the top layer run only at the asked positions (``lm_packed``),
+        where the model allows it; else right-padded through the whole stack."""
+        if not self.packed:
+            grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+            charge_layers(self.stack.layers[0], sum(s.shape[0] for s in states), len(self.stack.layers), None, grad)
+            hidden, mask = pad_states(states)
+            return self(hidden, mask)[list(rows), list(cols)]
+        from harness.models import lm_packed
+
+        packing = lm_packed.pack([s.shape[0] for s in states], states[0].device)
+        wanted = packing.at(rows, cols)
+        select, back = torch.unique(wanted, sorted=True, return_inverse=True)
+        final = lm_packed.run_layers(
+            self.stack, list(self.stack.layers), torch.cat(list(states)), packing, select=select, norm=self.stack.norm
+        )
+        return final[back]
+
     def option_scores(self, plan: Plan, states: Sequence[torch.Tensor]) -> torch.Tensor:
         """Differentiable [n_texts, n_labels] option scores from ``states = lower_states(model,
         state_sequences(plan), layer)`` (same order), equal to ``lm_scoring.score_plan``."""
         seqs = state_sequences(plan)
         if len(states) != len(seqs):
             raise HarnessError(f"got {len(states)} cached states for a plan of {len(seqs)} sequences")
-        hidden, mask = pad_states(states)
-        return self.scores_from_final(plan, self(hidden, mask))
+        picks = label_picks(plan)
+        return self.scores_at(plan, self.final_at(states, picks.rows, picks.cols), picks)
 
-    def scores_from_final(self, plan: Plan, final: torch.Tensor) -> torch.Tensor:
-        """[n_texts, n_labels] option scores from the final hidden states [B, T, H] of the plan's
-        ``state_sequences`` (so a caller that also needs other positions runs the top layers once)."""
-        _, picks = _layout(plan)
-        rows = [k for k, p in enumerate(picks) for _ in p]
-        cols, owner, targets = (list(v) for v in zip(*[t for p in picks for t in p]))
-        logp = torch.log_softmax(head_logits(self.lm, final[rows, cols]).float(), dim=-1)
+    def scores_at(self, plan: Plan, final: torch.Tensor, picks: Picks) -> torch.Tensor:
+        """[n_texts, n_labels] option scores from the final states at ``picks``' positions (one row each:
+        the output layer runs once per position, however many labels read it)."""
+        logp = torch.log_softmax(head_logits(self.lm, final).float(), dim=-1)
         dev = logp.device
-        picked = logp.gather(1, torch.tensor(targets, device=dev)[:, None])[:, 0]
+        picked = logp[torch.tensor(picks.slot, device=dev), torch.tensor(picks.targets, device=dev)]
         n_texts, n_labels = len(plan.options), len(plan.options[0])
-        owners = torch.tensor(owner, device=dev)
+        owners = torch.tensor(picks.owner, device=dev)
         out = torch.zeros(n_texts * n_labels, dtype=picked.dtype, device=dev).index_add(0, owners, picked)
         return out.view(n_texts, n_labels)
+
+
+@dataclass
+class Picks:
+    """The positions a plan's scores read: distinct (sequence, position) pairs ``rows``/``cols``, and per
+    scored token its pair (``slot``), option (``owner`` = text * n_labels + label) and target token."""
+
+    rows: list[int]
+    cols: list[int]
+    slot: list[int]
+    owner: list[int]
+    targets: list[int]
+
+
+def label_picks(plan: Plan) -> Picks:
+    """Every scored position of ``plan``'s ``state_sequences``: the state at (sequence, position) predicts
+    the target, which counts toward its option. A label-last text's labels share one position."""
+    _, picks = _layout(plan)
+    where: dict[tuple[int, int], int] = {}
+    slot, owner, targets = [], [], []
+    for k, p in enumerate(picks):
+        for col, own, target in p:
+            slot.append(where.setdefault((k, col), len(where)))
+            owner.append(own)
+            targets.append(target)
+    pairs = sorted(where, key=where.get)
+    return Picks([r for r, _ in pairs], [c for _, c in pairs], slot, owner, targets)
 
 
 def _layout(plan: Plan) -> tuple[list[list[int]], list[list[tuple[int, int, int]]]]:

@@ -5,7 +5,8 @@ big file behind one lock would leave the second worker idle for the whole build.
 cut into chunks (length-sorted, so batches pad little), each its own file and lock. A worker builds the
 chunks nobody holds (non-blocking lock), reads those another worker finished, and waits only at the
 end for chunks still being built. Files are written atomically; an unreadable or mismatched file is
-rebuilt.
+rebuilt. A chunk whose texts are stored at a lower layer (another arm's deeper trained top) is
+continued from there: only the layers between run.
 
 Keys: ``weights_id(spec)`` names the weights (a registered model's pinned sha256; a local folder's
 file sizes and times), plus the layer and the exact token sequences, so a different model or
@@ -26,6 +27,7 @@ from harness.models.lm_scoring import Plan, score_plan
 from harness.models.lm_states import lower_states
 
 CHUNK = 64  # texts per stored chunk: ~12 MB of Qwen-0.5B states at 55 tokens per text
+REUSE_LAYERS = 4  # a chunk is continued from the same texts' states up to this many layers below
 FORMAT = "v1"
 
 
@@ -133,6 +135,26 @@ def stored(kind: str, key: str) -> bool:
     return artifact_path(kind, key, ".safetensors").exists()
 
 
+def add_state_work(
+    work: dict[str, tuple[int, int]], weights: str, sequences: Sequence[Sequence[int]], layer: int, chunk: int = CHUNK
+) -> None:
+    """Add to ``work`` (chunk key -> (tokens, layers to run)) what building these states at ``layer``
+    still costs: chunks neither on disk nor in ``work`` already, each from the nearest lower layer (at most
+    ``REUSE_LAYERS`` below) whose chunk is on disk or in ``work`` (built first), else from the embeddings."""
+    chunks, keys = state_chunks(weights, sequences, layer, chunk)
+    for c, key in zip(chunks, keys):
+        if key in work or stored("lm-states", key):
+            continue
+        seqs = [list(sequences[i]) for i in c]
+        below = 0
+        for lower in range(layer - 1, max(layer - REUSE_LAYERS, 0) - 1, -1):
+            lower_key = _key("states", weights, lower, seqs)
+            if lower_key in work or stored("lm-states", lower_key):
+                below = lower
+                break
+        work[key] = (sum(len(q) for q in seqs), layer - below)
+
+
 def shared_lower_states(
     weights: str,
     model: Any,
@@ -149,7 +171,8 @@ def shared_lower_states(
 
     def build(k: int) -> dict[str, torch.Tensor]:
         seqs = [sequences[i] for i in chunks[k]]
-        states = lower_states(model, seqs, layer, batch_size=batch_size, pad_id=pad_id)
+        below, start = _stored_below(weights, seqs, layer)
+        states = lower_states(model, seqs, layer, batch_size=batch_size, pad_id=pad_id, start=start, start_layer=below)
         return {"states": torch.cat(states).contiguous(), "lengths": torch.tensor([len(s) for s in seqs])}
 
     def check(k: int, data: dict) -> bool:
@@ -161,6 +184,27 @@ def shared_lower_states(
         for i, s in zip(c, torch.split(data["states"], data["lengths"].tolist())):
             out[i] = s
     return out  # type: ignore[return-value]
+
+
+def _stored_below(weights: str, seqs: Sequence[Sequence[int]], layer: int) -> tuple[int, list[torch.Tensor] | None]:
+    """The nearest lower layer (at most ``REUSE_LAYERS`` below) whose states of exactly this chunk are on disk,
+    and those states: a deeper trained top (lora-top2 beside lora-top1) then runs only the layers between."""
+    from safetensors.torch import load_file
+
+    from harness.artifacts import artifact_path
+
+    lengths = [len(s) for s in seqs]
+    for below in range(layer - 1, max(layer - REUSE_LAYERS, 0) - 1, -1):
+        path = artifact_path("lm-states", _key("states", weights, below, [list(s) for s in seqs]), ".safetensors")
+        if not path.exists():
+            continue
+        try:
+            data = load_file(str(path))
+        except Exception:
+            continue
+        if data["lengths"].tolist() == lengths and data["states"].shape[0] == sum(lengths):
+            return below, list(torch.split(data["states"], lengths))
+    return 0, None
 
 
 def shared_option_scores(

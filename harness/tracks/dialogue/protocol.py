@@ -1,11 +1,17 @@
 """The dialogue track: Su's whole-dialogue LM format vs CDial-GPT's history -> response format.
 
-Protocol: the same tiny GPT-2 (transformers, random init, character vocabulary of the training
-dialogues) trained on the same dialogues for the same number of processed tokens (equal compute);
-only the sample format differs (see ``dialogue_format``). Metrics on held-out dialogues: response
-perplexity of every turn from the second given its history (identical target tokens for both
-formats), distinct-1/2 of sampled replies (top-k = 5, at most 32 characters), and the number of
-processed tokens until the held-out perplexity first reaches ``target_ppl``.
+Protocol: the same model trained on the same dialogues for the same number of processed tokens (equal
+compute); only the sample format differs (``format.DialogueFormat``). Two backbones (setting
+``backbone``): ``gpt``, a tiny GPT-2 (transformers, random init, character vocabulary of the training
+dialogues, speaker segment ids), and a pretrained causal LM (e.g. ``qwen2.5-0.5b``: LoRA on its top
+layers over cached lower-layer states, speakers as text markers; ``lm.py``). Metrics on held-out
+dialogues: response perplexity of every turn from the second given its history (identical target
+tokens for every format of a backbone), distinct-1/2 of sampled replies (top-k, at most
+``reply_max_len`` tokens), the processed tokens until the held-out perplexity first reaches
+``target_ppl`` and the share of processed tokens that carried a loss.
+
+Version 2 (issue 29): the pretrained-LM backbone, the ``supervised_share`` and ``target_share`` metrics
+(the claims read shares of the budget, comparable across budgets), losses read at evaluation points only.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ from typing import Any
 from harness.claims import Claim
 from harness.registry import track
 from harness.track import Metric, Track
-from harness.tracks.dialogue.format import PAD, DialogueFormat
+from harness.tracks.dialogue.format import DialogueFormat
 from harness.tracks.dialogue.model import collate, make_gpt, nll, sample_replies, score_nll
 from harness.tracks.dialogue.settings import DialogueSettings
 
 
-@track("dialogue", version=1)
+@track("dialogue", version=2)
 class DialogueTrack(Track):
     """Multi-turn chit-chat: one LM over the dialogue (Su 2020) vs last-response samples (CDial-GPT)."""
 
@@ -31,11 +37,13 @@ class DialogueTrack(Track):
     recipe_type = DialogueFormat
     metrics = (
         Metric("response_ppl", False, "held-out response PPL", ".2f"),
-        Metric("response_nll", False, "held-out response NLL (nats/char)"),
+        Metric("response_nll", False, "held-out response NLL (nats per target token; the tiny GPT's are characters)"),
         Metric("tokens_to_target", False, "tokens to target PPL", ".0f"),
         Metric("distinct_1", True, "distinct-1"),
         Metric("distinct_2", True, "distinct-2"),
         Metric("supervised_tokens", True, "loss-bearing tokens seen", ".0f"),
+        Metric("supervised_share", True, "share of processed tokens that carried a loss", ".3f"),
+        Metric("target_share", False, "share of the token budget spent before the target PPL", ".3f"),
         Metric("tokens", True, "tokens processed", ".0f"),
         Metric("steps", False, "optimizer steps", ".0f"),
     )
@@ -57,10 +65,33 @@ class DialogueTrack(Track):
         "replies": (0, None),
     }
 
+    def check_settings(self, settings: Any) -> None:
+        """A pretrained backbone must be a causal LM whose top layers the setting can train: one line
+        before any cell runs otherwise."""
+        from harness.tracks.dialogue.budget import check_backbone
+
+        check_backbone(settings)
+
     def cost(self, cell: Any) -> float:
-        s = DialogueSettings(**cell.settings)
-        flops = 6 * s.train_tokens * (12 * s.layers * s.hidden**2 + 2000 * s.hidden)
-        return 5.0 + flops / 2e9
+        from harness.tracks.dialogue.budget import cell_cost
+
+        return cell_cost(self.settings(cell), self.recipe(cell), cell)
+
+    def shared_cost(self, cells: list[Any]) -> dict[str, float]:
+        from harness.tracks.dialogue.budget import shared_cost
+
+        return shared_cost(self, cells)
+
+    def memory(self, cell: Any) -> int:
+        from harness.tracks.dialogue.budget import cell_memory
+
+        return cell_memory(self.settings(cell))
+
+    def provenance_notes(self, settings: list[dict[str, Any]]) -> list[str]:
+        from harness.models.lm_backbones import describe_backbone
+
+        specs = sorted({str(s.get("backbone", "gpt")) for s in settings} - {"gpt"})
+        return [f"Backbone {describe_backbone(b)}" for b in specs]
 
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         import torch
@@ -70,6 +101,10 @@ class DialogueTrack(Track):
         s: DialogueSettings = self.settings(cell)
         fmt: DialogueFormat = self.recipe(cell)
         data = self.load_data(cell)
+        if s.backbone != "gpt":
+            from harness.tracks.dialogue.lm import run_lm
+
+            return run_lm(cell, ctx, data, fmt, s)
         vocab = CharVocab(data.train)
         train = training_samples(fmt, vocab, data.train, s.ctx)
         score = scoring_samples(fmt, vocab, data.valid, s.ctx)
@@ -81,30 +116,35 @@ class DialogueTrack(Track):
         next_eval = s.train_tokens / s.eval_points
         to_target = math.nan
         order: list[int] = []
+        losses: list[Any] = []
         while tokens < s.train_tokens:
             if len(order) < s.batch_size:
                 order += torch.randperm(len(train), generator=gen).tolist()
             batch = [train[i] for i in order[: s.batch_size]]
             del order[: s.batch_size]
-            ids, types, mask = collate(batch, ctx.device)
             frac = min(tokens / s.train_tokens, 1.0)
             for group in opt.param_groups:
                 group["lr"] = s.lr * min(1.0, (steps + 1) / 20) * (1.0 - 0.9 * frac)
+            ids, types, mask = collate(batch, ctx.device)
             with ctx.train_timer():
                 loss = nll(model, ids, types, mask).sum() / mask[:, 1:].sum()
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
-            value = ctx.check_finite(loss.item(), "train loss", steps)
+            losses.append(loss.detach())  # read at the evaluation points, never per step
             steps += 1
-            tokens += int((ids != PAD).sum())
-            supervised += int(mask[:, 1:].sum())
+            tokens += sum(len(b.ids) for b in batch)  # counted on the host: no device sync
+            supervised += sum(sum(b.mask[1:]) for b in batch)
             ctx.samples_seen += len(batch)
             if tokens >= next_eval or tokens >= s.train_tokens:
                 next_eval += s.train_tokens / s.eval_points
+                values = torch.stack(losses).float().cpu().tolist()
+                for k, v in enumerate(values):
+                    ctx.check_finite(v, "train loss", steps - len(values) + k)
+                losses = []
                 ppl = math.exp(score_nll(model, score))
-                ctx.log("train_loss", tokens, value)
+                ctx.log("train_loss", tokens, values[-1])
                 ctx.log("valid_ppl", tokens, ppl)
                 ctx.remember(response_ppl=ppl, tokens=float(tokens), steps=float(steps))
                 if math.isnan(to_target) and ppl <= s.target_ppl:
@@ -118,6 +158,7 @@ class DialogueTrack(Track):
             distinct_1=distinct_n(replies, 1),
             distinct_2=distinct_n(replies, 2),
             supervised_tokens=float(supervised),
+            supervised_share=supervised / max(tokens, 1),
             tokens=float(tokens),
             steps=float(steps),
             vocab_size=float(len(vocab)),
@@ -125,6 +166,7 @@ class DialogueTrack(Track):
         )
         if not math.isnan(to_target):
             out["tokens_to_target"] = to_target
+            out["target_share"] = to_target / s.train_tokens
         return out
 
     def claims(self) -> list[Claim]:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 @dataclass
 class DialogueSettings:
+    backbone: str = "gpt"  # gpt: the tiny GPT-2 below, from scratch | a causal LM spec (lm_backbones): LoRA over states
+    train_layers: str = "lora-top1"  # a causal-LM backbone's trained top (harness.models.lm_lora)
     layers: int = 2
     hidden: int = 64
     heads: int = 4
-    ctx: int = 128
+    ctx: int = 128  # tokens per sequence (the tiny GPT's: characters)
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 0.01

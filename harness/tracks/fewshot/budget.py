@@ -3,34 +3,24 @@
 Why its own module: a causal-LM cell differs from a tiny-MLM cell by three orders of magnitude, and
 the executor's memory gate starts a cell only when its declared peak fits in free memory, so two
 Qwen jobs at ``-j 2`` must declare honestly. Memory comes from ``lm_backbones.memory_estimate``
-(fitted to measured peaks, errs high) plus the cached states a cell holds. The CPU constants were
-measured on the 2-core machine (README, the fewshot section's "Cost"); they assume warm
-caches: the lower-layer states and whole-model scores a run still has to build are counted once
-per run by ``prep.shared_cost`` (``Track.shared_cost``), not per cell.
+(fitted to measured peaks, errs high) plus the cached states a cell holds. CPU seconds come from the
+causal-LM cost model (``harness.models.lm_cost``: each component's FLOPs at its measured rate); they
+assume warm caches: the lower-layer states and whole-model scores a run still has to build are
+counted once per run by ``prep.shared_cost`` (``Track.shared_cost``), not per cell.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError, unknown_name
 from harness.track import DEFAULT_CELL_MEMORY
 
-QWEN_PARAMETERS = 630_167_424
-# CPU seconds on one thread, Qwen-0.5B, texts cut to 120 characters (~46 tokens with the prompt).
-LOAD_S = 12.0  # import, load the fp32 folder, tokenize (scaled down for small models, 2 s at least)
-FULL_PER_TEXT_S = 0.55  # a whole-model forward per text (icl; zero-shot of a pattern that is not label-last)
-# Refitted on the validation pilot's 17 runs (benchmarks/pilot_lm_training.py, issue 21; CPU seconds per
-# trained step incl. its share of evaluations on 200 texts every 10 steps, machine loaded): head
-# 0.69 / 1.37 / 2.64 / 5.3 at LoRA depth 1 / 2 / 4 / 8, PET 1.65 / 2.3 / 3.7 / 6.3. The constants
-# below reproduce those within ~+20% (they err high).
-TOP_LAYER_PER_TEXT_S = 0.02  # one top layer over cached states, per text (+ output layer at one position)
-STEP_PER_LAYER_S = 0.35  # one training step of 8 texts, per trained layer (LoRA or weights, similar)
-LM_POSITION_S = 0.009  # the 151k-word output layer, forward + backward, per next-token loss position
-# With ``patience``, runs stop early: the pilot's runs (patience 3, evaluation every 10 steps) trained
-# 59 of 120 steps on average, best step 29; the estimate takes 2 x patience evaluations.
-PATIENCE_EVALS = 2
+# With ``patience``, a run stops ``patience`` evaluations after its best one; the best came at the
+# BEST_EVALS-th evaluation on average in the validation pilot (benchmarks/pilot_lm_training.py).
+BEST_EVALS = 3.0
 STATE_BYTES_PER_TOKEN = 4  # fp32 states: hidden x 4 bytes per token
 
 
@@ -90,7 +80,7 @@ def _trainable(shape: Any, lora: bool, top: int) -> tuple[int, int]:
 def cell_memory(s: Any, recipe: Any, cell: Any) -> int:
     """Peak bytes of one worker running this cell."""
     from harness.models.lm_backbones import memory_estimate
-    from harness.tracks.fewshot.lm_train import parse_train_layers
+    from harness.tracks.fewshot.lm_train import arm_training, parse_train_layers
     from harness.tracks.fewshot.mlm import BERT_PREFIX, is_mlm
 
     if is_mlm(s.backbone):
@@ -99,7 +89,7 @@ def cell_memory(s: Any, recipe: Any, cell: Any) -> int:
     if shape is None:
         return DEFAULT_CELL_MEMORY
     try:
-        lora, top = parse_train_layers(s.train_layers)
+        lora, top = parse_train_layers(arm_training(s, recipe).layers)
     except HarnessError:
         return DEFAULT_CELL_MEMORY
     tokens = _tokens(s)
@@ -131,39 +121,98 @@ def cell_memory(s: Any, recipe: Any, cell: Any) -> int:
 
 
 def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
-    """CPU seconds of one cell (warm caches)."""
+    """CPU seconds of one cell with warm caches (``harness.models.lm_cost``: each component's FLOPs at its
+    measured rate); the states and scores still to build are ``prep.shared_cost``'s."""
+    from harness.models.lm_cost import RATES, Sizes, forward_flops, load_seconds, seconds, top_flops
+    from harness.tracks.fewshot.lm_train import arm_training, parse_train_layers
     from harness.tracks.fewshot.mlm import is_mlm
 
     if is_mlm(s.backbone):
         return _mlm_cost(s, recipe)
     shape = _shape(s.backbone)
-    scale = (shape.parameters / QWEN_PARAMETERS) if shape else 0.01
+    arm = arm_training(s, recipe)
     try:
-        from harness.tracks.fewshot.lm_train import parse_train_layers
-
-        top = parse_train_layers(s.train_layers)[1]
+        lora, depth = parse_train_layers(arm.layers)
     except HarnessError:
         return 1.0
-    chars = (s.max_chars or 300) / 120
-    top_pass = TOP_LAYER_PER_TEXT_S * top * scale * chars
-    n_test = _test_texts(cell)
-    load = 2.0 + (LOAD_S - 2.0) * min(1.0, scale)
+    if shape is None:
+        return 1.0
+    sizes, n_test = Sizes.of(shape), _test_texts(cell)
+    pet = recipe.kind == "pet"
+    form = plan_form(s, recipe, cell)
+    load = load_seconds(sizes)
+
+    def passes(texts: int) -> float:  # the frozen or trained top over cached states, read where scores read
+        head = seconds("head", 2.0 * texts * form.reads * sizes.head) if pet else 0.0
+        return seconds("forward", top_flops(sizes, texts * form.tokens, texts * form.reads, depth)) + head
+
     if recipe.kind == "icl":
         subset = min(s.subset_texts, n_test)
-        return load + subset * FULL_PER_TEXT_S * scale * chars * (1 + 0.05 * recipe.demos)
-    if recipe.kind == "pet" and not recipe.train:
-        return load + (n_test + s.valid_texts) * top_pass
-    steps = s.full_steps if recipe.all_labels else s.steps
-    if s.patience:
-        steps = min(steps, PATIENCE_EVALS * s.patience * s.eval_every)
-    per_step = STEP_PER_LAYER_S * top * scale * chars * s.batch_size / 8
-    positions = recipe.mlm_rate * _tokens(s) * s.batch_size if recipe.kind == "pet" else 0
-    if recipe.unlabelled_ratio > 0:
-        per_step *= 1 + recipe.unlabelled_ratio
-        positions *= 1 + recipe.unlabelled_ratio
-    per_step += LM_POSITION_S * scale * positions
-    evals = math.ceil(steps / s.eval_every) + 1
-    return load + steps * per_step + evals * s.valid_texts * top_pass + n_test * top_pass
+        demos = recipe.demos * form.tokens  # the demonstrations' keys and values: once per cell
+        whole = forward_flops(sizes, subset * form.tokens + demos, sizes.layers) + 2.0 * subset * sizes.head
+        return load + seconds("forward", whole)
+    if pet and not recipe.train:  # a pattern that is not label-last reads whole-model scores (shared work)
+        return load + (passes(s.valid_texts + n_test) if form.last_only else 0.0)
+    steps = expected_steps(arm.steps, arm.eval_every, s.patience)
+    texts = s.batch_size * (1 + recipe.unlabelled_ratio)
+    read = s.batch_size * form.reads + recipe.mlm_rate * texts * form.tokens if pet else texts
+    step = seconds("train", (2.0 if lora else 3.0) * top_flops(sizes, texts * form.tokens, read, depth))
+    step += RATES.step_s + (seconds("head_train", 4.0 * read * sizes.head) if pet else 0.0)
+    evals = math.ceil(steps / arm.eval_every)
+    return load + steps * step + evals * passes(s.valid_texts) + passes(n_test)
+
+
+def expected_steps(budget: int, eval_every: int, patience: int) -> float:
+    """Steps a run trains: the budget, or with ``patience`` its best evaluation (the pilot's mean) plus
+    ``patience`` more, whichever is fewer."""
+    if not patience:
+        return float(budget)
+    return float(min(budget, (BEST_EVALS + patience) * eval_every))
+
+
+@dataclass(frozen=True)
+class PlanForm:
+    """Per text, what a cell's top layers run: state tokens (over all its state sequences), positions the
+    scores read, and whether every label differs only in its last token (one sequence per text)."""
+
+    tokens: float
+    reads: float
+    last_only: bool
+
+
+_FORMS: dict[tuple, PlanForm] = {}
+
+
+def plan_form(s: Any, recipe: Any, cell: Any) -> PlanForm:
+    """The plan's form on 200 validation texts, tokenized with the backbone's tokenizer when it is on disk
+    (the head reads one sequence per text, the text before its label word); else ~0.6 tokens per
+    character plus the prompt (Qwen on the reviews: a Chinese character is ~0.6-0.7 tokens), label-last."""
+    from harness.models.lm_backbones import tokenizer_if_ready
+
+    name = recipe.pattern or s.pattern
+    head = recipe.kind == "head"
+    data = (cell.dataset, tuple(sorted(cell.dataset_params.items())))
+    key = (s.backbone, name, recipe.verbalizer, head, s.max_chars, data)
+    if key not in _FORMS:
+        tok = tokenizer_if_ready(s.backbone)
+        if tok is None:
+            _FORMS[key] = PlanForm(0.6 * (s.max_chars or 300) + 24, 1.0, True)
+        else:
+            from harness.data.cache import load_dataset
+            from harness.models.lm_scoring import Pattern, build_plan
+            from harness.models.lm_states import label_picks, state_sequences
+            from harness.tracks.fewshot.pattern import pattern_words, resolve_pattern
+
+            texts = load_dataset(cell.dataset, cell.dataset_params).valid_texts[:200]
+            pattern, words = Pattern(resolve_pattern(name)), pattern_words(name, *recipe.verbalizer)
+            plan = build_plan(tok, pattern, texts, words, max_text_chars=s.max_chars)
+            n = max(len(texts), 1)
+            if head:
+                _FORMS[key] = PlanForm(sum(plan.split) / n, 1.0, plan.last_token_only)
+            else:
+                tokens = sum(len(q) for q in state_sequences(plan)) / n
+                _FORMS[key] = PlanForm(tokens, len(label_picks(plan).rows) / n, plan.last_token_only)
+    return _FORMS[key]
 
 
 def _mlm_cost(s: Any, recipe: Any) -> float:

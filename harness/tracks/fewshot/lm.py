@@ -1,16 +1,17 @@
 """One fewshot cell on a pretrained causal LM (Qwen, gemma, a local folder or .gguf): zero-shot, in-context, PET, head.
 
-Protocol (every method of a block sees the same texts, layers and steps):
+Protocol (every method of a block sees the same texts; each arm trains the layers, lr and steps of its
+own settings, ``lm_train.arm_training``):
 
 * texts are cut to ``max_chars`` characters; validation = the first ``valid_texts`` of the split; test =
   the dataset's whole test split (the suite picks a fixed subset with ``eval_per_class``); the first
   ``subset_texts`` test texts are the subset every method reports (``subset_accuracy``), and the only
   texts ``icl`` scores (its long prompts reuse no cached state);
 * a label's score is the log-likelihood of the pattern filled with its word (``harness.models.lm_scoring``);
-* training runs the top layers named by ``train_layers`` over lower-layer states cached on disk per
-  (weights, layer, token sequence) and shared by every cell (``harness.models.lm_store``): the test
-  texts' states are built once per pattern, not once per cell; the checkpoint with the best
-  validation accuracy (every ``eval_every`` steps) is tested.
+* training runs the arm's top layers (``train_layers``, ``head_layers``, ``full_layers``) over lower-layer
+  states cached on disk per (weights, layer, token sequence) and shared by every cell
+  (``harness.models.lm_store``): the test texts' states are built once per pattern and layer, not once
+  per cell; the checkpoint with the best validation accuracy (every ``eval_every`` steps) is tested.
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ def setup(spec: str, recipe: FewShotRecipe, s: Any, scale: str, device: str = "c
     """The backbone on ``device``; frozen-model work is cached per weights, and per device type and
     precision off the CPU's fp32 (a GPU's states differ in the last bits: never mixed into a CPU run)."""
     from harness.models import lm_backbones, lm_scoring, lm_store
-    from harness.tracks.fewshot.lm_train import parse_train_layers
+    from harness.tracks.fewshot.lm_train import arm_training, parse_train_layers
     from harness.tracks.fewshot.pattern import pattern_words, resolve_pattern
 
-    lora, top = parse_train_layers(s.train_layers)
+    layers = arm_training(s, recipe).layers
+    lora, top = parse_train_layers(layers)
     name = recipe.pattern or s.pattern
     pattern = lm_scoring.Pattern(resolve_pattern(name))
     words = pattern_words(name, *recipe.verbalizer)
@@ -66,7 +68,7 @@ def setup(spec: str, recipe: FewShotRecipe, s: Any, scale: str, device: str = "c
     model.to(device)
     n = model.config.num_hidden_layers
     if top >= n:
-        raise HarnessError(f"train_layers={s.train_layers!r}: the backbone has only {n} layers (train fewer)")
+        raise HarnessError(f"trained layers {layers!r}: the backbone has only {n} layers (train fewer)")
     pad = tok.pad_token_id if tok.pad_token_id is not None else lm_scoring.start_token_id(tok)
     return Env(model, tok, weights, pad, n - top, lora, pattern, words, s.max_chars, 8, device)
 
@@ -167,8 +169,7 @@ def run_lm(
         cap = s.full_texts or len(data.train_texts)
         k_texts, k_labels = list(data.train_texts[:cap]), list(data.train_labels[:cap])
         out["labelled_texts"] = float(len(k_texts))
-    steps = s.full_steps if recipe.all_labels else s.steps
-    out.update(_train(env, recipe, s, data, k_texts, k_labels, (valid_t, valid_y), steps, ctx))
+    out.update(_train(env, recipe, s, data, k_texts, k_labels, (valid_t, valid_y), ctx))
     return _finish(out, test_y, subset, ctx)
 
 
@@ -221,7 +222,6 @@ def _train(
     texts: list[str],
     labels: list[int],
     valid: tuple,
-    steps,
     ctx,
     test: bool = True,
 ) -> dict[str, Any]:
@@ -233,6 +233,7 @@ def _train(
     from harness.tracks.fewshot import lm_train
 
     head = recipe.kind == "head"
+    arm = lm_train.arm_training(s, recipe)
     train = plan_states(env, texts, head)
     valid_states = plan_states(env, valid[0], head)
     top, n_params = lm_train.make_trainable(env.model, env.layer, env.lora, ctx.seed("init"))
@@ -268,10 +269,10 @@ def _train(
     best, best_step = train_loop(
         module,
         len(texts),
-        steps,
+        arm.steps,
         s.batch_size,
-        s.lr,
-        s.eval_every,
+        arm.lr,
+        arm.eval_every,
         step_loss,
         lambda: _accuracy(score(valid_states), valid[1]),
         ctx,

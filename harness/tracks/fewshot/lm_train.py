@@ -3,10 +3,8 @@
 Why over cached states: a training step through all 24 layers of Qwen-0.5B costs ~20-40 s on the
 2-core CPU machine; the states entering layer L are the same for a given text in every step, seed and
 cell, so they are computed once (``harness.models.lm_store``) and each step runs only layers L..N-1.
-``train_layers`` names what is trained: ``top<N>`` (every weight of the top N layers and the final
-norm) or ``lora-top<N>`` (LoRA adapters, rank 8, alpha 16, on all seven linear maps of those layers,
-from ``peft``). PET and the head train exactly these parameters; the head adds its new linear layer,
-PET reads the frozen output layer's label-word rows.
+Each arm's layers (``arm_training``; ``harness.models.lm_lora``: ``top<N>`` or ``lora-top<N>``) are what it
+trains; the head adds its new linear layer, PET reads the frozen output layer's label-word rows.
 
 PET's loss follows Su: the negative log-likelihood (full vocabulary) of the correct label word in the
 pattern, pooled with a next-token loss at a random ``mlm_rate`` share of the other positions (his 15%
@@ -16,60 +14,43 @@ pattern), averaged over all scored positions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.engine.context import seeded_init
 from harness.errors import HarnessError
+from harness.models.lm_lora import make_trainable, parse_train_layers
 from harness.models.lm_scoring import Plan, head_logits
-from harness.models.lm_states import TopLayers, pad_states
-
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-LORA_RANK, LORA_ALPHA = 8, 16
-_LAYERS = re.compile(r"^(lora-)?top(\d+)$")
+from harness.models.lm_states import TopLayers, label_picks
 
 
-def parse_train_layers(value: str) -> tuple[bool, int]:
-    """``top<N>`` -> (False, N); ``lora-top<N>`` -> (True, N); anything else a one-line error."""
-    m = _LAYERS.match(value.strip())
-    if not m or int(m.group(2)) < 1:
-        raise HarnessError(
-            f"train_layers={value!r}: a causal LM trains its top layers over cached states: write 'top<N>' or "
-            "'lora-top<N>' (N >= 1); whole-model fine-tuning costs ~40 s per step and 14 GB here"
-        )
-    return bool(m.group(1)), int(m.group(2))
+@dataclass(frozen=True)
+class ArmTraining:
+    """What one arm of a causal-LM block trains, and how long: its layers (``top<N>``/``lora-top<N>``),
+    learning rate, step budget and evaluation interval."""
+
+    layers: str
+    lr: float
+    steps: int
+    eval_every: int
 
 
-def make_trainable(model: Any, layer: int, lora: bool, seed: int) -> tuple[TopLayers, int]:
-    """Freeze the model, then make layers ``layer``..N-1 trainable (weights, or LoRA adapters seeded
-    with ``seed``); returns the top stack and its trainable parameter count."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    n = model.config.num_hidden_layers
-    if lora:
-        from peft import LoraConfig, inject_adapter_in_model
-
-        cfg = LoraConfig(
-            r=LORA_RANK,
-            lora_alpha=LORA_ALPHA,
-            lora_dropout=0.0,
-            target_modules=list(LORA_TARGETS),
-            layers_to_transform=list(range(layer, n)),
-        )
-        with seeded_init(seed):  # peft draws the adapters on the CPU, then moves them to the model's device
-            inject_adapter_in_model(cfg, model)
-        for name, p in model.named_parameters():
-            p.requires_grad_("lora_" in name)
-    top = TopLayers(model, layer)
-    if not lora:
-        for p in top.parameters():
-            p.requires_grad_(True)
-    return top, sum(p.numel() for p in top.parameters() if p.requires_grad)
+def arm_training(s: Any, recipe: Any) -> ArmTraining:
+    """The arm's own settings. Why per arm: "PET beats the head" and "all labels beat PET" compare
+    methods, not one recipe that suits one of them; each arm's setting is chosen on validation
+    (``benchmarks/pilot_lm_training.py``). Pattern arms (pet, pet-semi, zero-shot: the states they
+    share) take ``train_layers``/``lr``; the head ``head_layers``/``head_lr`` when set; the all-labels
+    ceiling ``full_layers``/``full_lr`` (else the head's), ``full_steps`` and ``full_eval_every``."""
+    head = recipe.kind == "head"
+    layers = (s.head_layers or s.train_layers) if head else s.train_layers
+    lr = (s.head_lr or s.lr) if head else s.lr
+    if recipe.all_labels:
+        return ArmTraining(s.full_layers or layers, s.full_lr or lr, s.full_steps, s.full_eval_every or s.eval_every)
+    return ArmTraining(layers, lr, s.steps, s.eval_every)
 
 
 def sequences_per_text(plan: Plan) -> list[int]:
@@ -114,11 +95,11 @@ def lm_positions(sequences: Sequence[Sequence[int]], rate: float, gen: torch.Gen
     return rows, cols, targets
 
 
-def lm_nll_sum(top: TopLayers, final: torch.Tensor, rows: list, cols: list, targets: list) -> torch.Tensor:
-    """Summed next-token negative log-likelihood at the chosen positions of ``final`` [B, T, H]."""
-    if not rows:
+def lm_nll_sum(top: TopLayers, final: torch.Tensor, targets: list) -> torch.Tensor:
+    """Summed next-token negative log-likelihood of ``targets`` from the final states [n, H] before them."""
+    if not targets:
         return final.sum() * 0.0
-    logits = head_logits(top.lm, final[rows, cols]).float()
+    logits = head_logits(top.lm, final).float()
     return F.cross_entropy(logits, torch.tensor(targets, device=logits.device), reduction="sum")
 
 
@@ -132,24 +113,25 @@ def pet_step_loss(
     unlabelled: Sequence[tuple[list[int], torch.Tensor]] = (),
 ) -> torch.Tensor:
     """Su's pooled PET loss on one batch: label-word NLL + next-token NLL at random positions (labelled
-    patterned texts and, if given, the unlabelled ``(sequence, state)`` pairs), over all scored positions."""
+    patterned texts and, if given, the unlabelled ``(sequence, state)`` pairs), over all scored positions.
+    One pass of the top layers per group of texts, evaluated only at the positions the loss reads."""
     sub, states, seqs = labelled.batch(idx)
-    hidden, mask = pad_states(states)
-    final = top(hidden, mask)
-    scores = top.scores_from_final(sub, final)
+    picks = label_picks(sub)
+    lm_rows, lm_cols, lm_targets = lm_positions(seqs, rate, gen) if rate > 0 else ([], [], [])
+    final = top.final_at(states, picks.rows + lm_rows, picks.cols + lm_cols)
+    n = len(picks.rows)
+    scores = top.scores_at(sub, final[:n], picks)
     y = torch.tensor([labels[i] for i in idx])
     total = -scores.gather(1, y.to(scores.device)[:, None]).sum()
     count = sum(len(sub.options[k][int(y[k])]) - sub.split[k] for k in range(len(idx)))
     if rate > 0:
-        rows, cols, targets = lm_positions(seqs, rate, gen)
-        total = total + lm_nll_sum(top, final, rows, cols, targets)
-        count += len(rows)
+        total = total + lm_nll_sum(top, final[n:], lm_targets)
+        count += len(lm_rows)
     if unlabelled:
-        u_hidden, u_mask = pad_states([s for _, s in unlabelled])
-        u_final = top(u_hidden, u_mask)
-        rows, cols, targets = lm_positions([q for q, _ in unlabelled], max(rate, 1e-9), gen)
-        total = total + lm_nll_sum(top, u_final, rows, cols, targets)
-        count += len(rows)
+        u_rows, u_cols, u_targets = lm_positions([q for q, _ in unlabelled], max(rate, 1e-9), gen)
+        u_final = top.final_at([s for _, s in unlabelled], u_rows, u_cols)
+        total = total + lm_nll_sum(top, u_final, u_targets)
+        count += len(u_rows)
     return total / max(1, count)
 
 
@@ -169,10 +151,8 @@ class HeadOnTop(nn.Module):
             self.head.bias.uniform_(-bound, bound, generator=g)
 
     def forward(self, states: Sequence[torch.Tensor]) -> torch.Tensor:
-        hidden, mask = pad_states(states)
-        final = self.top(hidden, mask)
-        last = mask.sum(1) - 1
-        return self.head(final[torch.arange(len(states), device=last.device), last])
+        last = [s.shape[0] - 1 for s in states]
+        return self.head(self.top.final_at(states, range(len(states)), last))
 
 
 def head_step_loss(module: HeadOnTop, labelled: PlanStates, labels: Sequence[int], idx: Sequence[int]) -> torch.Tensor:
@@ -220,3 +200,6 @@ def head_sequences(plan: Plan) -> list[list[int]]:
             "(use a pattern whose label word follows the text, e.g. 'review')"
         )
     return [opts[0][:d] for opts, d in zip(plan.options, plan.split)]
+
+
+__all__ = ["ArmTraining", "arm_training", "make_trainable", "parse_train_layers"]

@@ -8,9 +8,10 @@ read are tokenized exactly as the cell will tokenize them, their chunk keys comp
 ``lm_store``'s own functions, and only the chunks missing on disk are charged. ``harness run`` then
 prints "~N min, of which M building states and scores".
 
-Cost: forward FLOPs (2 x tokens x parameters used) over the rate a forward pass reaches on one
-thread (``FORWARD_FLOPS``, measured by ``benchmarks/bench_lm_roofline.py``); without a tokenizer on
-disk (the model folder not built yet) every text is charged at the budget's upper token estimate.
+Cost: forward FLOPs (2 x tokens x parameters used) at the cost model's measured forward rate
+(``harness.models.lm_cost``); a chunk stored at a lower layer (another arm's deeper top) is charged only
+the layers between (``lm_store`` continues it from there). Without a tokenizer on disk (the model folder
+not built yet) every text is charged at the budget's upper token estimate.
 """
 
 from __future__ import annotations
@@ -18,13 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Wall-clock forward rate per job, FLOP/s, for states and whole-model scores. The forward alone reaches
-# 72-77 GFLOP/s of CPU time on one thread (benchmarks/bench_lm_roofline.py; README, Performance); the
-# published quick suite's 30 Qwen cells built their states and scores (198 TFLOP by this count) in
-# ~28 min of wall with 2 jobs (56.5 min cold - 28.6 warm), 59 GFLOP/s per job with I/O, tokenization
-# and waits included. 55 errs slightly high.
-FORWARD_FLOPS = 55e9
-FOLDER_BUILD_S = 93.0  # assembling, verifying and dequantising Qwen's GGUF into the fp32 folder (README)
+from harness.models.lm_backbones import tokenizer_if_ready
+
+__all__ = ["Builds", "pending_builds", "shared_cost", "tokenizer_if_ready"]
 
 
 @dataclass
@@ -37,38 +34,13 @@ class Builds:
     guessed: bool = False  # some texts were charged without a tokenizer (upper token estimate)
 
     def seconds(self, layer_params: int, head_params: int) -> float:
-        """Core-seconds of the missing work at ``FORWARD_FLOPS``."""
+        """Core-seconds of the missing work (``harness.models.lm_cost``'s forward rate, folder build)."""
+        from harness.models.lm_cost import RATES
+
         flops = sum(2.0 * t * n * layer_params for t, n in self.state_chunks.values())
-        flops += sum(2.0 * t * n * layer_params + 2.0 * p * head_params for t, p, n in self.score_chunks.values())
-        return flops / FORWARD_FLOPS + FOLDER_BUILD_S * len(self.folders)
-
-
-def tokenizer_if_ready(spec: str) -> Any:
-    """The backbone's tokenizer when it is on disk already (no download, no model build), else None."""
-    from pathlib import Path
-
-    from harness.artifacts import cache_dir
-    from harness.models import lm_backbones, lm_gguf
-
-    base = lm_backbones.split_spec(spec)[0]
-    r = lm_backbones.resolve(base)
-    if r.kind == "registered" and r.target in lm_gguf.SOURCES:
-        folder = cache_dir() / "lm" / lm_gguf.SOURCES[r.target].key
-        if lm_gguf.folder_problem(folder) is not None:
-            return None
-    elif r.kind == "registered":
-        from harness.models.lm_tiny import cached_tiny_folder
-
-        folder = cached_tiny_folder() if r.target == "tiny-random-qwen2" else None
-    elif r.kind == "folder":
-        folder = Path(r.target)
-    else:
-        return None
-    if folder is None:
-        return None
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        flops += sum(2.0 * t * n * layer_params for t, _, n in self.score_chunks.values())
+        head = sum(2.0 * p * head_params for _, p, _ in self.score_chunks.values())
+        return flops / RATES.forward + head / RATES.head + RATES.folder_s * len(self.folders)
 
 
 def _needs(cell: Any, s: Any, recipe: Any, data: Any, k_texts: list[str]) -> list[tuple[str, list[str]]]:
@@ -95,12 +67,14 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
     from harness.models import lm_backbones, lm_gguf, lm_store
     from harness.models.lm_scoring import Pattern, build_plan, start_token_id
     from harness.models.lm_states import state_sequences
+    from harness.models.lm_store import add_state_work
     from harness.tracks.fewshot.budget import _tokens
-    from harness.tracks.fewshot.lm_train import head_sequences, parse_train_layers
+    from harness.tracks.fewshot.lm_train import arm_training, head_sequences, parse_train_layers
     from harness.tracks.fewshot.mlm import is_mlm
     from harness.tracks.fewshot.pattern import pattern_words, resolve_pattern
 
     builds = Builds()
+    jobs: list[tuple[int, str, list[list[int]]]] = []
     tokenizers: dict[str, Any] = {}
     seen: set[tuple] = set()
     for cell in cells:
@@ -108,7 +82,7 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
         if is_mlm(s.backbone):
             continue
         shape = lm_backbones.shape_of(s.backbone)
-        layer = shape.layers - parse_train_layers(s.train_layers)[1]
+        layer = shape.layers - parse_train_layers(arm_training(s, recipe).layers)[1]
         if s.backbone not in tokenizers:
             tokenizers[s.backbone] = tokenizer_if_ready(s.backbone)
             base = lm_backbones.split_spec(s.backbone)[0]
@@ -133,23 +107,16 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
             if what == "unlabelled":
                 start, cut = start_token_id(tok), s.max_chars or None
                 seqs = [[start, *tok(t[:cut], add_special_tokens=False)["input_ids"]] for t in texts]
-                _add_states(builds, weights, [q for q in seqs if len(q) >= 2], layer)
+                jobs.append((layer, weights, [q for q in seqs if len(q) >= 2]))
                 continue
             plan = build_plan(tok, pattern, texts, words, max_text_chars=s.max_chars)
             if what == "zero" and not plan.last_token_only:
                 _add_scores(builds, weights, plan, shape.layers)
             else:
-                _add_states(builds, weights, head_sequences(plan) if what == "head" else state_sequences(plan), layer)
+                jobs.append((layer, weights, head_sequences(plan) if what == "head" else state_sequences(plan)))
+    for layer, weights, seqs in sorted(jobs, key=lambda j: j[0]):  # lower layers first: deeper ones continue them
+        add_state_work(builds.state_chunks, weights, seqs, layer)
     return builds
-
-
-def _add_states(builds: Builds, weights: str, seqs: list[list[int]], layer: int) -> None:
-    from harness.models.lm_store import state_chunks, stored
-
-    chunks, keys = state_chunks(weights, seqs, layer)
-    for c, key in zip(chunks, keys):
-        if key not in builds.state_chunks and not stored("lm-states", key):
-            builds.state_chunks[key] = (sum(len(seqs[i]) for i in c), layer)
 
 
 def _add_scores(builds: Builds, weights: str, plan: Any, layers: int) -> None:

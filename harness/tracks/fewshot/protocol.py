@@ -39,6 +39,11 @@ changes every causal-LM cell's scores and states; the tiny-MLM cells' code path 
 keys change with the version). New settings ``patience`` (early stopping on validation) and metric
 ``trained_steps``.
 
+Track version 4 (issue 29): causal-LM runs are packed (no padding; the top layer only at the positions a
+loss or score reads: the same numbers up to float rounding), and each arm trains with its own settings
+(``head_layers``/``head_lr``; the ceiling's ``full_layers``/``full_lr``/``full_eval_every``), chosen per arm
+on validation. The training loop reads the loss's finiteness every ``eval_every`` steps, not every step.
+
 Metrics: ``test_accuracy`` (primary), ``valid_accuracy`` (best, the selection criterion),
 ``labelled_texts`` (K used; icl: demonstrations), ``best_step``, ``test_texts``, ``positive_rate``,
 ``predicted_labels`` (distinct labels predicted on the test texts: 1 = a constant predictor),
@@ -60,7 +65,7 @@ from harness.tracks.fewshot.recipe import FewShotRecipe
 SU_LABEL_SHARE = 0.01  # Su's train_frac: the default K is this share of the train split
 
 
-@track("fewshot", version=3)
+@track("fewshot", version=4)
 class FewShot(Track):
     """PET pattern fine-tuning, zero-shot, in-context and semi-supervised, versus a linear head."""
 
@@ -101,6 +106,14 @@ class FewShot(Track):
         subset_texts: int = 300  # causal LMs: icl scores the first N test texts; all report subset_accuracy
         unlabelled_texts: int = 512  # causal LMs: pet-semi's pool, the first N train texts (labels unread)
         full_texts: int = 2000  # causal LMs: `full` trains on the first N train texts (0 = all)
+        # Causal LMs, per arm (each chosen on validation, benchmarks/pilot_lm_training.py): the head's own
+        # trained layers and lr ("" / 0: train_layers / lr), and the all-labels ceiling's ("" / 0: the head's),
+        # its evaluation interval (0: eval_every). train_layers and lr are the pattern arms' (pet, pet-semi).
+        head_layers: str = ""
+        head_lr: float = 0.0
+        full_layers: str = ""
+        full_lr: float = 0.0
+        full_eval_every: int = 0
 
     settings_bounds = {
         "k": (0, None),
@@ -116,11 +129,14 @@ class FewShot(Track):
         "subset_texts": (1, None),
         "unlabelled_texts": (1, None),
         "full_texts": (0, None),
+        "head_lr": (0, None),
+        "full_lr": (0, None),
+        "full_eval_every": (0, None),
     }
 
     def check_settings(self, settings: Any) -> None:
         """Backbone spec syntax (a missing path is left to the cell: an ``error`` cell, one line),
-        the block pattern, and ``train_layers`` against the backbone family."""
+        the block pattern, and the trained layers (every arm's) against the backbone family."""
         from harness.tracks.fewshot.budget import check_backbone
         from harness.tracks.fewshot.lm_train import parse_train_layers
         from harness.tracks.fewshot.mlm import is_mlm
@@ -128,11 +144,21 @@ class FewShot(Track):
 
         check_backbone(settings.backbone)
         parse_pattern(settings.pattern)
+        per_arm = {
+            k: getattr(settings, k) for k in ("head_layers", "head_lr", "full_layers", "full_lr", "full_eval_every")
+        }
         if is_mlm(settings.backbone):
             if settings.train_layers != "all":
                 raise HarnessError(f"train_layers={settings.train_layers!r}: a masked-LM backbone trains every layer")
-        else:
-            parse_train_layers(settings.train_layers)
+            if any(per_arm.values()):
+                set_ = ", ".join(k for k, v in per_arm.items() if v)
+                raise HarnessError(
+                    f"{set_}: per-arm settings are for causal-LM backbones; a masked LM trains every layer"
+                )
+            return
+        for layers in (settings.train_layers, settings.head_layers, settings.full_layers):
+            if layers:
+                parse_train_layers(layers)
 
     # --- one cell ----------------------------------------------------------------------------------
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
