@@ -17,7 +17,7 @@ parameters per layer run; the output layer only where it is read) and priced at 
   Qwen-0.5B's size (scaled by parameters); ``folder_s``: building the fp32 folder from the GGUF once.
 
 Rates were fitted on measured components (``benchmarks/bench_lm_costs.py``, Qwen2.5-0.5B fp32, one
-thread, the 2-core machine shared with other jobs: README, Performance); the tests check the work
+thread, the 2-core machine shared with other jobs: docs/tracks/fewshot.md); the tests check the work
 counts against a fake clock that charges what the code actually ran (``meter``).
 """
 

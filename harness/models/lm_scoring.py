@@ -84,7 +84,7 @@ def start_token_id(tokenizer: Any) -> int:
 
     Why not BOS: Qwen2.5-Coder-0.5B-Instruct's BOS is ``<|endoftext|>``, a document boundary, after which
     it reads reviews differently. Zero-shot accuracy on the quick suite's 200 validation texts, raw /
-    calibrated (``benchmarks/bench_lm_patterns.py --start bos|im_start|none``; README, fewshot):
+    calibrated (``benchmarks/bench_lm_patterns.py --start bos|im_start|none``; docs/tracks/fewshot.md):
 
     ============== ============ ============ ============
     start          ``review``   Su's P2      Su's P1

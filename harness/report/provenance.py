@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-# The scale whose leaderboards sit at the top of leaderboards/ (the numbers the README quotes);
+# The scale whose leaderboards sit at the top of leaderboards/ (the numbers the README's at-a-glance block quotes);
 # every other scale is published into a sub-folder named after it, so they never replace each other.
 PUBLISHED_SCALE = "quick"
 TRACK_ORDER = ("igr", "fewshot", "tokenization", "imbalance", "weightreg", "vae", "embdim", "dialogue")
