@@ -242,3 +242,40 @@ def test_paper_cells_keep_everything_on_the_device(tmp_path, monkeypatch):
         assert rec["status"] == "ok", f"{cell.describe()}: {rec['error']}"
         assert not report.cpu_ops, f"{cell.describe()}: CPU work: {dict(report.cpu_ops)}"
         assert rec["provenance"]["device"] == "cuda" and rec["provenance"]["gpu"]["peak_allocated"] > 0
+
+
+@pytest.mark.slow
+def test_paper_posthoc_la_shares_the_resnet_training_of_its_seed(tmp_path, monkeypatch):
+    """ResNet-32 cells of ce and posthoc-la[tau] of one seed: the group trains one network (not one per
+    tau), and each member's metrics equal its cell run alone (CPU training is deterministic)."""
+    from harness.engine.context import RunContext
+    from harness.registry import REGISTRY
+    from harness.suite import expand, load_suite
+    from harness.tracks.imbalance import paper
+
+    write_class_balanced_cifar10(tmp_path / "cifar", per_class_batch=2)
+    monkeypatch.setenv("KEXUE_BENCH_CIFAR", str(tmp_path / "cifar"))
+    head = '[suite]\nname = "paper-shared"\nscale = "smoke"\nseeds = 1\n'
+    block = _block("imbalance", "cifar10-lt[rho=10]", "ce", **RESNET, batch_size=8, epochs=1)
+    block = block.replace('methods = ["ce"]', 'methods = ["ce", "posthoc-la[tau=1.0]", "posthoc-la[tau=2.0]"]')
+    (tmp_path / "suite.toml").write_text(head + block, encoding="utf-8")
+    cells = expand(load_suite(str(tmp_path / "suite.toml")), ["imbalance"], None, None, 1)
+    track = REGISTRY.get("track", "imbalance").load()()
+    assert len(cells) == 3 and {track.shared_training(c) for c in cells} == {"ce"}
+    assert all(track.group_key(c) is None for c in cells)  # never stacked
+    trained: list[str] = []
+    real = paper.train_resnet
+
+    def counting(cell, *args, **kwargs):
+        trained.append(cell.method)
+        return real(cell, *args, **kwargs)
+
+    monkeypatch.setattr(paper, "train_resnet", counting)
+    grouped = track.run_group(cells, [RunContext(c.seed) for c in cells])
+    assert len(trained) == 1
+    for cell, got in zip(cells, grouped):
+        ctx = RunContext(cell.seed)
+        ctx.seed_everything("init")
+        want = track.run(cell, ctx)
+        assert got["balanced_accuracy"] == want["balanced_accuracy"] and got["train_loss"] == want["train_loss"]
+    assert len(trained) == 4  # and once per cell alone

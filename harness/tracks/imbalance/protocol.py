@@ -198,7 +198,18 @@ class Imbalance(Track):
     def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
         """Train each distinct training once, as one stacked network (``harness.tracks.imbalance.train``),
         then apply every cell's prediction rule to its training's model."""
-        from harness.models.stacked import run_stacks
+        from harness.models.stacked import groups_of, run_stacks
+
+        if self.settings(cells[0]).model in paper.PAPER_MODELS:  # never stacked: each training once
+            out: list[dict[str, float] | BaseException] = [None] * len(cells)  # type: ignore[list-item]
+            shared = [self.shared_training(c) for c in cells]
+            for idx in groups_of([(c.seed, sh) if sh else c.key for c, sh in zip(cells, shared)]):
+                results = paper.run_paper_shared(
+                    self, [cells[i] for i in idx], [ctxs[i] for i in idx], imbalance_metrics, train_prior
+                )
+                for i, result in zip(idx, results):
+                    out[i] = result
+            return out
 
         def key(cell: Any) -> str:  # a network that does not stack trains alone
             return cell.key if self.Settings(**cell.settings).model == "cnn" else stack_key(cell)
