@@ -202,8 +202,9 @@ def test_chunked_metrics_equal_the_whole_batch_ones(monkeypatch):
     those of one pass over the whole set; egr's double backward goes through BatchNorm."""
     from harness.data.base import TensorSplits
     from harness.engine.context import RunContext
+    from harness.models.stacked import StackedNet
     from harness.tracks.igr import paper
-    from harness.tracks.igr.evaluation import evaluate
+    from harness.tracks.igr.evaluation import evaluate, lambda_max
     from harness.tracks.igr.settings import IGRSettings
 
     torch.manual_seed(0)
@@ -213,10 +214,14 @@ def test_chunked_metrics_equal_the_whole_batch_ones(monkeypatch):
     net(x)  # one step of BatchNorm statistics, then evaluation mode as run_paper measures
     net.eval()
     s = IGRSettings(model="wrn-10-1", optimizer="sgd", hessian_iters=2, hessian_rows=8, noise_draws=1)
-    whole = evaluate(net, data, s, RunContext(0))
+    def measure(model):  # every metric, lambda_max as the paper path measures it (a stack of one)
+        lam = lambda_max(StackedNet([model]), data, s, [RunContext(0)])[0]
+        return evaluate(model, data, s, RunContext(0), lam)
+
+    whole = measure(net)
     monkeypatch.setattr(paper, "CHUNK", 7)
     monkeypatch.setattr(paper, "MAX_HESSIAN_ROWS", 8)
-    chunked = evaluate(paper._chunked_module()(net), data, s, RunContext(0))
+    chunked = measure(paper._chunked_module()(net))
     for k in ("train_loss", "grad_norm_sq", "test_accuracy", "lambda_max", "sharpness_0.05"):
         assert chunked[k] == pytest.approx(whole[k], rel=1e-4), k
     obj = F.cross_entropy(net.train()(x[:8]), y[:8])

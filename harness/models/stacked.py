@@ -61,9 +61,11 @@ class StackedNet:
         if self.members > 1 and not stackable(self.template):
             raise ValueError(f"cannot stack {type(self.template).__name__} members: only Linear/ReLU MLPs batch")
         with torch.no_grad():
-            self.params = [
-                torch.stack([dict(m.named_parameters())[n].detach() for m in self.modules]).requires_grad_()
-                for n in self.names
+            self.params = [  # one member keeps its parameter's layout (a channels-last convolution stays so)
+                p.detach()[None].clone().requires_grad_()
+                if self.members == 1
+                else torch.stack([dict(m.named_parameters())[n].detach() for m in self.modules]).requires_grad_()
+                for n, p in self.template.named_parameters()
             ]
         self._by_name = dict(zip(self.names, self.params))
 

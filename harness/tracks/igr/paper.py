@@ -83,10 +83,11 @@ def _chunked_module() -> type:
 
 def run_paper(track: Any, cell: Any, ctx: Any) -> dict[str, float]:
     """One igr cell with the Wide-ResNet: the track's SGD loop, then its metrics in evaluation mode."""
-    from harness.engine.context import seeded_init
+    from harness.engine.context import only_result, seeded_init
     from harness.models.resnet import make_paper_model, to_memory_format
+    from harness.models.stacked import StackedNet
     from harness.registry import REGISTRY
-    from harness.tracks.igr.evaluation import evaluate, lambda_max
+    from harness.tracks.igr import evaluation
     from harness.tracks.igr.train import train
 
     s = track.settings(cell)
@@ -105,14 +106,20 @@ def run_paper(track: Any, cell: Any, ctx: Any) -> dict[str, float]:
         net = make_paper_model(s.model, data.num_classes)
     net = to_memory_format(net.to(ctx.device), ctx.precision)
     measured = _chunked_module()(net)
+
+    def lam() -> float:  # lambda_max of the network as it is now (one member: harness.models.stacked)
+        return evaluation.lambda_max(StackedNet([measured], ctx.device), data, s, [ctx])[0]
+
     init = {}
     if s.hessian_iters > 0 and cell.method == REGISTRY.baseline(track.name).name:  # as the MLP path: baseline only
         net.eval()
-        init["lambda_max_init"] = lambda_max(measured, data, s, ctx)
+        init["lambda_max_init"] = ctx.check_finite(lam(), "lambda_max at init")
     net.train()
-    result = train(net, data, s, recipe, plan, ctx)
+    stack = StackedNet([net], ctx.device)  # the track's loop (no host sync per step) over a group of one
+    result = only_result(train(stack, data, s, [recipe], [plan], [ctx]))
+    stack.unstack()  # the trained parameters back into the network
     net.eval()
-    metrics = evaluate(measured, data, s, ctx)
+    metrics = evaluation.evaluate(measured, data, s, ctx, lam() if s.hessian_iters > 0 else None)
     metrics.update(init, steps=float(result.steps), physical_time=result.physical_time, epochs=ctx.samples_seen / n)
     if metrics.get("reached_target") == 1.0:  # SGD checks the full-batch loss only at the end
         metrics["steps_to_target"] = float(result.steps)
