@@ -214,6 +214,7 @@ def test_chunked_metrics_equal_the_whole_batch_ones(monkeypatch):
     net(x)  # one step of BatchNorm statistics, then evaluation mode as run_paper measures
     net.eval()
     s = IGRSettings(model="wrn-10-1", optimizer="sgd", hessian_iters=2, hessian_rows=8, noise_draws=1)
+
     def measure(model):  # every metric, lambda_max as the paper path measures it (a stack of one)
         lam = lambda_max(StackedNet([model]), data, s, [RunContext(0)])[0]
         return evaluate(model, data, s, RunContext(0), lam)
