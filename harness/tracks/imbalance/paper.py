@@ -139,26 +139,18 @@ def train_resnet(cell: Any, ctx: Any, data: Any, loss_fn: Any, prior: Any, sampl
     return model, epoch_loss
 
 
-def run_paper(track: Any, cell: Any, ctx: Any, metrics: Callable, train_prior: Callable) -> dict[str, float]:
-    """One imbalance cell with the paper network: train, predict (with the method's rule), measure."""
-    result = run_paper_shared(track, [cell], [ctx], metrics, train_prior)[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
 def run_paper_shared(
-    track: Any, cells: list[Any], ctxs: list[Any], metrics: Callable, train_prior: Callable
+    track: Any, cells: list[Any], ctxs: list[Any], prepared: list[tuple], metrics: Callable, train_prior: Callable
 ) -> list[dict[str, float] | BaseException]:
     """Cells that share one training (one seed; ``ce`` and every ``posthoc-la[tau]``, which differ only
-    at prediction: ``Imbalance.shared_training``): the paper network is trained once, by the first
-    cell's context, and each cell's prediction rule is applied to it. A ResNet-32 cell is hours on a
+    at prediction: ``Imbalance.shared_training``), each with its ``(loss, sampler, prediction rule)``
+    (``Imbalance._prepare``): the paper network is trained once, by the first cell's context, and each
+    cell's prediction rule is applied to it. A ResNet-32 cell is hours on a
     GPU, so training it once per tau would multiply the block's cost by the number of taus."""
     import torch
 
     from harness.models.resnet import chunked_logits
     from harness.models.stacked import each_member
-    from harness.registry import REGISTRY
 
     cell, ctx = cells[0], ctxs[0]
     s = track.settings(cell)
@@ -169,21 +161,18 @@ def run_paper_shared(
         raise HarnessError(
             f"model = {s.model!r} needs image inputs (N, C, H, W); {cell.dataset} has {data.input_shape}"
         )
-    entries = [REGISTRY.get("method", c.method, track.name) for c in cells]
-    sampler = entries[0].meta.get("sampler")
-    if sampler not in (None, "class-balanced"):
-        raise HarnessError(f"method {cell.method!r}: unknown sampler {sampler!r}")
+    loss, sampler, _ = prepared[0]
     k = data.num_classes
     counts = np.bincount(data.y_train.cpu().numpy(), minlength=k)
     prior = torch.tensor(train_prior(data.y_train.cpu().numpy(), k), dtype=torch.float32, device=ctx.device)
-    model, train_loss = train_resnet(cell, ctx, data, track.recipe(cell), prior, sampler, s)
+    model, train_loss = train_resnet(cell, ctx, data, loss, prior, sampler, s)
     logits = {}
     for split in ("valid", "test"):  # computed once for every member's rule
         if len(getattr(data, f"y_{split}")):
             logits[split] = chunked_logits(model, getattr(data, f"x_{split}"), s.eval_batch, ctx.precision).float()
 
     def finish(i: int) -> dict[str, float]:
-        adjust = entries[i].meta.get("adjust")
+        adjust = prepared[i][2]
         out = {"train_loss": float(train_loss)}
         for split, scores in logits.items():  # valid: where a tau is chosen; the test split never chooses
             y = getattr(data, f"y_{split}")

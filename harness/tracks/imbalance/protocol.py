@@ -187,29 +187,28 @@ class Imbalance(Track):
         named = {e.meta.get("trains_as") for e in REGISTRY.entries("method", self.name)}
         return cell.method if cell.method in named and not cell.method_params else None
 
+    def training(self, cell: Any) -> Any:
+        """What a cell's trained model depends on: its seed and shared training, else the cell itself."""
+        shared = self.shared_training(cell)
+        return (cell.seed, shared) if shared else cell.key
+
     def run(self, cell: Any, ctx: Any) -> dict[str, float]:
         from harness.engine.context import only_result
 
-        s = self.settings(cell)
-        if s.model in paper.PAPER_MODELS:  # Menon et al.'s ResNet-32 protocol (paper.py)
-            return paper.run_paper(self, cell, ctx, imbalance_metrics, train_prior)
         return only_result(self.run_group([cell], [ctx]))
 
     def run_group(self, cells: list[Any], ctxs: list[Any]) -> list[dict[str, float] | BaseException]:
         """Train each distinct training once, as one stacked network (``harness.tracks.imbalance.train``),
-        then apply every cell's prediction rule to its training's model."""
-        from harness.models.stacked import groups_of, run_stacks
+        then apply every cell's prediction rule to its training's model. A paper network (Menon et
+        al.'s ResNet-32, ``paper.py``) never stacks: each of its trainings runs alone."""
+        from harness.models.stacked import run_stacks
 
-        if self.settings(cells[0]).model in paper.PAPER_MODELS:  # never stacked: each training once
-            out: list[dict[str, float] | BaseException] = [None] * len(cells)  # type: ignore[list-item]
-            shared = [self.shared_training(c) for c in cells]
-            for idx in groups_of([(c.seed, sh) if sh else c.key for c, sh in zip(cells, shared)]):
-                results = paper.run_paper_shared(
-                    self, [cells[i] for i in idx], [ctxs[i] for i in idx], imbalance_metrics, train_prior
-                )
-                for i, result in zip(idx, results):
-                    out[i] = result
-            return out
+        if self.settings(cells[0]).model in paper.PAPER_MODELS:
+
+            def run_paper(members: list[Any], contexts: list[Any], prepared: list[tuple]) -> list[Any]:
+                return paper.run_paper_shared(self, members, contexts, prepared, imbalance_metrics, train_prior)
+
+            return run_stacks(cells, ctxs, self.training, run_paper, self._prepare)
 
         def key(cell: Any) -> str:  # a network that does not stack trains alone
             return cell.key if self.Settings(**cell.settings).model == "cnn" else stack_key(cell)
@@ -238,8 +237,7 @@ class Imbalance(Track):
         prior_np = train_prior(data.y_train.cpu().numpy(), k)  # the prior's check, once, before any step
         counts = np.bincount(data.y_train.cpu().numpy(), minlength=k)
         prior = torch.tensor(prior_np, dtype=torch.float32, device=ctxs[0].device)
-        shared = [self.shared_training(c) for c in cells]
-        trainings = groups_of([(c.seed, sh) if sh else c.key for c, sh in zip(cells, shared)])
+        trainings = groups_of([self.training(c) for c in cells])
         lead = [t[0] for t in trainings]
         modules = []
         for i in lead:
