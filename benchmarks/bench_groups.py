@@ -19,13 +19,14 @@ compared with its single run: gaps beyond the track's device tolerance are liste
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections import defaultdict
 from typing import Any
 
 from harness.engine.context import RunContext
+from harness.engine.estimate import estimate
+from harness.engine.groups import form_groups
 from harness.engine.runner import set_threads
 from harness.registry import REGISTRY
 from harness.suite import expand, load_suite
@@ -42,33 +43,10 @@ def block_of(cell: Any) -> str:
 KEY_SETTINGS = ("optimizer", "protocol", "model", "latent", "epochs")
 
 
-def units_of(track: Any, cells: list[Any], mode: str) -> list[list[Any]]:
-    """The groups the engine's planner forms (``harness.engine.groups``, read): cells sharing a
-    training (one seed, one ``shared_training`` value) are one unit, never split; units with one
-    ``group_key`` are packed (all, or for ``auto`` only where ``group_pays_on_cpu``) into chunks of
-    about equal size, at most ``max_group_size`` cells each; any other unit runs alone."""
-    units: dict[Any, list[Any]] = defaultdict(list)
-    for cell in cells:
-        shared = track.shared_training(cell)
-        units[(cell.seed, shared) if shared is not None else cell.key].append(cell)
-    packs: dict[Any, list[list[Any]]] = defaultdict(list)
-    for uid, unit in units.items():
-        keys = {track.group_key(c) for c in unit}
-        pays = mode == "on" or all(track.group_pays_on_cpu(c) for c in unit)
-        packs[keys.pop() if len(keys) == 1 and None not in keys and pays else ("alone", uid)].append(unit)
-    cap = track.max_group_size
-    out: list[list[Any]] = []
-    for pack in packs.values():
-        left = sum(len(u) for u in pack)
-        target = math.ceil(left / math.ceil(left / cap))
-        current: list[Any] = []
-        for unit in pack:
-            if current and len(current) + len(unit) > target:
-                out.append(current)
-                current = []
-            current = current + unit
-        out.append(current)
-    return out
+def units_of(cells: list[Any], mode: str) -> list[list[Any]]:
+    """The groups the engine's planner forms for ``--group mode`` on a CPU (``form_groups`` itself,
+    so the benchmark times exactly what a run would train together)."""
+    return [list(group.cells) for group in form_groups(cells, estimate(cells), mode, on_gpu=False)]
 
 
 def timed(fn: Any) -> tuple[float, Any]:
@@ -125,7 +103,7 @@ def main() -> None:
     for label, members in blocks.items():
         track = REGISTRY.get("track", members[0].track).load()()
         run_alone(track, members[:1])  # warm-up, untimed: data loaded, cached artifacts built
-        units = units_of(track, members, args.group)
+        units = units_of(members, args.group)
         if args.max_units:
             units = units[: args.max_units]
             members = [c for unit in units for c in unit]
