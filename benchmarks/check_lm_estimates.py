@@ -1,15 +1,16 @@
 """The causal-LM cost model on a real block: its estimate before anything runs against the CPU seconds
 each part then takes, on this machine.
 
-Run by hand (needs the real backbone; uses the cache the harness uses, so clear the ``lm-states``
-entries of the block first for a cold run):
+Run by hand (needs the real backbone; uses the cache the harness uses: point ``KEXUE_BENCH_CACHE`` at an
+empty folder for a cold run, where the estimate first converts the tokenizer from the GGUF, ~25 s):
 
     python benchmarks/check_lm_estimates.py --suite quick --track dialogue --backbone qwen2.5-0.5b --seeds 1
 
 Selects the suite's cells of ``--track`` whose ``backbone`` setting is ``--backbone`` (the first
 ``--seeds`` seeds), prints the estimate (``Track.shared_cost``, then ``Track.cost`` per cell), then
 times every cell in this process (CPU seconds, one thread, ``time.process_time``), and apart the time
-spent building shared states and scores (the builders ``lm_store`` calls, timed where it calls them):
+spent building shared states and scores (the builders ``lm_store`` calls, timed where it calls them)
+and the model folder (``lm_gguf.cached_folder``):
 the shared part against its estimate, each cell's own part against its estimate.
 Results are not stored (``harness run`` stores them). Say what else ran on the machine.
 """
@@ -60,7 +61,10 @@ def main() -> None:
 
         return run
 
+    from harness.models import lm_gguf
+
     lm_store.lower_states, lm_store.score_plan = timed(lm_store.lower_states), timed(lm_store.score_plan)
+    lm_gguf.cached_folder = timed(lm_gguf.cached_folder)  # the model folder's build: shared work too
     total = 0.0
     for cell in cells:
         before, t0 = building[0], time.process_time()

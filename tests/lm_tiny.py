@@ -10,7 +10,16 @@ from typing import Any
 
 from harness.models.lm_tiny import CHINESE, END, save_tiny, tiny_model, tiny_tokenizer, vocab_and_merges
 
-__all__ = ["CHINESE", "END", "save_tiny", "tiny_model", "tiny_tokenizer", "vocab_and_merges", "write_gguf"]
+__all__ = [
+    "CHINESE",
+    "END",
+    "fake_gguf_source",
+    "save_tiny",
+    "tiny_model",
+    "tiny_tokenizer",
+    "vocab_and_merges",
+    "write_gguf",
+]
 
 
 def write_gguf(path: Path, model: Any) -> Path:
@@ -67,3 +76,32 @@ def write_gguf(path: Path, model: Any) -> Path:
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def fake_gguf_source(
+    tmp_path: Path, monkeypatch: Any, payload: bytes, n_parts: int = 2, sha: str | None = None
+) -> tuple[Any, Path]:
+    """Part packages ``kxfake_partN`` (on sys.path) whose data files concatenate to ``payload``, registered as
+    the PyPI-GGUF backbone ``kxfake`` (the real sources' code path, without their 490 MB)."""
+    import hashlib
+
+    from harness.models import lm_backbones, lm_gguf
+
+    site = tmp_path / "site"
+    cut = [len(payload) * k // n_parts for k in range(n_parts + 1)]
+    parts = []
+    for n in range(1, n_parts + 1):
+        pkg = site / f"kxfake_part{n}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "data" / f"part{n:02d}.bin").write_bytes(payload[cut[n - 1] : cut[n]])
+        parts.append(lm_gguf.GgufPart(f"kxfake-part{n}", "1.0", f"kxfake_part{n}", f"data/part{n:02d}.bin"))
+    monkeypatch.syspath_prepend(str(site))
+    digest = sha or hashlib.sha256(payload).hexdigest()
+    source = lm_gguf.GgufSource(
+        key="kxfake", filename="kxfake.gguf", parts=tuple(parts), size=len(payload), sha256=digest
+    )
+    monkeypatch.setitem(lm_gguf.SOURCES, "kxfake", source)
+    entry = lm_backbones.Backbone("kxfake", "causal", "fake", lm_backbones._load_pypi_gguf("kxfake"))
+    monkeypatch.setitem(lm_backbones.BACKBONES, "kxfake", entry)
+    return source, site

@@ -45,8 +45,9 @@ def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KEXUE_BENCH_CACHE", str(tmp_path / "cache"))
 
 
-def _token_layers(cell: Cell, seqs_of) -> int:
-    """Tokens x lower layers of the cell's K, validation and test texts, computed here from the cell's plan."""
+def _token_layers(cell: Cell, seqs_of, layer: int = 3 - 1) -> int:
+    """Tokens x lower layers of the cell's K, validation and test texts, computed here from the cell's plan
+    (``layer``: tiny-random-qwen2 has 3 layers; lora-top1 caches the states entering layer 2)."""
     track = fs.FewShot()
     s, recipe = track.settings(cell), track.recipe(cell)
     data = track.load_data(cell)
@@ -59,7 +60,6 @@ def _token_layers(cell: Cell, seqs_of) -> int:
     for part in (k_texts, list(data.valid_texts[: s.valid_texts]), list(data.test_texts)):
         seqs += seqs_of(build_plan(tok, Pattern(resolve_pattern(s.pattern)), part, words, max_text_chars=s.max_chars))
     assert len(seqs) == len(texts)
-    layer = 3 - 1  # tiny-random-qwen2 has 3 layers; lora-top1 caches the states entering layer 2
     return sum(len(q) for q in seqs) * layer
 
 
@@ -110,3 +110,41 @@ def test_a_track_that_cannot_count_its_shared_work_says_so(monkeypatch):
     monkeypatch.setattr(fs.FewShot, "shared_cost", broken)
     est = estimate([_cell("pet")])
     assert est.shared == {} and est.lines(1, "plan")[-1] == "  note: fewshot: shared work not counted (no tokenizer)"
+
+
+def test_a_cold_estimate_reads_the_tokenizer_from_the_gguf_before_the_model_folder(fresh_cache, tmp_path, monkeypatch):
+    """Issue 29: without the model folder the estimate charged every text at an upper token count (2.2x high on
+    the cold fewshot block). Now the tokenizer comes from the GGUF alone (no model built), so the cold estimate
+    counts exactly the tokens of a warm-folder estimate plus one folder build, and the run then builds exactly
+    the chunks it counted (nothing left). A GGUF that cannot be read falls back to the upper count, no error."""
+    from lm_tiny import fake_gguf_source, save_tiny, write_gguf
+
+    from harness.artifacts import cache_dir
+    from harness.models import lm_backbones, lm_gguf
+    from harness.tracks.fewshot.lm_train import head_sequences
+
+    model, _ = save_tiny(tmp_path / "folder")
+    fake_gguf_source(tmp_path, monkeypatch, write_gguf(tmp_path / "tiny.gguf", model).read_bytes())
+    shape = lm_backbones.shape_of(str(tmp_path / "folder"))
+    monkeypatch.setitem(lm_backbones.KNOWN_SHAPES, "kxfake", shape)
+    layer_params = (shape.parameters - 2 * shape.vocab * shape.hidden) // shape.layers
+    rates = lm_cost.Rates(forward=2.0 * layer_params, folder_s=1000.0)  # 1 s per token-layer
+    monkeypatch.setattr(lm_cost, "RATES", rates)
+    monkeypatch.setitem(SETTINGS, "backbone", "kxfake")
+    track, head = fs.FewShot(), _cell("head-finetune")
+
+    cold = track.shared_cost([head])["building states and scores"]
+    assert lm_gguf.folder_problem(cache_dir() / "lm" / "kxfake") is not None  # the model is not built
+    assert lm_gguf.folder_problem(lm_gguf.tokenizer_folder(lm_gguf.SOURCES["kxfake"])) is None
+    assert not (cache_dir() / "lm" / "kxfake.gguf").exists()  # the assembled GGUF is not kept
+    assert cold == pytest.approx(_token_layers(head, head_sequences, shape.layers - 1) + 1000.0)
+    with lm_cost.metered() as meter:
+        track.run(head, RunContext(head.seed))
+    assert meter.folders == 1 and track.shared_cost([head]) == {}  # built what was counted, the folder once
+
+    import shutil
+
+    shutil.rmtree(cache_dir())
+    monkeypatch.setattr(lm_gguf, "assemble", lambda *a: (_ for _ in ()).throw(lm_gguf.HarnessError("corrupt part")))
+    guessed = track.shared_cost([head])
+    assert list(guessed) == ["building states and scores (no tokenizer on disk yet: every text counted)"]

@@ -4,11 +4,10 @@ verify, dequantise, cache) on small fake part packages, and every failure as a o
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from lm_tiny import save_tiny, write_gguf
+from lm_tiny import fake_gguf_source, save_tiny, write_gguf
 
 from harness.errors import HarnessError
 from harness.models import lm_backbones, lm_gguf
@@ -133,30 +132,8 @@ def test_memory_estimate_orders_modes(tiny):
 
 
 # --- the PyPI part-package build, on fake packages -----------------------------------------------------
-def _fake_source(tmp_path: Path, monkeypatch, payload: bytes, n_parts: int = 2, sha: str | None = None):
-    """Part packages ``kxfake_partN`` (on sys.path) whose data files concatenate to ``payload``."""
-    site = tmp_path / "site"
-    cut = [len(payload) * k // n_parts for k in range(n_parts + 1)]
-    parts = []
-    for n in range(1, n_parts + 1):
-        pkg = site / f"kxfake_part{n}"
-        (pkg / "data").mkdir(parents=True)
-        (pkg / "__init__.py").write_text("")
-        (pkg / "data" / f"part{n:02d}.bin").write_bytes(payload[cut[n - 1] : cut[n]])
-        parts.append(lm_gguf.GgufPart(f"kxfake-part{n}", "1.0", f"kxfake_part{n}", f"data/part{n:02d}.bin"))
-    monkeypatch.syspath_prepend(str(site))
-    digest = sha or lm_gguf.hashlib.sha256(payload).hexdigest()
-    source = lm_gguf.GgufSource(
-        key="kxfake", filename="kxfake.gguf", parts=tuple(parts), size=len(payload), sha256=digest
-    )
-    monkeypatch.setitem(lm_gguf.SOURCES, "kxfake", source)
-    entry = lm_backbones.Backbone("kxfake", "causal", "fake", lm_backbones._load_pypi_gguf("kxfake"))
-    monkeypatch.setitem(lm_backbones.BACKBONES, "kxfake", entry)
-    return source, site
-
-
 def test_missing_part_package_names_the_install_command(tmp_path, monkeypatch):
-    source, site = _fake_source(tmp_path, monkeypatch, b"0123456789" * 10, n_parts=3)
+    source, site = fake_gguf_source(tmp_path, monkeypatch, b"0123456789" * 10, n_parts=3)
     import shutil
 
     shutil.rmtree(site / "kxfake_part2")
@@ -167,7 +144,7 @@ def test_missing_part_package_names_the_install_command(tmp_path, monkeypatch):
 
 def test_truncated_part_and_wrong_sha_are_refused_and_leave_nothing(tmp_path, monkeypatch):
     payload = bytes(range(256)) * 4
-    source, site = _fake_source(tmp_path, monkeypatch, payload)
+    source, site = fake_gguf_source(tmp_path, monkeypatch, payload)
     target = tmp_path / "out" / "model.gguf"
     (site / "kxfake_part2" / "data" / "part02.bin").write_bytes(payload[512:1000])  # truncated
     with pytest.raises(HarnessError, match="truncated or wrong version"):
@@ -181,7 +158,7 @@ def test_truncated_part_and_wrong_sha_are_refused_and_leave_nothing(tmp_path, mo
 
 def test_truncated_assembled_file_is_rebuilt(tmp_path, monkeypatch):
     payload = bytes(range(256)) * 4
-    source, _ = _fake_source(tmp_path, monkeypatch, payload)
+    source, _ = fake_gguf_source(tmp_path, monkeypatch, payload)
     target = tmp_path / "model.gguf"
     target.write_bytes(payload[:100])  # e.g. a disk that filled up during an older copy
     assert lm_gguf.assemble(source, target).read_bytes() == payload
@@ -189,7 +166,7 @@ def test_truncated_assembled_file_is_rebuilt(tmp_path, monkeypatch):
 
 def test_pypi_gguf_is_built_once_and_a_corrupt_cache_is_rebuilt(tiny, tmp_path, monkeypatch):
     root, model, tok = tiny
-    _fake_source(tmp_path, monkeypatch, (root / "tiny.gguf").read_bytes(), n_parts=3)
+    fake_gguf_source(tmp_path, monkeypatch, (root / "tiny.gguf").read_bytes(), n_parts=3)
     builds = []
     real_convert = lm_gguf.convert_to_folder
     monkeypatch.setattr(lm_gguf, "convert_to_folder", lambda *a: builds.append(1) or real_convert(*a))

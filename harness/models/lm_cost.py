@@ -17,7 +17,8 @@ parameters per layer run; the output layer only where it is read) and priced at 
   Qwen-0.5B's size (scaled by parameters); ``folder_s``: building the fp32 folder from the GGUF once.
 
 Rates were fitted on measured components (``benchmarks/bench_lm_costs.py``, Qwen2.5-0.5B fp32, one
-thread, the 2-core machine shared with other jobs: docs/tracks/fewshot.md); the tests check the work
+thread, the 2-core machine's other core busy: docs/tracks/fewshot.md) and checked on whole blocks they
+were not fitted on, cold and warm (``benchmarks/check_lm_estimates.py``); the tests check the work
 counts against a fake clock that charges what the code actually ran (``meter``).
 """
 
@@ -32,20 +33,22 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Rates:
-    """Fitted on ``python benchmarks/bench_lm_costs.py`` (Qwen2.5-0.5B fp32, one thread, machine shared,
-    load average 8-10 on 2 cores; medians of 3): forward 72.7 GFLOP/s (states, packed, 16 texts a row);
-    train 63 (a LoRA top-2 step; top-1 steps are mostly ``step_s``); head 52.6 (64 rows); head_train 29.3;
-    a step's fixed part 0.014 s; one sampled token of 40 replies sampled together 0.15 s (the weights are
-    read once per step whatever the batch: a single reply's token costs as much); load 5.2 s + imports."""
+    """Fitted on ``python benchmarks/bench_lm_costs.py`` (Qwen2.5-0.5B fp32, one thread, the other core busy
+    with a test run, load ~2 as under ``-j 2``; medians of 3; 2026-12-07, issue 29): forward 79.2 GFLOP/s
+    (states, packed, 16 texts a row); train 66.4 (a LoRA top-2 step; top-1 steps are mostly ``step_s``);
+    head 59.7 (64 rows); head_train 62.8 (60 rows, the weight frozen as in training: the fit before timed
+    the weight's gradient too, 28.3, and overestimated head-bound cells ~1.5x); a step's fixed part
+    0.0125 s; one sampled token 0.128 s (the weights are read once per step whatever the batch: a single
+    reply's token costs as much); load 4.6 s + imports; the fp32 folder from the GGUF 85 s (wall, idle)."""
 
-    forward: float = 72.7e9  # FLOP/s
-    train: float = 63e9
-    head: float = 52.6e9
-    head_train: float = 29.3e9
-    step_s: float = 0.014
-    generate_s: float = 0.15  # one decoding step of the whole model (memory-bound: all weights read)
-    load_s: float = 8.0
-    folder_s: float = 93.0
+    forward: float = 79.2e9  # FLOP/s
+    train: float = 66.4e9
+    head: float = 59.7e9
+    head_train: float = 62.8e9
+    step_s: float = 0.0125
+    generate_s: float = 0.13  # one decoding step of the whole model (memory-bound: all weights read)
+    load_s: float = 7.5
+    folder_s: float = 85.0
 
 
 RATES = Rates()

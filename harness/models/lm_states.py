@@ -26,7 +26,7 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.lm_cost import charge_layers
-from harness.models.lm_scoring import Plan, base_model, head_logits, pad_ids
+from harness.models.lm_scoring import Plan, base_model, head_logits, label_logits, pad_ids
 
 
 def _sub_stack(base: nn.Module, start: int, end: int, final_norm: bool) -> nn.Module:
@@ -169,25 +169,36 @@ class TopLayers(nn.Module):
         )
         return final[back]
 
-    def option_scores(self, plan: Plan, states: Sequence[torch.Tensor]) -> torch.Tensor:
+    def option_scores(self, plan: Plan, states: Sequence[torch.Tensor], among_labels: bool = False) -> torch.Tensor:
         """Differentiable [n_texts, n_labels] option scores from ``states = lower_states(model,
-        state_sequences(plan), layer)`` (same order), equal to ``lm_scoring.score_plan``."""
+        state_sequences(plan), layer)`` (same order), equal to ``lm_scoring.score_plan``; ``among_labels``:
+        see ``scores_at``."""
         seqs = state_sequences(plan)
         if len(states) != len(seqs):
             raise HarnessError(f"got {len(states)} cached states for a plan of {len(seqs)} sequences")
         picks = label_picks(plan)
-        return self.scores_at(plan, self.final_at(states, picks.rows, picks.cols), picks)
+        return self.scores_at(plan, self.final_at(states, picks.rows, picks.cols), picks, among_labels)
 
-    def scores_at(self, plan: Plan, final: torch.Tensor, picks: Picks) -> torch.Tensor:
+    def scores_at(self, plan: Plan, final: torch.Tensor, picks: Picks, among_labels: bool = False) -> torch.Tensor:
         """[n_texts, n_labels] option scores from the final states at ``picks``' positions (one row each:
-        the output layer runs once per position, however many labels read it)."""
-        logp = torch.log_softmax(head_logits(self.lm, final).float(), dim=-1)
-        dev = logp.device
-        picked = logp[torch.tensor(picks.slot, device=dev), torch.tensor(picks.targets, device=dev)]
+        the output layer runs once per position, however many labels read it).
+
+        ``among_labels``: for a label-last plan (a text's labels read one position), the labels' log-probs
+        renormalised over the labels, from their rows of the output layer alone: the same ranking (the
+        vocabulary's normaliser is shared by the labels of a text) and the same calibrated scores, at a
+        75,000th of the output layer's work on Qwen. Other plans (and a quantised output layer) get the
+        whole-vocabulary log-probs."""
+        dev = final.device
+        slots, targets = torch.tensor(picks.slot, device=dev), torch.tensor(picks.targets, device=dev)
+        picked = label_logits(self.lm, final[slots], targets) if among_labels and plan.last_token_only else None
+        if picked is None:
+            among_labels = False
+            picked = torch.log_softmax(head_logits(self.lm, final).float(), dim=-1)[slots, targets]
         n_texts, n_labels = len(plan.options), len(plan.options[0])
         owners = torch.tensor(picks.owner, device=dev)
-        out = torch.zeros(n_texts * n_labels, dtype=picked.dtype, device=dev).index_add(0, owners, picked)
-        return out.view(n_texts, n_labels)
+        out = torch.zeros(n_texts * n_labels, dtype=picked.dtype, device=dev).index_add(0, owners, picked.float())
+        out = out.view(n_texts, n_labels)
+        return torch.log_softmax(out, dim=-1) if among_labels else out
 
 
 @dataclass

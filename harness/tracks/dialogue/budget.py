@@ -52,7 +52,7 @@ def _encoded(s: Any, cell: Any, markers: bool) -> tuple[list[Any], list[Any]] | 
     from harness.models.lm_backbones import tokenizer_if_ready
     from harness.tracks.dialogue.lm import encode
 
-    tok = tokenizer_if_ready(s.backbone)
+    tok = tokenizer_if_ready(s.backbone, extract=True)
     if tok is None:
         return None
     data = load_dataset(cell.dataset, cell.dataset_params)
@@ -106,7 +106,7 @@ def shared_cost(track: Any, cells: list[Any]) -> dict[str, float]:
     """Core-seconds of the lower-layer states the pending pretrained-LM cells will build (chunks not on disk),
     counted once per (backbone, marker mode, layer)."""
     from harness.models import lm_store
-    from harness.models.lm_backbones import shape_of
+    from harness.models.lm_backbones import folder_pending, shape_of
     from harness.models.lm_cost import RATES, Sizes
     from harness.models.lm_lora import parse_train_layers
 
@@ -124,9 +124,10 @@ def shared_cost(track: Any, cells: list[Any]) -> dict[str, float]:
         shape = shape_of(s.backbone)
         sizes[s.backbone] = Sizes.of(shape)
         layer = shape.layers - parse_train_layers(s.train_layers)[1]
+        if folder_pending(s.backbone):
+            folders.add(s.backbone)
         enc = _encoded(s, cell, _markers(fmt))
         if enc is None:
-            folders.add(s.backbone)
             work[f"guess|{key}"] = (int(12_000 / CHARS_PER_TOKEN), layer)
             continue
         weights = lm_store.weights_id(s.backbone)

