@@ -295,7 +295,7 @@ def cached_folder(source: GgufSource) -> Path:
     Concurrent callers wait on a file lock; a corrupt folder is rebuilt. The assembled GGUF is deleted
     after a successful build (it can be re-assembled from the installed parts in seconds).
     """
-    folder = cache_dir() / "lm" / source.key
+    folder = model_folder(source)
     if folder_problem(folder) is None:
         return folder
     with artifact_lock("lm", source.key):
@@ -325,9 +325,20 @@ def cached_folder(source: GgufSource) -> Path:
     return folder
 
 
+def model_folder(source: GgufSource) -> Path:
+    """Where ``cached_folder`` keeps ``source``'s fp32 model folder."""
+    return cache_dir() / "lm" / source.key
+
+
 def tokenizer_folder(source: GgufSource) -> Path:
     """Where ``cached_tokenizer`` keeps ``source``'s tokenizer alone (beside the model folder)."""
     return cache_dir() / "lm" / f"{source.key}-tokenizer"
+
+
+def ready_tokenizer_folder(source: GgufSource) -> Path | None:
+    """A finished folder holding ``source``'s tokenizer (the model folder first, else the tokenizer alone),
+    or None: nothing is built."""
+    return next((f for f in (model_folder(source), tokenizer_folder(source)) if folder_problem(f) is None), None)
 
 
 def cached_tokenizer(source: GgufSource) -> Path:
@@ -339,14 +350,14 @@ def cached_tokenizer(source: GgufSource) -> Path:
     The tokenizer alone takes ~25 s on the 2-core machine (the whole folder ~90 s and 2.4 GB); it is the same
     tokenizer the folder build saves, so the token ids and chunk keys are the ones the cells will use.
     """
-    folder, alone = cache_dir() / "lm" / source.key, tokenizer_folder(source)
-    for ready in (folder, alone):
-        if folder_problem(ready) is None:
-            return ready
+    ready = ready_tokenizer_folder(source)
+    if ready is not None:
+        return ready
+    alone = tokenizer_folder(source)
     with artifact_lock("lm", source.key):  # the folder build's lock: the two never assemble the GGUF at once
-        for ready in (folder, alone):
-            if folder_problem(ready) is None:
-                return ready
+        ready = ready_tokenizer_folder(source)
+        if ready is not None:
+            return ready
         from transformers import AutoTokenizer
 
         gguf_path = assemble(source, cache_dir() / "lm" / f"{source.key}.gguf")

@@ -216,28 +216,6 @@ def head_logits(model: Any, hidden: Any) -> Any:
     return logits
 
 
-def label_logits(model: Any, hidden: Any, ids: Any) -> Any:
-    """Output-layer logits of ``hidden`` [n, H], row k at vocabulary id ``ids[k]`` only [n]; None where the
-    output layer is not a plain linear layer (an '+int8' backbone's is quantised): use ``head_logits``.
-
-    Why: a score that only ranks a text's labels needs their rows of the output layer (2 of Qwen's
-    151,936), not the whole vocabulary; evaluating a trained PET top on 500 validation texts every 10
-    steps spent most of its time there."""
-    import torch
-
-    from harness.models.lm_cost import charge
-
-    head = model.lm_head
-    if type(head) is not torch.nn.Linear:
-        return None
-    charge("head", 2.0 * hidden.shape[0] * hidden.shape[-1])
-    logits = (hidden * head.weight[ids]).sum(-1)
-    if head.bias is not None:
-        logits = logits + head.bias[ids]
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    return torch.tanh(logits / cap) * cap if cap else logits
-
-
 def _cache_kw(base: Any) -> str:
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.lm_cost import charge_layers
-from harness.models.lm_scoring import Plan, base_model, head_logits, label_logits, pad_ids
+from harness.models.lm_scoring import Plan, base_model, head_logits, pad_ids
 
 
 def _sub_stack(base: nn.Module, start: int, end: int, final_norm: bool) -> nn.Module:
@@ -123,6 +123,26 @@ def pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tens
         hidden[i, : s.shape[0]] = s
         mask[i, : s.shape[0]] = 1
     return hidden, mask
+
+
+def label_logits(model: Any, hidden: Any, ids: Any) -> Any:
+    """Output-layer logits of ``hidden`` [n, H], row k at vocabulary id ``ids[k]`` only [n]; None where the
+    output layer is not a plain linear layer (an '+int8' backbone's is quantised): use ``head_logits``.
+
+    Why: a score that only ranks a text's labels needs their rows of the output layer (2 of Qwen's
+    151,936), not the whole vocabulary; evaluating a trained PET top on 500 validation texts every 10
+    steps spent most of its time there."""
+    from harness.models.lm_cost import charge
+
+    head = model.lm_head
+    if type(head) is not torch.nn.Linear:
+        return None
+    charge("head", 2.0 * hidden.shape[0] * hidden.shape[-1])
+    logits = (hidden * head.weight[ids]).sum(-1)
+    if head.bias is not None:
+        logits = logits + head.bias[ids]
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
 
 
 class TopLayers(nn.Module):

@@ -49,7 +49,7 @@ def check_backbone(s: Any) -> None:
 def _encoded(s: Any, cell: Any, markers: bool) -> tuple[list[Any], list[Any]] | None:
     """The cell's train and held-out dialogues encoded as it will encode them (None without a tokenizer)."""
     from harness.data.cache import load_dataset
-    from harness.models.lm_backbones import tokenizer_if_ready
+    from harness.models.lm_on_disk import tokenizer_if_ready
     from harness.tracks.dialogue.lm import encode
 
     tok = tokenizer_if_ready(s.backbone, extract=True)
@@ -106,9 +106,10 @@ def shared_cost(track: Any, cells: list[Any]) -> dict[str, float]:
     """Core-seconds of the lower-layer states the pending pretrained-LM cells will build (chunks not on disk),
     counted once per (backbone, marker mode, layer)."""
     from harness.models import lm_store
-    from harness.models.lm_backbones import folder_pending, shape_of
+    from harness.models.lm_backbones import shape_of
     from harness.models.lm_cost import RATES, Sizes
     from harness.models.lm_lora import parse_train_layers
+    from harness.models.lm_on_disk import folder_pending
 
     work: dict[str, tuple[int, int]] = {}
     folders, sizes = set(), {}

@@ -188,7 +188,7 @@ def plan_form(s: Any, recipe: Any, cell: Any) -> PlanForm:
     """The plan's form on 200 validation texts, tokenized with the backbone's tokenizer when it is on disk
     (the head reads one sequence per text, the text before its label word); else ~0.6 tokens per
     character plus the prompt (Qwen on the reviews: a Chinese character is ~0.6-0.7 tokens), label-last."""
-    from harness.models.lm_backbones import tokenizer_if_ready
+    from harness.models.lm_on_disk import tokenizer_if_ready
 
     name = recipe.pattern or s.pattern
     head = recipe.kind == "head"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.models.lm_backbones import tokenizer_if_ready
+from harness.models.lm_on_disk import folder_pending, tokenizer_if_ready
 
 __all__ = ["Builds", "pending_builds", "shared_cost", "tokenizer_if_ready"]
 
@@ -87,7 +87,7 @@ def pending_builds(track: Any, cells: list[Any]) -> Builds:
         layer = shape.layers - parse_train_layers(arm_training(s, recipe).layers)[1]
         if s.backbone not in tokenizers:
             tokenizers[s.backbone] = tokenizer_if_ready(s.backbone, extract=True)
-            if lm_backbones.folder_pending(s.backbone):
+            if folder_pending(s.backbone):
                 builds.folders.add(lm_backbones.split_spec(s.backbone)[0])
         tok = tokenizers[s.backbone]
         data = track.load_data(cell)
